@@ -1,0 +1,57 @@
+"""MQTT topic layout (documented in docs/mqtt.md). Every component builds topics here."""
+
+from __future__ import annotations
+
+PREFIX = "segel"
+
+# A tracker on a depot WiFi publishes its raw frame bytes; username = its device id (6 hex).
+TRACKER_UP = PREFIX + "/up/{device}"
+TRACKER_UP_SUB = PREFIX + "/up/+"
+# The gateway answers a WiFi tracker with raw downlink frame bytes (ack, config).
+TRACKER_DOWN = PREFIX + "/down/{device}"
+# A LoRa bridge publishes JSON {frame, rssi, snr, base_id, freq_khz, sf, rx_time, ...}.
+BRIDGE_UP = PREFIX + "/bridge/{bridge}/up"
+BRIDGE_UP_SUB = PREFIX + "/bridge/+/up"
+# Downlinks for trackers a bridge heard: JSON {device, frame, ...}.
+BRIDGE_DOWN = PREFIX + "/bridge/{bridge}/down"
+# Bridge and base-station health (JSON, retained) and the bridge's last will.
+BRIDGE_STATUS = PREFIX + "/bridge/{bridge}/status"
+# Alerts as JSON, one topic per kind so consumers can subscribe to what they handle.
+ALERT = PREFIX + "/alerts/{kind}"
+ALERT_SUB = PREFIX + "/alerts/#"
+# The gateway's own health (JSON, retained).
+GATEWAY_STATUS = PREFIX + "/gateway/status"
+
+
+def tracker_up(device: str) -> str:
+    return TRACKER_UP.format(device=device)
+
+
+def tracker_down(device: str) -> str:
+    return TRACKER_DOWN.format(device=device)
+
+
+def bridge_up(bridge: str) -> str:
+    return BRIDGE_UP.format(bridge=bridge)
+
+
+def bridge_down(bridge: str) -> str:
+    return BRIDGE_DOWN.format(bridge=bridge)
+
+
+def bridge_status(bridge: str) -> str:
+    return BRIDGE_STATUS.format(bridge=bridge)
+
+
+def alert(kind: str) -> str:
+    return ALERT.format(kind=kind)
+
+
+def split(topic: str) -> tuple[str, str] | None:
+    """('tracker', device) or ('bridge', bridge_id) for an uplink topic, else None."""
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == PREFIX and parts[1] == "up" and parts[2]:
+        return "tracker", parts[2]
+    if len(parts) == 4 and parts[0] == PREFIX and parts[1] == "bridge" and parts[3] == "up" and parts[2]:
+        return "bridge", parts[2]
+    return None
