@@ -1,0 +1,220 @@
+"""The registry: which trackers exist, their key epochs, boxes and pairings (SQLite).
+
+The single source of truth for provisioning, the gateway's verifier and the broker ACLs. Keys
+are not stored: a device key is derived from the fleet secret, the device id and its key epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from segel import protocol
+from segel.records import device_hex
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    device_id   INTEGER PRIMARY KEY,
+    key_epoch   INTEGER NOT NULL DEFAULT 0,
+    board       TEXT NOT NULL DEFAULT 'tbeam-v1.1',
+    role        TEXT NOT NULL DEFAULT 'tracker',
+    created_at  REAL NOT NULL,
+    note        TEXT
+);
+CREATE TABLE IF NOT EXISTS boxes (
+    box_id      TEXT PRIMARY KEY,
+    device_id   INTEGER UNIQUE REFERENCES devices(device_id),
+    tps         TEXT,
+    contest     TEXT
+);
+CREATE TABLE IF NOT EXISTS pairings (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          REAL NOT NULL,
+    box_id      TEXT NOT NULL,
+    device_id   INTEGER,
+    tps         TEXT,
+    previous_box TEXT,
+    forced      INTEGER NOT NULL DEFAULT 0,
+    by          TEXT
+);
+"""
+
+
+class RegistryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: int
+    key_epoch: int
+    board: str
+    role: str
+    box_id: str | None = None
+    tps: str | None = None
+
+    @property
+    def hex(self) -> str:
+        return device_hex(self.device_id)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (and create) the gateway database: WAL, foreign keys, registry tables."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+class Registry:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    def add_device(self, device_id: int, board: str = "tbeam-v1.1", role: str = "tracker", key_epoch: int = 0) -> Device:
+        if not 0 <= device_id <= protocol.DEVICE_ID_MAX:
+            raise RegistryError(f"device id {device_id} out of range")
+        try:
+            self.conn.execute(
+                "INSERT INTO devices(device_id, key_epoch, board, role, created_at) VALUES (?,?,?,?,?)",
+                (device_id, key_epoch, board, role, time.time()),
+            )
+        except sqlite3.IntegrityError as e:
+            raise RegistryError(f"device {device_hex(device_id)} is already registered") from e
+        return Device(device_id, key_epoch, board, role)
+
+    def next_free_ids(self, count: int, start: int = 0x000101) -> list[int]:
+        row = self.conn.execute("SELECT MAX(device_id) FROM devices").fetchone()
+        first = max(start, (row[0] or 0) + 1)
+        if first + count - 1 > protocol.DEVICE_ID_MAX:
+            raise RegistryError("no free device ids left")
+        return list(range(first, first + count))
+
+    def get(self, device_id: int) -> Device | None:
+        row = self.conn.execute(
+            "SELECT d.device_id, d.key_epoch, d.board, d.role, b.box_id, b.tps FROM devices d "
+            "LEFT JOIN boxes b ON b.device_id = d.device_id WHERE d.device_id = ?",
+            (device_id,),
+        ).fetchone()
+        return Device(*row) if row else None
+
+    def devices(self) -> list[Device]:
+        rows = self.conn.execute(
+            "SELECT d.device_id, d.key_epoch, d.board, d.role, b.box_id, b.tps FROM devices d "
+            "LEFT JOIN boxes b ON b.device_id = d.device_id ORDER BY d.device_id"
+        ).fetchall()
+        return [Device(*r) for r in rows]
+
+    def bump_epoch(self, device_id: int) -> int:
+        """A new key epoch (the tracker is being re-imaged): returns the new epoch."""
+        cur = self.conn.execute("UPDATE devices SET key_epoch = key_epoch + 1 WHERE device_id = ?", (device_id,))
+        if cur.rowcount == 0:
+            raise RegistryError(f"device {device_hex(device_id)} is not registered")
+        return int(self.conn.execute("SELECT key_epoch FROM devices WHERE device_id=?", (device_id,)).fetchone()[0])
+
+    def box_of(self, device_id: int) -> tuple[str, str | None] | None:
+        row = self.conn.execute("SELECT box_id, tps FROM boxes WHERE device_id = ?", (device_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def pair(self, box_id: str, device_id: int, tps: str | None = None, contest: str | None = None,
+             force: bool = False, by: str | None = None) -> None:
+        """Bind a tracker to a box (and its TPS); re-pairing is recorded in `pairings`.
+
+        Refuses a tracker that is already on another box unless force=True."""
+        if self.get(device_id) is None:
+            raise RegistryError(f"device {device_hex(device_id)} is not registered: provision it first")
+        current = self.box_of(device_id)
+        previous_box = None
+        if current and current[0] != box_id:
+            if not force:
+                raise RegistryError(
+                    f"device {device_hex(device_id)} is already on box {current[0]}; use --force to move it"
+                )
+            previous_box = current[0]
+        own_tx = not self.conn.in_transaction
+        if own_tx:
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if previous_box:
+                self.conn.execute("UPDATE boxes SET device_id = NULL WHERE box_id = ?", (previous_box,))
+            self.conn.execute(
+                "INSERT INTO boxes(box_id, device_id, tps, contest) VALUES (?,?,?,?) "
+                "ON CONFLICT(box_id) DO UPDATE SET device_id=excluded.device_id, "
+                "tps=COALESCE(excluded.tps, boxes.tps), contest=COALESCE(excluded.contest, boxes.contest)",
+                (box_id, device_id, tps, contest),
+            )
+            self.conn.execute(
+                "INSERT INTO pairings(at, box_id, device_id, tps, previous_box, forced, by) VALUES (?,?,?,?,?,?,?)",
+                (time.time(), box_id, device_id, tps, previous_box, int(force), by),
+            )
+        except BaseException:
+            if own_tx:
+                self.conn.execute("ROLLBACK")
+            raise
+        if own_tx:
+            self.conn.execute("COMMIT")
+
+
+# ---- fleet secret -------------------------------------------------------------------------------
+
+
+def create_fleet_secret(path: str | Path) -> bytes:
+    """Write a new 32-byte fleet secret (hex) readable by its owner only; refuses to overwrite."""
+    p = Path(path)
+    if p.exists():
+        raise RegistryError(f"{p} already exists; a fleet secret is never overwritten (every key derives from it)")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret.hex() + "\n")
+    return secret
+
+
+def load_fleet_secret(path: str | Path) -> bytes:
+    p = Path(path)
+    try:
+        text = p.read_text().strip()
+    except FileNotFoundError as e:
+        raise RegistryError(f"fleet secret {p} not found: create one with `segel fleet init`") from e
+    mode = stat.S_IMODE(p.stat().st_mode)
+    if mode & 0o077:
+        raise RegistryError(f"fleet secret {p} is readable by others (mode {mode:o}): chmod 600 {p}")
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError as e:
+        raise RegistryError(f"fleet secret {p} is not hex") from e
+    if len(secret) < 16:
+        raise RegistryError(f"fleet secret {p} is too short ({len(secret)} bytes, need at least 16)")
+    return secret
+
+
+class KeyRing:
+    """Device keys derived on demand from the fleet secret and the registry's key epochs."""
+
+    def __init__(self, fleet_secret: bytes, registry: Registry) -> None:
+        self._secret = fleet_secret
+        self._registry = registry
+        self._cache: dict[tuple[int, int], protocol.DeviceKeys] = {}
+
+    def __repr__(self) -> str:  # never show the secret
+        return "KeyRing(<fleet secret hidden>)"
+
+    def device_key(self, device_id: int, key_epoch: int) -> bytes:
+        return protocol.derive_device_key(self._secret, device_id, key_epoch)
+
+    def keys_for(self, device_id: int) -> protocol.DeviceKeys | None:
+        dev = self._registry.get(device_id)
+        if dev is None:
+            return None
+        k = (device_id, dev.key_epoch)
+        if k not in self._cache:
+            self._cache[k] = protocol.DeviceKeys.from_device_key(self.device_key(device_id, dev.key_epoch))
+        return self._cache[k]
