@@ -1,0 +1,315 @@
+"""The ingest pipeline: one uplink in, one committed result out.
+
+Order, written once: parse header -> registry (unknown device) -> replay window (duplicate?)
+-> MAC -> replay window (replay?) -> decode -> sanity marks -> per-device state -> outbox lines
+-> judges -> ack downlink. Everything one uplink causes is written inside one SQLite transaction
+(or one savepoint of the caller's transaction, so a gateway can commit a batch at once), and
+the result says what to publish after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from segel import outbox, protocol, schema, store, topics
+from segel.protocol import FrameError, FrameType, RejectReason
+from segel.records import Accepted, Judge, Rejected, RxMeta, Uplink, device_hex
+from segel.registry import KeyRing, Registry
+from segel.sanity import Sanity
+
+log = logging.getLogger("segel.pipeline")
+
+INTERNAL_ERROR = "internal_error"
+WRONG_TOPIC = "wrong_topic"
+DEFAULT_WINDOW = 4096
+
+
+@dataclass
+class ProcessResult:
+    uplink: Uplink
+    accepted: Accepted | None = None
+    rejected: Rejected | None = None
+    duplicate: bool = False
+    alerts: list[dict] = field(default_factory=list)
+    downlinks: list[tuple[str, bytes]] = field(default_factory=list)  # (topic, payload) after commit
+
+    @property
+    def outcome(self) -> str:
+        if self.accepted:
+            return "accepted"
+        if self.duplicate:
+            return "duplicate"
+        return f"rejected:{self.rejected.reason}" if self.rejected else "none"
+
+
+def frame_ts_ns(device_time: int, received_at: float, counter: int) -> int:
+    """The InfluxDB timestamp of a frame's points: device time (receive time when the tracker
+    had no clock) plus counter mod 1000 milliseconds. Stable for a given frame, so writing a
+    line twice (after a crash) overwrites the same point; distinct for frames of one second."""
+    base = int(device_time) if device_time else int(received_at)
+    return base * 1_000_000_000 + (counter % 1000) * 1_000_000
+
+
+def meta_dict(meta: RxMeta | None) -> dict | None:
+    if meta is None:
+        return None
+    return {k: v for k, v in meta.__dict__.items() if v is not None}
+
+
+def telemetry_lines(acc: Accepted) -> list[str]:
+    """The InfluxDB lines for an accepted frame (schema in docs/influx-schema.md)."""
+    dev = device_hex(acc.device_id)
+    ts = frame_ts_ns(acc.device_time, acc.received_at, acc.counter)
+    late = (acc.received_at - acc.device_time) if acc.device_time else None
+    tags = {"device": dev, "box": acc.box_id}
+    body = acc.frame.body
+    m = acc.meta
+    out: list[str] = []
+    if isinstance(body, protocol.Position):
+        out.append(schema.point("position", tags, {
+            "lat": body.lat, "lon": body.lon, "hdop": body.hdop, "speed_kmh": body.speed_kmh,
+            "fix": body.fix, "flags": body.flags, "counter": acc.counter, "late_s": late,
+            "quality": ",".join(sorted(acc.quality)) or "ok",
+            "rssi": m.rssi if m else None, "snr": m.snr if m else None}, ts))
+    elif isinstance(body, protocol.Seal):
+        out.append(schema.point("seal", {**tags, "event": body.event_name}, {
+            "lat": body.lat, "lon": body.lon, "flags": body.flags, "seq": body.seq, "counter": acc.counter,
+            "late_s": late, "tamper": bool(body.flags & protocol.Flag.TAMPER),
+            "loop_open": bool(body.flags & protocol.Flag.LOOP_OPEN)}, ts))
+    elif isinstance(body, protocol.Status):
+        out.append(schema.point("status", tags, {
+            "battery_mv": body.battery_mv, "queue_depth": body.queue_depth, "reset_cause": body.reset_cause,
+            "uptime_min": body.uptime_min, "flags": body.flags, "firmware": body.firmware,
+            "counter": acc.counter}, ts))
+    if m is not None:
+        line = rx_line(acc.device_id, acc.counter, ts, m)
+        if line:
+            out.append(line)
+    return out
+
+
+def rx_line(device_id: int, counter: int, ts: int, m: RxMeta) -> str | None:
+    if m.rssi is None and m.snr is None:
+        return None
+    return schema.point("rx", {"device": device_hex(device_id), "base": m.base_id, "bridge": m.bridge_id},
+                        {"rssi": m.rssi, "snr": m.snr, "freq_khz": m.freq_khz, "sf": m.sf, "counter": counter}, ts)
+
+
+class Pipeline:
+    """Verify, dedupe, decode, mark, store and judge uplinks; see the module docstring.
+
+    `conn` is the gateway database (`segel.store.connect`), used only from the calling thread.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, keyring: KeyRing, judges: Sequence[Judge] = (),
+                 sanity: Sanity | None = None, window: int = DEFAULT_WINDOW, reack_after_s: float = 5.0) -> None:
+        if window < 32:
+            raise ValueError("replay window must be at least 32 counters")
+        self.conn = conn
+        store.init(conn)
+        self.registry = Registry(conn)
+        self.keyring = keyring
+        self.judges = list(judges)
+        self.sanity = sanity or Sanity()
+        self.window = window
+        self.reack_after_s = reack_after_s
+        self._keys: dict[tuple[int, int], protocol.DeviceKeys] = {}
+        self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
+
+    # ---- public ----------------------------------------------------------------------------
+
+    def process(self, up: Uplink) -> ProcessResult:
+        """Handle one uplink in its own transaction, or in a savepoint of the caller's."""
+        own = not self.conn.in_transaction
+        self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_uplink")
+        try:
+            res = self._process(up)
+        except Exception as e:  # a bug must not lose the frame nor stop the gateway
+            log.exception("internal error on uplink from %s (%s); kept in the security log", up.topic, up.frame.hex())
+            self.conn.execute("ROLLBACK" if own else "ROLLBACK TO segel_uplink")
+            if own:
+                self.conn.execute("BEGIN IMMEDIATE")
+            res = ProcessResult(up)
+            self._reject(res, INTERNAL_ERROR, f"{type(e).__name__}: {e}", None)
+        self._bump(res)
+        self.conn.execute("COMMIT" if own else "RELEASE segel_uplink")
+        return res
+
+    def tick(self, now: float) -> list[dict]:
+        """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
+        alerts: list[dict] = []
+        own = not self.conn.in_transaction
+        self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_tick")
+        for j in self.judges:
+            alerts += self._call_judge(j, "on_tick", now)
+        self.conn.execute("COMMIT" if own else "RELEASE segel_tick")
+        return alerts
+
+    # ---- stages ----------------------------------------------------------------------------
+
+    def _process(self, up: Uplink) -> ProcessResult:
+        res = ProcessResult(up)
+        frame = up.frame
+        try:
+            hdr = protocol.parse_header(frame)
+        except FrameError as e:
+            dev = int.from_bytes(frame[1:4], "big") if len(frame) >= 4 else None
+            return self._reject(res, e.reason, e.detail, dev)
+        dev_id = hdr.device_id
+        if hdr.is_downlink:
+            return self._reject(res, RejectReason.BAD_TYPE, f"downlink frame type {hdr.type} sent as an uplink", dev_id)
+        route = topics.split(up.topic)
+        if route and route[0] == "tracker" and route[1] != device_hex(dev_id):
+            return self._reject(res, WRONG_TOPIC, f"frame of device {device_hex(dev_id)} on topic {up.topic}", dev_id)
+        device = self.registry.get(dev_id)
+        if device is None:
+            return self._reject(res, RejectReason.UNKNOWN_DEVICE, f"device {device_hex(dev_id)} is not registered", dev_id)
+        state = store.load_state(self.conn, dev_id)
+        if state.key_epoch != device.key_epoch:  # re-imaged tracker: counters start again
+            self.conn.execute("DELETE FROM seen WHERE device_id=?", (dev_id,))
+            state.key_epoch, state.max_counter = device.key_epoch, -1
+        digest = hashlib.blake2b(frame, digest_size=16).digest()
+        seen = self.conn.execute(
+            "SELECT digest, received_at, rssi, snr, base_id, bridge_id FROM seen WHERE device_id=? AND counter=?",
+            (dev_id, hdr.counter)).fetchone()
+        keys = self._keys_for(dev_id, device.key_epoch)
+        if seen is not None and seen[0] == digest:
+            return self._duplicate(res, up, hdr, seen, keys, state)
+        try:
+            decoded = protocol.verify_and_decode(keys, frame)
+        except FrameError as e:
+            return self._reject(res, e.reason, e.detail, dev_id)
+        if seen is not None:
+            return self._reject(res, RejectReason.REPLAY,
+                                f"counter {hdr.counter} of {device_hex(dev_id)} was already accepted with other bytes", dev_id)
+        if hdr.counter <= state.max_counter - self.window:
+            return self._reject(res, RejectReason.REPLAY, f"counter {hdr.counter} of {device_hex(dev_id)} is older than "
+                                f"the replay window ({state.max_counter} - {self.window})", dev_id)
+        return self._accept(res, up, decoded, digest, device.box_id, keys, state)
+
+    def _accept(self, res: ProcessResult, up: Uplink, fr: protocol.Frame, digest: bytes, box_id: str | None,
+                keys: protocol.DeviceKeys, state: store.DeviceState) -> ProcessResult:
+        hdr = fr.header
+        m = up.meta
+        self.conn.execute(
+            "INSERT INTO seen(device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id) VALUES (?,?,?,?,?,?,?,?)",
+            (hdr.device_id, hdr.counter, digest, up.received_at, m.rssi if m else None, m.snr if m else None,
+             m.base_id if m else None, m.bridge_id if m else None))
+        newest = hdr.counter > state.max_counter
+        if newest:
+            state.max_counter = hdr.counter
+            if hdr.counter % 64 == 0:
+                self.conn.execute("DELETE FROM seen WHERE device_id=? AND counter<=?",
+                                  (hdr.device_id, hdr.counter - self.window))
+        event_time = float(hdr.time) if hdr.time else up.received_at
+        quality: frozenset[str] = frozenset()
+        body = fr.body
+        if isinstance(body, protocol.Position):
+            last = None
+            if state.last_fix_time is not None and state.last_lat is not None and state.last_lon is not None:
+                last = (state.last_fix_time, state.last_lat, state.last_lon)
+            quality = self.sanity.marks(body, event_time, last)
+            if not quality and event_time >= (state.last_fix_time or 0.0):
+                state.last_fix_time, state.last_lat, state.last_lon = event_time, body.lat, body.lon
+        elif isinstance(body, protocol.Seal):
+            if event_time >= (state.last_seal_time or 0.0):
+                state.last_seal_event, state.last_seal_time = body.event_name, event_time
+        elif isinstance(body, protocol.Status):
+            state.last_battery_mv = body.battery_mv
+        if newest and isinstance(body, (protocol.Position, protocol.Seal, protocol.Status)):
+            state.last_flags = body.flags
+        state.last_seen_at = max(state.last_seen_at or 0.0, up.received_at)
+        route = topics.split(up.topic)
+        if route:
+            state.last_route = "tracker" if route[0] == "tracker" else f"bridge:{route[1]}"
+        acc = Accepted(hdr.device_id, hdr.counter, hdr.time, up.received_at, fr, m, box_id, quality)
+        res.accepted = acc
+        outbox.enqueue(self.conn, telemetry_lines(acc))
+        res.downlinks = self._ack(up, hdr.device_id, hdr.counter, keys, state)
+        store.save_state(self.conn, state)
+        for j in self.judges:
+            res.alerts += self._call_judge(j, "on_accepted", acc)
+        return res
+
+    def _duplicate(self, res: ProcessResult, up: Uplink, hdr: protocol.Header, seen: tuple,
+                   keys: protocol.DeviceKeys, state: store.DeviceState) -> ProcessResult:
+        """The same bytes again: a second base station, or a re-send after a lost ack."""
+        res.duplicate = True
+        m = up.meta
+        best = RxMeta(rssi=seen[2], snr=seen[3], base_id=seen[4], bridge_id=seen[5])
+        if m is not None and m.better_than(best):
+            self.conn.execute(
+                "UPDATE seen SET rssi=?, snr=?, base_id=?, bridge_id=?, receptions=receptions+1 WHERE device_id=? AND counter=?",
+                (m.rssi, m.snr, m.base_id, m.bridge_id, hdr.device_id, hdr.counter))
+        else:
+            self.conn.execute("UPDATE seen SET receptions=receptions+1 WHERE device_id=? AND counter=?",
+                              (hdr.device_id, hdr.counter))
+        if m is not None:
+            line = rx_line(hdr.device_id, hdr.counter, frame_ts_ns(hdr.time, seen[1], hdr.counter), m)
+            if line:
+                outbox.enqueue(self.conn, [line])
+        # Heard again well after the first reception: the tracker missed our ack, send it again.
+        if up.received_at - seen[1] >= self.reack_after_s:
+            res.downlinks = self._ack(up, hdr.device_id, hdr.counter, keys, state)
+            store.save_state(self.conn, state)
+        return res
+
+    def _ack(self, up: Uplink, dev_id: int, counter: int, keys: protocol.DeviceKeys,
+             state: store.DeviceState) -> list[tuple[str, bytes]]:
+        route = topics.split(up.topic)
+        if route is None:  # e.g. a replayed recording with foreign topics: nobody to answer
+            return []
+        state.down_counter += 1
+        frame = protocol.encode(keys, dev_id, state.down_counter, int(time.time()), protocol.Ack((counter,)))
+        if route[0] == "tracker":
+            return [(topics.tracker_down(device_hex(dev_id)), frame)]
+        payload = json.dumps({"device": device_hex(dev_id), "frame": frame.hex(), "tx_at": None})
+        return [(topics.bridge_down(route[1]), payload.encode())]
+
+    def _reject(self, res: ProcessResult, reason: str, detail: str, dev_id: int | None) -> ProcessResult:
+        up = res.uplink
+        rej = Rejected(up.received_at, up.topic, up.frame, reason, detail, dev_id)
+        res.rejected = rej
+        row = store.log_security(self.conn, up.received_at, up.topic, reason, detail, dev_id, up.frame)
+        ts = int(up.received_at * 1000) * 1_000_000 + row % 1_000_000
+        outbox.enqueue(self.conn, [schema.point("rejected", {"reason": reason}, {
+            "device": device_hex(dev_id) if dev_id is not None else None, "topic": up.topic, "count": 1}, ts)])
+        log.warning("rejected %s from %s: %s", reason, up.topic, detail)
+        for j in self.judges:
+            res.alerts += self._call_judge(j, "on_rejected", rej)
+        return res
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _keys_for(self, dev_id: int, epoch: int) -> protocol.DeviceKeys:
+        k = self._keys.get((dev_id, epoch))
+        if k is None:
+            k = protocol.DeviceKeys.from_device_key(self.keyring.device_key(dev_id, epoch))
+            self._keys[(dev_id, epoch)] = k
+        return k
+
+    def _call_judge(self, judge: Judge, method: str, arg: object) -> list[dict]:
+        """One failing judge is logged and rolled back; the frame and the other judges go on."""
+        self.conn.execute("SAVEPOINT segel_judge")
+        try:
+            out = getattr(judge, method)(arg, self.conn) or []
+        except Exception:
+            log.exception("judge %s.%s failed; its changes for this frame were rolled back",
+                          type(judge).__name__, method)
+            self.conn.execute("ROLLBACK TO segel_judge")
+            self.conn.execute("RELEASE segel_judge")
+            return []
+        self.conn.execute("RELEASE segel_judge")
+        return list(out)
+
+    def _bump(self, res: ProcessResult) -> None:
+        key = res.outcome
+        self.counts[key] += 1
+        store.bump(self.conn, {key: 1})
