@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""Generate the Kutai Timur scenario (scenarios/kutai-timur/) deterministically from its sources.
+
+    python tools/make_kutim.py            # rewrite the scenario files
+    python tools/make_kutim.py --check    # exit 1 if the committed files differ from a fresh run
+
+Inputs: the district table below (codes, PPK positions, voter shares, distribution days; sources
+in scenarios/kutai-timur/SOURCES.md) and source/villages.csv (the 141 villages with their points).
+Everything random (TPS positions, TPS per village, incident picks) comes from one seeded
+generator, so the output is byte-for-byte reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "scenarios" / "kutai-timur"
+SEED = 6408  # the regency's Kemendagri code
+TPS_TOTAL = 701
+M_PER_DEG = 111_320.0
+
+WAREHOUSE = ("KPU-6408", "Gudang KPU Kutai Timur (Gedung Expo, Bukit Pelangi, Sangatta)", 0.500, 117.550)
+
+# code, name, share of voters in % (2019 DPS proxy), distribution day (days before the election),
+# PPK office position (lat, lon) or None for "the village point nearest the district's mean point".
+DISTRICTS: list[tuple[str, str, float, int, tuple[float, float] | None]] = [
+    ("64.08.01", "Muara Ancalong", 4.1, 4, (0.4459452573, 116.4884930397)),  # Kelinjau Ilir, the capital
+    ("64.08.02", "Muara Wahau", 7.6, 3, None),
+    ("64.08.03", "Muara Bengkal", 3.9, 4, None),
+    ("64.08.04", "Sangatta Utara", 30.1, 1, (0.515, 117.565)),  # synthetic: 2.5 km from the warehouse
+    ("64.08.05", "Sangkulirang", 5.5, 4, (0.988, 117.980)),  # Benua Baru, Wikipedia's town point
+    ("64.08.06", "Busang", 1.5, 4, None),
+    ("64.08.07", "Telen", 2.5, 3, None),
+    ("64.08.08", "Kongbeng", 7.6, 3, None),
+    ("64.08.09", "Bengalon", 7.7, 4, None),  # the unnamed eighth H-4 district (see SOURCES.md)
+    ("64.08.10", "Kaliorang", 3.3, 3, None),
+    ("64.08.11", "Sandaran", 2.4, 4, None),
+    ("64.08.12", "Sangatta Selatan", 3.7, 2, (0.437655693, 117.5656167593)),  # Singa Geweh, the urban kelurahan
+    ("64.08.13", "Teluk Pandan", 6.3, 2, None),
+    ("64.08.14", "Rantau Pulung", 3.2, 2, None),
+    ("64.08.15", "Kaubun", 3.9, 3, None),
+    ("64.08.16", "Karangan", 2.9, 3, None),
+    ("64.08.17", "Batu Ampar", 2.1, 4, None),
+    ("64.08.18", "Long Mesangat", 1.8, 4, None),
+]
+DISTRICT_MEAN = {  # the mean of the district's village points (reference table), for PPK placement
+    "64.08.02": (1.129, 116.805), "64.08.03": (0.406, 116.804), "64.08.06": (0.818, 116.499),
+    "64.08.07": (0.908, 116.854), "64.08.08": (1.112, 116.987), "64.08.09": (0.787, 117.504),
+    "64.08.10": (0.876, 117.870), "64.08.11": (0.968, 118.489), "64.08.13": (0.172, 117.332),
+    "64.08.14": (0.617, 117.251), "64.08.15": (1.079, 117.802), "64.08.16": (1.338, 117.637),
+    "64.08.17": (0.657, 116.872), "64.08.18": (0.612, 116.711),
+}
+
+# Road axes as waypoint chains (approximate: straight segments between towns and junctions, not
+# surveyed road geometry). "@<code>" is a PPK office, "@KPU" the warehouse.
+ROADS: list[tuple[str, str, str, float, list]] = [
+    ("R-TRANSKAL-S", "Trans-Kalimantan: Sangatta - Teluk Pandan (to Bontang)", "road", 1500,
+     ["@KPU", "@64.08.12", (0.330, 117.420), "@64.08.13"]),
+    ("R-TRANSKAL-N", "Trans-Kalimantan: Sangatta - Bengalon - Simpang Perdau - Kongbeng - Muara Wahau", "road", 1500,
+     ["@KPU", (0.600, 117.560), "@64.08.09", (0.850, 117.400), (0.980, 117.150), "@64.08.08", "@64.08.02"]),
+    ("R-TELEN", "Muara Wahau - Telen", "road", 1500, ["@64.08.02", (0.980, 116.850), "@64.08.07"]),
+    ("R-COAST", "Coastal road: Bengalon - Kaliorang - Kaubun - Karangan", "road", 1500,
+     ["@64.08.09", (0.820, 117.700), "@64.08.10", "@64.08.15", (1.200, 117.700), "@64.08.16"]),
+    ("R-SANGKULIRANG", "Coastal road: Kaliorang - Sangkulirang", "road", 1500, ["@64.08.10", (0.930, 117.930), "@64.08.05"]),
+    ("R-INTERIOR", "Interior road: Sangatta - Rantau Pulung - Batu Ampar - Long Mesangat - Muara Ancalong - Busang",
+     "road", 1500,
+     ["@KPU", (0.540, 117.400), "@64.08.14", (0.640, 117.050), "@64.08.17", "@64.08.18", (0.520, 116.600), "@64.08.01",
+      (0.640, 116.480), "@64.08.06"]),
+    ("R-BENGKAL", "Interior road: Long Mesangat - Muara Bengkal", "road", 1500, ["@64.08.18", (0.500, 116.770), "@64.08.03"]),
+    ("S-SANDARAN", "Sea leg: Sangkulirang port - Sandaran (navy escort)", "sea", 6000,
+     ["@64.08.05", (0.960, 118.060), (0.880, 118.250), (0.890, 118.450), "@64.08.11"]),
+]
+
+CONTESTS = (("GUB", "governor"), ("BUP", "regent"))
+ELECTION_DAY = "2024-11-27"
+
+# The scripted incidents: who, what, when, and the alert each must cause. Box ids are resolved by
+# rule below (a deterministic pick), so the list stays valid when TPS placement changes.
+INCIDENTS = [
+    {"id": "detour", "alert": "off_corridor", "district": "64.08.14",
+     "what": "the truck to Rantau Pulung leaves the interior road for a 6 km side trip and comes back",
+     "detour_km": 6.0, "leg": "to_ppk"},
+    {"id": "unauthorised-seal-cut", "alert": "seal_unauthorised", "district": "64.08.17",
+     "what": "the seal wire of a Batu Ampar box is cut at the PPK office two days before the election",
+     "at": "2024-11-24T22:30:00+08:00"},
+    {"id": "authorised-opening", "alert": "seal_authorised", "district": "64.08.04",
+     "what": "the KPPS opens a Sangatta Utara box at its TPS for the count, as the law says (info only)",
+     "at": "2024-11-27T13:05:00+08:00"},
+    {"id": "wrong-tps", "alert": "wrong_tps", "district": "64.08.09",
+     "what": "a Bengalon box is dropped at the neighbouring TPS of its village instead of its own"},
+    {"id": "silent-tracker", "alert": "silent", "district": "64.08.02",
+     "what": "a Muara Wahau tracker stops reporting (battery pulled) on the way to its village",
+     "at": "2024-11-25T10:00:00+08:00"},
+    {"id": "dead-zone", "alert": "late_upload", "district": "64.08.06",
+     "what": "Busang boxes cross a no-coverage stretch of the interior road; their trackers queue in "
+             "flash and upload late when coverage returns",
+     "zone_center": [0.700, 116.490], "zone_radius_m": 8000},
+    {"id": "forged-frame", "alert": "forged_frame", "district": "64.08.05",
+     "what": "an attacker near Sangkulirang replays a tracker's captured frame with altered position bytes "
+             "and sends frames under a registered device id without its key",
+     "at": "2024-11-26T03:00:00+08:00", "frames": 5},
+]
+
+
+@dataclass
+class Place:
+    code: str
+    name: str
+    kind: str
+    parent: str
+    lat: float
+    lon: float
+    radius_m: float
+    district: str = ""
+    children: list[str] = field(default_factory=list)
+
+
+def _dist_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    dy = (a[0] - b[0]) * M_PER_DEG
+    dx = (a[1] - b[1]) * M_PER_DEG * math.cos(math.radians((a[0] + b[0]) / 2))
+    return math.hypot(dx, dy)
+
+
+def _offset(p: tuple[float, float], bearing_deg: float, dist_m: float) -> tuple[float, float]:
+    b = math.radians(bearing_deg)
+    lat = p[0] + dist_m * math.cos(b) / M_PER_DEG
+    lon = p[1] + dist_m * math.sin(b) / (M_PER_DEG * math.cos(math.radians(p[0])))
+    return round(lat, 6), round(lon, 6)
+
+
+def _largest_remainder(total: int, weights: list[float], minimum: list[int]) -> list[int]:
+    s = sum(weights)
+    raw = [total * w / s for w in weights]
+    n = [max(m, int(r)) for r, m in zip(raw, minimum)]
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - int(raw[i])), i))
+    i = 0
+    while sum(n) < total:
+        n[order[i % len(order)]] += 1
+        i += 1
+    while sum(n) > total:  # minimums pushed us over: take from the largest
+        j = max(range(len(n)), key=lambda k: (n[k] - minimum[k], -k))
+        n[j] -= 1
+    return n
+
+
+def read_villages() -> list[dict]:
+    with open(OUT / "source" / "villages.csv", newline="") as fh:
+        return [dict(r, lat=float(r["lat"]), lon=float(r["lon"])) for r in csv.DictReader(fh)]
+
+
+def build(rng: random.Random) -> dict:
+    villages = read_villages()
+    by_district: dict[str, list[dict]] = {}
+    for v in villages:
+        by_district.setdefault(v["code"][:8], []).append(v)
+    places: dict[str, Place] = {}
+    wh = Place(WAREHOUSE[0], WAREHOUSE[1], "warehouse", "", WAREHOUSE[2], WAREHOUSE[3], 250.0, "64.08")
+    places[wh.code] = wh
+
+    counts = _largest_remainder(TPS_TOTAL, [d[2] for d in DISTRICTS], [len(by_district[d[0]]) for d in DISTRICTS])
+    for (code, name, _share, _day, ppk_pos), n_tps in zip(DISTRICTS, counts):
+        vs = by_district[code]
+        if ppk_pos is None:
+            mean = DISTRICT_MEAN[code]
+            near = min(vs, key=lambda v: _dist_m(mean, (v["lat"], v["lon"])))
+            ppk_pos = (near["lat"], near["lon"])
+        ppk = Place(code, f"PPK {name}", "ppk", wh.code, round(ppk_pos[0], 6), round(ppk_pos[1], 6), 150.0, code)
+        places[code] = ppk
+        # TPS per village: no per-village voter data, so a seeded weight around 1 for each village
+        weights = [rng.uniform(0.6, 1.4) for _ in vs]
+        per_village = _largest_remainder(n_tps, weights, [1] * len(vs))
+        taken: list[tuple[float, float]] = [(ppk.lat, ppk.lon)]
+        for v, k in zip(vs, per_village):
+            pos = (v["lat"], v["lon"])
+            if _dist_m(pos, (ppk.lat, ppk.lon)) < 1200:  # the PPK's own village: office set apart
+                pos = _offset((ppk.lat, ppk.lon), rng.uniform(0, 360), 1500)
+            pps = Place(v["code"], f"PPS {v['name']}", "pps", code, round(pos[0], 6), round(pos[1], 6), 100.0, code)
+            places[pps.code] = pps
+            ppk.children.append(pps.code)
+            taken.append((pps.lat, pps.lon))
+            spread = 600 + 220 * math.sqrt(k)  # a big urban village spreads its TPS wider
+            for i in range(1, k + 1):
+                for _attempt in range(200):
+                    p = _offset((pps.lat, pps.lon), rng.uniform(0, 360), rng.uniform(350, spread))
+                    if all(_dist_m(p, q) >= 300 for q in taken):
+                        break
+                else:
+                    raise RuntimeError(f"no room for TPS {i} of {pps.code}")
+                taken.append(p)
+                tps = Place(f"{v['code']}-{i:03d}", f"TPS {i:03d} {v['name']}", "tps", pps.code, p[0], p[1], 60.0, code)
+                places[tps.code] = tps
+                pps.children.append(tps.code)
+    return {"places": places, "counts": dict(zip([d[0] for d in DISTRICTS], counts))}
+
+
+def corridors(places: dict[str, Place]) -> list[dict]:
+    out = []
+    for code, name, kind, width, chain in ROADS:
+        pts = []
+        for w in chain:
+            if isinstance(w, str):
+                p = places["KPU-6408" if w == "@KPU" else w[1:]]
+                pts.append((p.lat, p.lon))
+            else:
+                pts.append(w)
+        ends = [("KPU-6408" if w == "@KPU" else w[1:]) for w in chain if isinstance(w, str)]
+        out.append({"code": code, "name": name, "kind": kind, "width_m": width, "points": pts,
+                    "from": ends[0], "to": ends[-1]})
+    # Local roads: PPK office to each village office, village office to each TPS (synthetic, straight)
+    for p in places.values():
+        if p.kind == "pps":
+            ppk = places[p.parent]
+            out.append({"code": f"L-{p.code}", "name": f"Local road {ppk.name[4:]} - {p.name[4:]}", "kind": "road",
+                        "width_m": 1000, "points": [(ppk.lat, ppk.lon), (p.lat, p.lon)], "from": ppk.code, "to": p.code})
+            for c in p.children:
+                t = places[c]
+                out.append({"code": f"L-{t.code}", "name": f"Street to {t.name}", "kind": "road", "width_m": 600,
+                            "points": [(p.lat, p.lon), (t.lat, t.lon)], "from": p.code, "to": t.code})
+    # Sangatta Utara's boxes go from the PPK straight on to their TPS (H-1): streets for that too
+    for p in places.values():
+        if p.kind == "tps" and p.district == "64.08.04":
+            ppk = places["64.08.04"]
+            out.append({"code": f"D-{p.code}", "name": f"Direct street PPK Sangatta Utara - {p.name}", "kind": "road",
+                        "width_m": 600, "points": [(ppk.lat, ppk.lon), (p.lat, p.lon)], "from": ppk.code,
+                        "to": p.code})
+    return out
+
+
+# ---- emitters (formats: docs/places.md, docs/custody.md) ---------------------------------------
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6f}".rstrip("0").rstrip(".")
+
+
+def places_csv(places: dict[str, Place]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["code", "kind", "name", "parent", "lat", "lon", "radius_m"])
+    for p in places.values():
+        w.writerow([p.code, p.kind, p.name, p.parent, _fmt(p.lat), _fmt(p.lon), _fmt(p.radius_m)])
+    return buf.getvalue()
+
+
+def corridors_geojson(cors: list[dict]) -> str:
+    feats = []
+    for c in cors:
+        feats.append({
+            "type": "Feature",
+            "properties": {"code": c["code"], "kind": "corridor", "name": c["name"], "width_m": c["width_m"],
+                           "from": c["from"], "to": c["to"], "mode": c["kind"]},
+            "geometry": {"type": "LineString", "coordinates": [[round(lon, 6), round(lat, 6)] for lat, lon in c["points"]]},
+        })
+    lines = ",\n".join(json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in feats)
+    return '{"type":"FeatureCollection","features":[\n' + lines + "\n]}\n"
+
+
+def boxes_csv(places: dict[str, Place]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["box", "tps", "contest"])
+    for p in places.values():
+        if p.kind == "tps":
+            for suffix, contest in CONTESTS:
+                w.writerow([f"{p.code}-{suffix}", p.code, contest])
+    return buf.getvalue()
+
+
+def pick_incident_boxes(places: dict[str, Place], rng: random.Random) -> list[dict]:
+    out = []
+    for inc in INCIDENTS:
+        tps = sorted(c for c, p in places.items() if p.kind == "tps" and p.district == inc["district"])
+        pick = rng.choice(tps)
+        d = dict(inc)
+        d["box"] = f"{pick}-GUB"
+        if inc["id"] == "wrong-tps":  # a neighbour in the same village
+            sibs = sorted(places[places[pick].parent].children)
+            if len(sibs) < 2:
+                raise RuntimeError(f"{pick} has no neighbour TPS")
+            d["deliver_to"] = sibs[(sibs.index(pick) + 1) % len(sibs)]
+        out.append(d)
+    return out
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def incidents_toml(incs: list[dict]) -> str:
+    out = ["# Scripted incidents of the Kutai Timur rehearsal (generated by tools/make_kutim.py).",
+           "# Each names the alert kind the gateway must raise for it; `segel demo` checks every one.",
+           "# Times are WITA (UTC+8).", ""]
+    for inc in incs:
+        out.append("[[incident]]")
+        for k in ("id", "alert", "box", "district", "what"):
+            out.append(f"{k} = {_toml_value(inc[k])}")
+        for k, v in inc.items():
+            if k not in ("id", "alert", "box", "district", "what"):
+                out.append(f"{k} = {v if k == 'at' else _toml_value(v)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def calendar_toml() -> str:
+    days = {4: "2024-11-23", 3: "2024-11-24", 2: "2024-11-25", 1: "2024-11-26"}
+    out = [
+        "# The Pilkada 2024 distribution calendar of KPU Kutai Timur, as used by the rehearsal.",
+        "# Times are WITA (UTC+8). Sources and what is synthetic: SOURCES.md.",
+        "",
+        "[election]",
+        'name = "Pilkada Kutai Timur 2024"',
+        f"day = {ELECTION_DAY}",
+        'timezone = "+08:00"',
+        "",
+    ]
+    for h in (4, 3, 2, 1):
+        ds = [d[0] for d in DISTRICTS if d[3] == h]
+        out += [
+            "[[distribution]]",
+            f'label = "H-{h}"',
+            f"day = {days[h]}",
+            f"districts = {_toml_value(ds)}",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def render() -> dict[str, str]:
+    rng = random.Random(SEED)
+    model = build(rng)
+    places = model["places"]
+    cors = corridors(places)
+    incs = pick_incident_boxes(places, rng)
+    return {
+        "places.csv": places_csv(places),
+        "corridors.geojson": corridors_geojson(cors),
+        "boxes.csv": boxes_csv(places),
+        "calendar.toml": calendar_toml(),
+        "incidents.toml": incidents_toml(incs),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="compare with the files on disk instead of writing")
+    args = ap.parse_args(argv)
+    files = render()
+    stale = []
+    for name, text in files.items():
+        path = OUT / name
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("out of date (run python tools/make_kutim.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    if not args.check:
+        print(f"wrote {', '.join(files)} to {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
