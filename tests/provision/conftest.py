@@ -1,0 +1,42 @@
+"""Fixtures for provisioning tests: a fleet folder, a filled package cache, MicroPython-like .bins."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import fwbuild  # noqa: E402
+import pkgindex  # noqa: E402
+
+from segel.provision.settings import Fleet, init_fleet  # noqa: E402
+
+ROOT = HERE.parents[1]
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pkgindex.make_index(tmp_path_factory.mktemp("index"))
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, index_dir: Path) -> Fleet:
+    """An initialised fleet with its package cache filled and MicroPython .bins for both chips."""
+    f = init_fleet(tmp_path / "fleet")
+    shutil.copytree(index_dir, f.package_cache)
+    fw = f.root / "firmware"
+    fw.mkdir()
+    fwbuild.write_bin(fw / "esp32.bin", "esp32")
+    fwbuild.write_bin(fw / "esp32s3.bin", "esp32s3")
+    return f
+
+
+@pytest.fixture(scope="session")
+def mpy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mpy")
