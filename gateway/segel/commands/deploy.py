@@ -1,0 +1,110 @@
+"""`segel deploy ...`: files for a production deployment (broker accounts, ACL, config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segel import deploy
+from segel.records import parse_device
+from segel.registry import Registry, RegistryError, connect, load_fleet_secret
+
+DB_HELP = "The gateway database holding the registry (env SEGEL_DB)."
+SECRET_HELP = "The fleet secret file (env SEGEL_FLEET_SECRET)."
+
+
+def _open(db: Path, secret: Path) -> tuple[Registry, bytes]:
+    if not db.exists():
+        raise click.ClickException(f"registry {db} not found: register trackers first (segel provision) or pass --db")
+    try:
+        fleet_secret = load_fleet_secret(secret)
+    except RegistryError as e:
+        raise click.ClickException(str(e)) from e
+    return Registry(connect(db)), fleet_secret
+
+
+def register(group: click.Group) -> None:
+    from segel.cli import subgroup
+
+    grp = subgroup(group, "deploy", "Files for running Segel on real servers (broker accounts, ACLs, config).")
+
+    @grp.command("mosquitto")
+    @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                  help="Folder to write mosquitto.conf, passwd, acl and credentials.json into.")
+    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="segel.db", show_default=True,
+                  envvar="SEGEL_DB", help=DB_HELP)
+    @click.option("--fleet-secret", "secret", type=click.Path(dir_okay=False, path_type=Path),
+                  default="fleet-secret.hex", show_default=True, envvar="SEGEL_FLEET_SECRET", help=SECRET_HELP)
+    @click.option("--bridge", "bridges", multiple=True, metavar="ID",
+                  help="A LoRa bridge id (its MQTT username and topic level); repeat for each bridge.")
+    @click.option("--gateway-user", default=deploy.DEFAULT_GATEWAY, show_default=True,
+                  help="The gateway's MQTT username.")
+    @click.option("--consumer", "consumers", multiple=True, metavar="NAME",
+                  help="A read-only consumer of alerts and status (dashboards, notifiers); "
+                       "repeat. Default: segel-dashboard.")
+    @click.option("--rotate", multiple=True, metavar="NAME", help="Issue a new password for this service account.")
+    @click.option("--conf-dir", default=deploy.MosquittoSettings.conf_dir, show_default=True,
+                  help="Where mosquitto.conf will find passwd, acl and the TLS files on the broker host.")
+    @click.option("--persistence-dir", default=deploy.MosquittoSettings.persistence_dir, show_default=True,
+                  help="Where Mosquitto keeps its persistent sessions.")
+    @click.option("--tls-port", default=8883, show_default=True, help="The TLS listener's port (all interfaces).")
+    @click.option("--plain-port", default=1883, show_default=True, help="The plain listener's port (loopback only).")
+    def mosquitto_cmd(out: Path, db: Path, secret: Path, bridges: tuple[str, ...], gateway_user: str,
+                      consumers: tuple[str, ...], rotate: tuple[str, ...], conf_dir: str, persistence_dir: str,
+                      tls_port: int, plain_port: int) -> None:
+        """Generate the broker's accounts and ACL from the registry.
+
+        Every registered tracker gets an account named by its device id that may publish only
+        segel/up/<id> and read only segel/down/<id>; each --bridge only its own bridge topics; the
+        gateway reads uplinks and writes downlinks and alerts; consumers only read alerts and
+        status. Service passwords are kept in OUT/credentials.json (mode 600) and reused on the
+        next run; tracker passwords derive from each tracker's key (see `segel deploy
+        tracker-password`). Re-run after provisioning and reload Mosquitto (kill -HUP).
+
+        \b
+        Example:
+          segel deploy mosquitto --out /etc/mosquitto/segel --bridge ppk-sangatta --bridge ppk-bengalon
+          systemctl reload mosquitto
+        """
+        registry, fleet_secret = _open(db, secret)
+        settings = deploy.MosquittoSettings(conf_dir=conf_dir, persistence_dir=persistence_dir,
+                                            tls_port=tls_port, plain_port=plain_port)
+        try:
+            written = deploy.write_mosquitto(out, registry, fleet_secret, settings, bridges, gateway_user,
+                                             consumers or deploy.DEFAULT_CONSUMERS, rotate)
+        except deploy.DeployError as e:
+            raise click.ClickException(str(e)) from e
+        counts: dict[str, int] = {}
+        for a in written.accounts:
+            counts[a.role] = counts.get(a.role, 0) + 1
+        click.echo(f"{len(written.accounts)} accounts: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+        for f in written.files:
+            click.echo(f"wrote {f}")
+        click.echo(f"service passwords: {out / 'credentials.json'} (keep it private); TLS files expected in {conf_dir}")
+
+    @grp.command("tracker-password")
+    @click.argument("device")
+    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="segel.db", show_default=True,
+                  envvar="SEGEL_DB", help=DB_HELP)
+    @click.option("--fleet-secret", "secret", type=click.Path(dir_okay=False, path_type=Path),
+                  default="fleet-secret.hex", show_default=True, envvar="SEGEL_FLEET_SECRET", help=SECRET_HELP)
+    def tracker_password_cmd(device: str, db: Path, secret: Path) -> None:
+        """Print the MQTT password of tracker DEVICE (for its wifi.mqtt_password setting).
+
+        It is derived from the tracker's current key, so it changes when the tracker is re-imaged
+        with a new key epoch.
+
+        \b
+        Example:
+          segel deploy tracker-password 000101
+        """
+        registry, fleet_secret = _open(db, secret)
+        try:
+            dev_id = parse_device(device)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="DEVICE") from e
+        dev = registry.get(dev_id)
+        if dev is None:
+            raise click.ClickException(f"device {device} is not registered")
+        click.echo(deploy.tracker_password(fleet_secret, dev.device_id, dev.key_epoch))
