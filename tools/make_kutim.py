@@ -80,6 +80,7 @@ ROADS: list[tuple[str, str, str, float, list]] = [
      ["@64.08.05", (0.960, 118.060), (0.880, 118.250), (0.890, 118.450), "@64.08.11"]),
 ]
 
+REPORT_INTERVAL_S = 1800  # the simulated trackers' report interval; see docs/demo.md
 CONTESTS = (("GUB", "governor"), ("BUP", "regent"))
 ELECTION_DAY = "2024-11-27"
 
@@ -202,36 +203,86 @@ def build(rng: random.Random) -> dict:
     return {"places": places, "counts": dict(zip([d[0] for d in DISTRICTS], counts))}
 
 
+def _graph(places: dict[str, Place]) -> tuple[dict, dict]:
+    """The road/sea network of ROADS: node -> [(neighbour, metres, mode)], and node positions."""
+    pos: dict[str, tuple[float, float]] = {}
+    adj: dict[str, list[tuple[str, float, str]]] = {}
+    for code, _name, mode, _w, chain in ROADS:
+        names = []
+        for i, w in enumerate(chain):
+            if isinstance(w, str):
+                n = "KPU-6408" if w == "@KPU" else w[1:]
+                pos[n] = (places[n].lat, places[n].lon)
+            else:
+                n = f"{code}#{i}"
+                pos[n] = w
+            names.append(n)
+        for a, b in zip(names, names[1:]):
+            d = _dist_m(pos[a], pos[b])
+            adj.setdefault(a, []).append((b, d, mode))
+            adj.setdefault(b, []).append((a, d, mode))
+    return adj, pos
+
+
+def _path(adj: dict, src: str, dst: str) -> list[tuple[str, str]]:
+    """Dijkstra: [(node, mode of the segment that reached it)], from src to dst."""
+    import heapq
+
+    best = {src: 0.0}
+    prev: dict[str, tuple[str, str]] = {}
+    heap = [(0.0, src)]
+    while heap:
+        d, n = heapq.heappop(heap)
+        if n == dst:
+            break
+        if d > best[n]:
+            continue
+        for m, w, mode in adj.get(n, ()):
+            if d + w < best.get(m, math.inf):
+                best[m] = d + w
+                prev[m] = (n, mode)
+                heapq.heappush(heap, (d + w, m))
+    if dst not in best:
+        raise RuntimeError(f"no road from {src} to {dst}")
+    out = [(dst, prev[dst][1] if dst in prev else "road")]
+    while out[-1][0] != src:
+        n, _ = prev[out[-1][0]]
+        out.append((n, prev[n][1] if n in prev else "road"))
+    return out[::-1]
+
+
 def corridors(places: dict[str, Place]) -> list[dict]:
     out = []
+    # The road axes themselves, for maps (no from/to: no custody leg uses them directly).
     for code, name, kind, width, chain in ROADS:
-        pts = []
-        for w in chain:
-            if isinstance(w, str):
-                p = places["KPU-6408" if w == "@KPU" else w[1:]]
-                pts.append((p.lat, p.lon))
-            else:
-                pts.append(w)
-        ends = [("KPU-6408" if w == "@KPU" else w[1:]) for w in chain if isinstance(w, str)]
-        out.append({"code": code, "name": name, "kind": kind, "width_m": width, "points": pts,
-                    "from": ends[0], "to": ends[-1]})
+        pts = [(places["KPU-6408" if w == "@KPU" else w[1:]].lat, places["KPU-6408" if w == "@KPU" else w[1:]].lon)
+               if isinstance(w, str) else w for w in chain]
+        out.append({"code": code, "name": name, "width_m": width, "points": pts, "modes": [kind] * (len(pts) - 1)})
+    # One corridor per warehouse -> PPK leg, along the network (what a custody plan names).
+    adj, pos = _graph(places)
+    wh = places["KPU-6408"]
+    for p in places.values():
+        if p.kind != "ppk":
+            continue
+        if p.code not in adj:  # next to the warehouse: a straight street
+            pts, modes = [(wh.lat, wh.lon), (p.lat, p.lon)], ["road"]
+        else:
+            path = _path(adj, wh.code, p.code)
+            pts = [pos[n] for n, _m in path]
+            modes = [m for _n, m in path[1:]]
+        width = 6000 if "sea" in modes else 1500
+        out.append({"code": f"W-{p.code}", "name": f"Warehouse - {p.name}", "width_m": width, "points": pts,
+                    "modes": modes, "from": wh.code, "to": p.code})
     # Local roads: PPK office to each village office, village office to each TPS (synthetic, straight)
     for p in places.values():
         if p.kind == "pps":
             ppk = places[p.parent]
-            out.append({"code": f"L-{p.code}", "name": f"Local road {ppk.name[4:]} - {p.name[4:]}", "kind": "road",
-                        "width_m": 1000, "points": [(ppk.lat, ppk.lon), (p.lat, p.lon)], "from": ppk.code, "to": p.code})
+            out.append({"code": f"L-{p.code}", "name": f"Local road {ppk.name[4:]} - {p.name[4:]}", "width_m": 1000,
+                        "points": [(ppk.lat, ppk.lon), (p.lat, p.lon)], "modes": ["road"], "from": ppk.code, "to": p.code})
             for c in p.children:
                 t = places[c]
-                out.append({"code": f"L-{t.code}", "name": f"Street to {t.name}", "kind": "road", "width_m": 600,
-                            "points": [(p.lat, p.lon), (t.lat, t.lon)], "from": p.code, "to": t.code})
-    # Sangatta Utara's boxes go from the PPK straight on to their TPS (H-1): streets for that too
-    for p in places.values():
-        if p.kind == "tps" and p.district == "64.08.04":
-            ppk = places["64.08.04"]
-            out.append({"code": f"D-{p.code}", "name": f"Direct street PPK Sangatta Utara - {p.name}", "kind": "road",
-                        "width_m": 600, "points": [(ppk.lat, ppk.lon), (p.lat, p.lon)], "from": ppk.code,
-                        "to": p.code})
+                out.append({"code": f"L-{t.code}", "name": f"Street to {t.name}", "width_m": 600,
+                            "points": [(p.lat, p.lon), (t.lat, t.lon)], "modes": ["road"], "from": p.code, "to": t.code})
     return out
 
 
@@ -256,8 +307,9 @@ def corridors_geojson(cors: list[dict]) -> str:
     for c in cors:
         feats.append({
             "type": "Feature",
-            "properties": {"code": c["code"], "kind": "corridor", "name": c["name"], "width_m": c["width_m"],
-                           "from": c["from"], "to": c["to"], "mode": c["kind"]},
+            "properties": {k: v for k, v in (("code", c["code"]), ("kind", "corridor"), ("name", c["name"]),
+                                             ("width_m", c["width_m"]), ("from", c.get("from")), ("to", c.get("to")),
+                                             ("modes", c["modes"])) if v is not None},
             "geometry": {"type": "LineString", "coordinates": [[round(lon, 6), round(lat, 6)] for lat, lon in c["points"]]},
         })
     lines = ",\n".join(json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in feats)
@@ -318,27 +370,53 @@ def incidents_toml(incs: list[dict]) -> str:
     return "\n".join(out)
 
 
-def calendar_toml() -> str:
-    days = {4: "2024-11-23", 3: "2024-11-24", 2: "2024-11-25", 1: "2024-11-26"}
+# Leg windows (local time, WITA) by distribution day; "H-k" = k days before the election.
+# (depart, arrive_by) per leg; the return legs are the same for every district.
+STAGED = {
+    4: {"warehouse_to_ppk": ("2024-11-23T06:00", "2024-11-23T23:00"), "ppk_to_pps": ("2024-11-25T07:00", "2024-11-25T21:00")},
+    3: {"warehouse_to_ppk": ("2024-11-24T06:00", "2024-11-24T23:00"), "ppk_to_pps": ("2024-11-25T07:00", "2024-11-25T21:00")},
+    2: {"warehouse_to_ppk": ("2024-11-25T06:00", "2024-11-25T20:00"), "ppk_to_pps": ("2024-11-26T06:00", "2024-11-26T13:00")},
+    1: {"warehouse_to_ppk": ("2024-11-26T06:00", "2024-11-26T10:00"), "ppk_to_pps": ("2024-11-26T10:00", "2024-11-26T14:00")},
+}
+COMMON_LEGS = {
+    "pps_to_tps": ("2024-11-26T13:00", "2024-11-26T22:00"),
+    "tps_to_pps": ("2024-11-27T19:00", "2024-11-28T03:00"),
+    "pps_to_ppk": ("2024-11-28T06:00", "2024-11-28T15:00"),
+    "ppk_to_warehouse": ("2024-11-29T06:00", "2024-11-29T22:00"),
+}
+SEAL_WINDOWS = {  # where and when a seal may be opened (authorised)
+    "tps": ("2024-11-27T06:00", "2024-11-28T02:00"),  # shown empty before voting; the count
+    "ppk": ("2024-11-28T08:00", "2024-12-03T23:00"),  # recapitulation at the PPK
+}
+
+
+def calendar_toml(report_interval_s: int) -> str:
     out = [
-        "# The Pilkada 2024 distribution calendar of KPU Kutai Timur, as used by the rehearsal.",
-        "# Times are WITA (UTC+8). Sources and what is synthetic: SOURCES.md.",
+        "# The Pilkada 2024 distribution calendar of KPU Kutai Timur, as the rehearsal uses it.",
+        "# Format: docs/custody.md. Local time is WITA (UTC+8). Generated by tools/make_kutim.py;",
+        "# the staging by district is KPU Kutim's (H-4 farthest ... H-1 Sangatta Utara), the hours",
+        "# inside each day are synthetic (SOURCES.md).",
         "",
-        "[election]",
         'name = "Pilkada Kutai Timur 2024"',
-        f"day = {ELECTION_DAY}",
-        'timezone = "+08:00"',
+        'timezone = "WITA"',
+        f"election_day = {ELECTION_DAY}",
         "",
     ]
-    for h in (4, 3, 2, 1):
-        ds = [d[0] for d in DISTRICTS if d[3] == h]
-        out += [
-            "[[distribution]]",
-            f'label = "H-{h}"',
-            f"day = {days[h]}",
-            f"districts = {_toml_value(ds)}",
-            "",
-        ]
+    for leg, (a, b) in COMMON_LEGS.items():
+        out += [f"[legs.{leg}]", f"depart = {a}:00", f"arrive_by = {b}:00", ""]
+    for kind, (a, b) in SEAL_WINDOWS.items():
+        out += [f"[seal.{kind}]", f"open = {a}:00", f"close = {b}:00", ""]
+    for code, name, _share, h, _pos in DISTRICTS:
+        out.append(f"# {name}: distributed on H-{h}")
+        for leg, (a, b) in STAGED[h].items():
+            out += [f'[ppk."{code}".{leg}]', f"depart = {a}:00", f"arrive_by = {b}:00"]
+        out.append("")
+    out += [
+        "[rules]",
+        f"report_interval_s = {report_interval_s}  # the rehearsal's trackers (docs/demo.md)",
+        "silent_after_intervals = 3",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -352,7 +430,7 @@ def render() -> dict[str, str]:
         "places.csv": places_csv(places),
         "corridors.geojson": corridors_geojson(cors),
         "boxes.csv": boxes_csv(places),
-        "calendar.toml": calendar_toml(),
+        "calendar.toml": calendar_toml(REPORT_INTERVAL_S),
         "incidents.toml": incidents_toml(incs),
     }
 
