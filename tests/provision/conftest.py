@@ -15,6 +15,8 @@ if str(HERE) not in sys.path:
 import fwbuild  # noqa: E402
 import pkgindex  # noqa: E402
 
+from segel import paths  # noqa: E402
+from segel.provision.builder import ImageBuilder  # noqa: E402
 from segel.provision.settings import Fleet, init_fleet  # noqa: E402
 
 ROOT = HERE.parents[1]
@@ -40,3 +42,20 @@ def fleet(tmp_path: Path, index_dir: Path) -> Fleet:
 @pytest.fixture(scope="session")
 def mpy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mpy")
+
+
+@pytest.fixture(scope="session")
+def firmware_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real firmware tree; until firmware/main.py lands, a copy of it with a stand-in main.py."""
+    real = paths.firmware_dir()
+    if (real / "main.py").is_file():
+        return real
+    d = tmp_path_factory.mktemp("fw")
+    shutil.copytree(real / "segelfw", d / "segelfw")
+    (d / "main.py").write_text("import segelfw\n")
+    return d
+
+
+@pytest.fixture
+def builder(fleet: Fleet, firmware_tree: Path) -> ImageBuilder:
+    return ImageBuilder(fleet, firmware_dir=firmware_tree)

@@ -20,18 +20,6 @@ from segel.provision.settings import Fleet
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def firmware_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real firmware tree; until firmware/main.py lands, a copy of it with a stand-in main.py."""
-    real = paths.firmware_dir()
-    if (real / "main.py").is_file():
-        return real
-    d = tmp_path_factory.mktemp("fw")
-    shutil.copytree(real / "segelfw", d / "segelfw")
-    (d / "main.py").write_text("import segelfw\n")
-    return d
-
-
 def _builder(fleet: Fleet, firmware_tree: Path, **kw: object) -> ImageBuilder:
     return ImageBuilder(fleet, firmware_dir=firmware_tree, **kw)  # type: ignore[arg-type]
 

@@ -1,0 +1,91 @@
+"""Flashing up to the board: the plan, the exact --dry-run text, esptool's real merge_bin and
+image_info on the result, and esptool's real connect path failing on a missing or silent port."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pty
+from pathlib import Path
+
+import pytest
+
+from segel.provision import devconfig, flash
+from segel.provision.builder import ImageBuilder
+from segel.provision.image import read_littlefs
+from segel.provision.settings import Fleet
+
+
+def test_dry_run_prints_exactly_what_goes_where(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    p = flash.plan(fleet, builder, dev, "/dev/ttyUSB0")
+    fw = (fleet.root / "firmware" / "esp32.bin").read_bytes()
+    img = fleet.image_path(dev.hex).read_bytes()
+    assert len(img) == 0xF0000
+    end_fw = 0x1000 + len(fw)
+    assert p.describe() == "\n".join([
+        "device 000101  board tbeam-v1.1  key epoch 0",
+        "port /dev/ttyUSB0  chip esp32  baud 460800",
+        f"write 0x00001000..{end_fw:#010x}  {len(fw):>9,} B  MicroPython              "
+        f"{fleet.root / 'firmware' / 'esp32.bin'}  sha256 {hashlib.sha256(fw).hexdigest()[:16]}",
+        f"write 0x00310000..0x00400000    983,040 B  filesystem (vfs partition) {fleet.image_path(dev.hex)}  "
+        f"sha256 {hashlib.sha256(img).hexdigest()[:16]}",
+        "verify every write, then hard-reset the board",
+    ])
+
+
+def test_s3_firmware_is_written_at_zero(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1, board="tbeam-supreme")[0].device
+    p = flash.plan(fleet, builder, dev, "/dev/ttyACM0", write_micropython=True)
+    assert [(w.offset, w.what) for w in p.writes] == [(0, "MicroPython"), (0x310000, "filesystem (vfs partition)")]
+    assert p.chip == "esp32s3"
+
+
+def test_merged_flash_image_holds_firmware_and_filesystem(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    p = flash.plan(fleet, builder, dev, "/dev/ttyUSB0")
+    merged = flash.merged_image(p)
+    assert merged is not None
+    base = p.writes[0].offset
+    assert merged[: len(p.writes[0].data)] == p.writes[0].data
+    files = read_littlefs(merged[0x310000 - base: 0x400000 - base])
+    assert files["config.json"].startswith(b'{"ack_window_ms"')
+    info = flash.image_info(merged, "esp32")
+    assert "Chip ID: 0 (ESP32)" in info and "Checksum:" in info and "(valid)" in info
+
+
+def test_a_port_that_does_not_exist(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    p = flash.plan(fleet, builder, dev, "/dev/ttySEGEL-NOPE")
+    with pytest.raises(flash.FlashError, match=r"cannot open /dev/ttySEGEL-NOPE: the port does not exist"):
+        flash.execute(p, connect_attempts=1)
+
+
+def test_a_board_not_in_download_mode(fleet: Fleet, builder: ImageBuilder) -> None:
+    master, slave = pty.openpty()  # a serial port nobody answers on: esptool's real connect times out
+    try:
+        dev = devconfig.provision(fleet, 1)[0].device
+        p = flash.plan(fleet, builder, dev, os.ttyname(slave))
+        with pytest.raises(flash.FlashError, match="not in download mode. Hold BOOT"):
+            flash.execute(p, connect_attempts=1)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_wrong_chip() -> None:
+    flash.check_chip("esp32", "esp32", "/dev/ttyUSB0")
+    with pytest.raises(flash.FlashError, match="the board on /dev/ttyUSB0 is an esp32s3, but this firmware"):
+        flash.check_chip("esp32s3", "esp32", "/dev/ttyUSB0")
+
+
+def test_second_flash_at_one_key_epoch_needs_reimage(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    p = flash.plan(fleet, builder, dev, "/dev/ttyUSB0")
+    flash.log_flash(fleet, p, ok=True)
+    with pytest.raises(flash.FlashError, match="already flashed at key epoch 0 .* add --reimage"):
+        flash.plan(fleet, builder, dev, "/dev/ttyUSB0")
+    again = flash.plan(fleet, builder, dev, "/dev/ttyUSB0", reimage=True)
+    assert again.device.key_epoch == 1
+    assert fleet.open_registry().get(dev.device_id).key_epoch == 1  # type: ignore[union-attr]
+    assert b'"key_epoch": 1' in read_littlefs(again.writes[1].data)["config.json"]
