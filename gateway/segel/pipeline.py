@@ -142,6 +142,15 @@ class Pipeline:
         self.conn.execute("COMMIT" if own else "RELEASE segel_uplink")
         return res
 
+    def reject_unreadable(self, up: Uplink, detail: str) -> ProcessResult:
+        """Record an MQTT payload that holds no readable frame (bad bridge JSON) as `malformed`."""
+        own = not self.conn.in_transaction
+        self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_uplink")
+        res = self._reject(ProcessResult(up), RejectReason.MALFORMED, detail, None)
+        self._bump(res)
+        self.conn.execute("COMMIT" if own else "RELEASE segel_uplink")
+        return res
+
     def tick(self, now: float) -> list[dict]:
         """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
         alerts: list[dict] = []
@@ -313,3 +322,4 @@ class Pipeline:
         key = res.outcome
         self.counts[key] += 1
         store.bump(self.conn, {key: 1})
+

@@ -1,0 +1,43 @@
+"""`segel status`: the gateway's health from its database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segel import config as cfgmod
+
+
+def register(group: click.Group) -> None:
+    @group.command("status", epilog="""\b
+Examples:
+  segel status --config segel.toml
+  segel status --db /var/lib/segel/segel.db
+  segel status --config segel.toml --security 20   # also the last 20 rejected frames
+
+\b
+Shows whether the gateway is running (its last heartbeat), its counters since start
+(accepted, duplicates, rejected by reason), lifetime counters, the InfluxDB outbox (depth, age
+of the oldest line, parked lines) and the trackers heard. Live metrics: /metrics (Prometheus).""")
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
+    @click.option("--db", help="SQLite database (overrides gateway.db).")
+    @click.option("--security", type=int, default=0, show_default=True,
+                  help="Also list the last N security events (rejected frames, raw bytes in hex).")
+    def status_cmd(config_path: Path | None, db: str | None, security: int) -> None:
+        """Show the gateway's health: counters, outbox, security events."""
+        from segel import health, store
+
+        try:
+            cfg = cfgmod.load(config_path, overrides={"gateway.db": db})
+        except cfgmod.ConfigError as e:
+            raise click.ClickException(str(e)) from None
+        path = cfg.path(cfg.gateway.db)
+        if not path.exists():
+            raise click.ClickException(f"no gateway database at {path}: pass --config or --db")
+        conn = store.connect(path)
+        click.echo(health.status_text(conn))
+        if security:
+            click.echo(f"last {security} security events:")
+            for i, at, topic, reason, detail, dev, frame in store.security_events(conn, security):
+                click.echo(f"  #{i} {at:.3f} {reason:<15} {topic} {detail} frame={frame.lower()}")

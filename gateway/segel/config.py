@@ -1,0 +1,218 @@
+"""Gateway configuration: one TOML file, then environment variables, then command-line flags.
+
+Every setting has a key `section.name` (e.g. `mqtt.url`), an environment variable
+`SEGEL_SECTION_NAME` (e.g. `SEGEL_MQTT_PASSWORD`) and a default. Relative paths are taken
+relative to the config file's folder. A bad value is reported with its key, where it came from
+and why; secrets (passwords, tokens) are never shown: `Config.redacted()` is what may be logged.
+Reference: docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token"}
+
+
+class ConfigError(ValueError):
+    def __init__(self, key: str, reason: str, source: str = "") -> None:
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+@dataclass
+class GatewaySection:
+    instance: str = "gateway"
+    db: str = "segel.db"
+    fleet_secret: str = "fleet.key"
+    recording_dir: str = "recordings"
+    recording_max_mb: float = 64.0
+    recording_keep: int = 10
+    batch_max: int = 1000
+    tick_interval_s: float = 10.0
+    health_interval_s: float = 60.0
+    metrics_port: int = 0  # 0 = no Prometheus endpoint
+    metrics_host: str = "127.0.0.1"
+    replay_window: int = 4096
+    reack_after_s: float = 5.0
+
+
+@dataclass
+class MqttSection:
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id: str = "segel-gateway"
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    tls_insecure: bool = False
+    protocol: str = "5"  # "5" or "3.1.1" (the embedded amqtt broker)
+    session_expiry_s: int = 7 * 86400
+    keepalive_s: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+
+
+@dataclass
+class InfluxSection:
+    kind: str = "none"  # none | v1 | v2
+    url: str = "http://127.0.0.1:8086"
+    database: str = "segel"
+    retention_policy: str = ""
+    username: str = ""
+    password: str = ""
+    token: str = ""
+    org: str = "-"
+    bucket: str = "segel"
+    batch_size: int = 5000
+    timeout_s: float = 10.0
+    create_database: bool = True
+    ca_file: str = ""
+    verify_tls: bool = True
+    max_backoff_s: float = 30.0
+
+
+@dataclass
+class SanitySection:
+    max_hdop: float = 5.0
+    max_speed_kmh: float = 250.0
+    min_jump_m: float = 500.0
+
+
+@dataclass
+class Config:
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    influx: InfluxSection = field(default_factory=InfluxSection)
+    sanity: SanitySection = field(default_factory=SanitySection)
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "defaults"
+
+    def path(self, p: str) -> Path:
+        """A configured path, relative to the config file's folder."""
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else self.base_dir / q
+
+    def redacted(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for sec in SECTIONS:
+            out[sec] = {}
+            for f in dataclasses.fields(getattr(self, sec)):
+                v = getattr(getattr(self, sec), f.name)
+                out[sec][f.name] = "***" if f"{sec}.{f.name}" in SECRET_KEYS and v else v
+        return out
+
+
+SECTIONS = ("gateway", "mqtt", "influx", "sanity")
+CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1")}
+
+
+def _coerce(key: str, kind: type, value: Any, source: str) -> Any:
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        try:
+            if kind is bool:
+                if text.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if text.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            return kind(text)
+        except ValueError:
+            raise ConfigError(key, f"expected {kind.__name__}, got {value!r}", source) from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and key == "mqtt.protocol":
+        return str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}", source)
+    return value
+
+
+def _set(cfg: Config, key: str, value: Any, source: str) -> None:
+    sec, _, name = key.partition(".")
+    if sec not in SECTIONS:
+        raise ConfigError(key, f"unknown section [{sec}] (known: {', '.join(SECTIONS)})", source)
+    obj = getattr(cfg, sec)
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    if name not in fields:
+        raise ConfigError(key, f"unknown setting (known in [{sec}]: {', '.join(fields)})", source)
+    kind = type(getattr(type(obj)(), name))
+    v = _coerce(key, kind, value, source)
+    if key in CHOICES and v not in CHOICES[key]:
+        raise ConfigError(key, f"must be one of {', '.join(CHOICES[key])}, got {v!r}", source)
+    if kind in (int, float) and v < 0:
+        raise ConfigError(key, f"must not be negative, got {v}", source)
+    setattr(obj, name, v)
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then the TOML file, then SEGEL_* environment variables, then `overrides`
+    (command-line flags, keys like "mqtt.url"; None values are ignored)."""
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("config", f"file {p} not found", str(p)) from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError("config", f"not valid TOML: {e}", str(p)) from None
+        cfg.base_dir = p.resolve().parent
+        cfg.source = str(p)
+        for sec, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(sec, f"expected a [{sec}] table, got a {type(table).__name__}", str(p))
+            for name, value in table.items():
+                _set(cfg, f"{sec}.{name}", value, str(p))
+    env = os.environ if env is None else env
+    for sec in SECTIONS:
+        for f in dataclasses.fields(getattr(cfg, sec)):
+            var = f"SEGEL_{sec.upper()}_{f.name.upper()}"
+            if var in env:
+                _set(cfg, f"{sec}.{f.name}", env[var], f"environment {var}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set(cfg, key, value, "command line")
+    if cfg.gateway.batch_max < 1:
+        raise ConfigError("gateway.batch_max", "must be at least 1", cfg.source)
+    if cfg.gateway.replay_window < 32:
+        raise ConfigError("gateway.replay_window", "must be at least 32 counters", cfg.source)
+    return cfg
+
+
+EXAMPLE = """\
+# segel gateway configuration (docs/configuration.md). Relative paths are relative to this file.
+[gateway]
+instance = "gateway"          # name in logs, metrics and the gateway measurement
+db = "segel.db"               # SQLite: registry, state, security log, outbox
+fleet_secret = "fleet.key"    # from `segel fleet init`; owner-only file
+recording_dir = "recordings"  # rotating JSON-lines recording of every uplink
+metrics_port = 9108           # Prometheus /metrics on metrics_host (0 = off)
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883" # mqtts://host:8883 for TLS (certificate verified)
+client_id = "segel-gateway"   # keep it stable: the broker keeps our session under this id
+# username = "gateway"
+# password = "..."            # or SEGEL_MQTT_PASSWORD
+# ca_file = "ca.pem"
+
+[influx]
+kind = "v1"                   # none | v1 (InfluxDB < 1.8, /write) | v2 (2.x, 3.x, Cloud, 1.8+)
+url = "http://127.0.0.1:8086"
+database = "segel"            # v1
+# bucket = "segel"            # v2 (1.8+: "db/rp")
+# token = "..."               # v2, or SEGEL_INFLUX_TOKEN
+
+[sanity]
+max_hdop = 5.0
+max_speed_kmh = 250.0
+"""

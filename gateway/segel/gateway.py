@@ -1,0 +1,306 @@
+"""The gateway service: MQTT in, verified state in SQLite, outbox to InfluxDB, acks and alerts out.
+
+Threads and who owns what:
+- paho's network thread runs the MQTT callbacks. They only put messages on a queue and flip
+  flags: no I/O, no database, and they never raise (an exception would end paho's loop).
+- the worker thread owns the database connection and the pipeline. It takes every waiting
+  message (up to `gateway.batch_max`), records them, processes them in ONE transaction,
+  commits, and only then acknowledges them to the broker (manual ack), publishes the ack
+  downlinks and the alerts. It also runs the judges' timers (`tick`) and the health snapshot.
+- the outbox drainer thread writes InfluxDB lines with its own connection (`segel.outbox`).
+- prometheus-client's HTTP thread serves /metrics from the last snapshot.
+
+A crash at any point loses nothing: a message not yet committed was not acknowledged, so the
+broker (persistent session, QoS 1) delivers it again; one committed but not acknowledged comes
+back as a duplicate and is acknowledged then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from prometheus_client import start_http_server
+
+from segel import health, mqtt, outbox, recording, schema, store, topics
+from segel.config import Config
+from segel.influx import V1Writer, V2Writer, Writer
+from segel.pipeline import Pipeline, ProcessResult
+from segel.records import Judge, Uplink
+from segel.registry import KeyRing, Registry, load_fleet_secret
+from segel.sanity import Sanity
+
+log = logging.getLogger("segel.gateway")
+
+
+@dataclass
+class _Msg:
+    gen: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: float
+
+
+def make_writer(cfg: Config) -> Writer | None:
+    i = cfg.influx
+    if i.kind == "v1":
+        return V1Writer(i.url, i.database, i.retention_policy or None, i.username or None, i.password or None,
+                        i.timeout_s, i.create_database)
+    if i.kind == "v2":
+        return V2Writer(i.url, i.bucket, i.org, i.token or None, i.timeout_s, i.verify_tls, i.ca_file or None)
+    return None
+
+
+CommitHook = Callable[[list[ProcessResult], float], None]
+
+
+class Gateway:
+    """`Gateway(config).start()` … `.stop()`; runs in the calling process (demo, tests) or under
+    `segel gateway`. `judges` are the places/custody stages; `on_commit` sees every committed batch."""
+
+    def __init__(self, config: Config, judges: Sequence[Judge] = (), writer: Writer | None = None,
+                 on_commit: CommitHook | None = None) -> None:
+        self.cfg = config
+        self.judges = list(judges)
+        self._writer = writer
+        self.on_commit = on_commit
+        self.snap = health.Snapshot(instance=config.gateway.instance)
+        self._q: queue.Queue[_Msg] = queue.Queue()
+        self._gen = 0
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.client: paho.Client | None = None
+        self.drainer: outbox.Drainer | None = None
+        self._httpd: Any = None
+        self.metrics_port: int | None = None
+        self.pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Gateway:
+        c = self.cfg
+        g = c.gateway
+        db_path = c.path(g.db)
+        conn = store.connect(db_path)
+        conn.execute(health.HEALTH_SCHEMA)
+        keyring = KeyRing(load_fleet_secret(c.path(g.fleet_secret)), Registry(conn))
+        self.pipeline = Pipeline(conn, keyring, self.judges,
+                                 Sanity(c.sanity.max_hdop, c.sanity.max_speed_kmh, c.sanity.min_jump_m),
+                                 window=g.replay_window, reack_after_s=g.reack_after_s)
+        self.recorder = recording.Recorder(c.path(g.recording_dir), int(g.recording_max_mb * 1024 * 1024),
+                                           g.recording_keep)
+        writer = self._writer or make_writer(c)
+        if writer is not None:
+            self.drainer = outbox.Drainer(db_path, writer, c.influx.batch_size,
+                                          max_backoff_s=c.influx.max_backoff_s).start()
+            log.info("writing InfluxDB lines to %s", writer.name)
+        else:
+            log.warning("influx.kind = none: InfluxDB lines stay in the outbox until a writer is configured")
+        if g.metrics_port:
+            self._httpd, _ = start_http_server(g.metrics_port, g.metrics_host, health.metrics_registry(self.snapshot))
+            self.metrics_port = g.metrics_port
+            log.info("Prometheus metrics on http://%s:%d/metrics", g.metrics_host, g.metrics_port)
+        self.snap.started_at = time.time()
+        self._worker = threading.Thread(target=self._work, name="segel-worker", daemon=True)
+        self._worker.start()
+        self._connect()
+        return self
+
+    def _connect(self) -> None:
+        m = self.cfg.mqtt
+        broker = mqtt.parse_url(m.url)
+        mqtt5 = m.protocol == "5"
+        cl = mqtt.make_client(m.client_id, broker, mqtt5=mqtt5, username=m.username or None,
+                              password=m.password or None, ca_file=m.ca_file or None, tls_insecure=m.tls_insecure,
+                              reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s)
+        cl.suppress_exceptions = True
+        cl.on_connect = self._on_connect
+        cl.on_disconnect = self._on_disconnect
+        cl.on_message = self._on_message
+        self.client = cl
+        log.info("connecting to %s as %r (MQTT %s, persistent session)", mqtt.redact(m.url), m.client_id, m.protocol)
+        mqtt.connect_async(cl, broker, mqtt5=mqtt5, session_expiry_s=m.session_expiry_s, keepalive_s=m.keepalive_s)
+        cl.loop_start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the batch in hand, then disconnect. Messages still queued were not acknowledged:
+        the broker delivers them again on the next start."""
+        self._stopping.set()
+        if self._worker:
+            self._worker.join(timeout)
+        if self.client:
+            self.client.disconnect()
+            self.client.loop_stop()
+        if self.drainer:
+            self.drainer.stop()
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        self.recorder.close()
+        if self.pipeline:
+            self.pipeline.conn.close()
+        log.info("gateway stopped")
+
+    def snapshot(self) -> health.Snapshot:
+        s = self.snap
+        s.at = time.time()
+        s.queue = self._q.qsize()
+        if self.drainer:
+            d = self.drainer.stats
+            s.influx_written, s.influx_parked, s.influx_errors, s.influx_last_error = (
+                d.written, d.parked, d.errors, d.last_error)
+        return s
+
+    def wait_until(self, pred: Callable[[health.Snapshot], bool], timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred(self.snapshot()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    # ---- MQTT callbacks (paho's thread: quick, never raise) ----------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        try:
+            if reason.is_failure:
+                log.error("broker refused the connection: %s (check mqtt.username/password, mqtt.client_id)", reason)
+                return
+            with self._lock:
+                self._gen += 1
+            self.snap.mqtt_connected = True
+            self.snap.mqtt_connects += 1
+            client.subscribe(mqtt.subscriptions())
+            log.warning("connected to broker (session present: %s); subscribed to %s",
+                        getattr(flags, "session_present", "?"), ", ".join(t for t, _ in mqtt.subscriptions()))
+        except Exception:
+            log.exception("error in on_connect")
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        try:
+            self.snap.mqtt_connected = False
+            if not self._stopping.is_set():
+                log.warning("lost the broker (%s); reconnecting with backoff", reason)
+        except Exception:
+            pass
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
+            self.snap.received += 1
+        except Exception:
+            log.exception("error in on_message")
+
+    # ---- worker ----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        g = self.cfg.gateway
+        next_tick = time.time() + g.tick_interval_s
+        next_health = time.time()
+        batch: list[_Msg] = []
+        while True:
+            if not batch:
+                try:
+                    batch.append(self._q.get(timeout=0.1))
+                except queue.Empty:
+                    pass
+                while len(batch) < g.batch_max:
+                    try:
+                        batch.append(self._q.get_nowait())
+                    except queue.Empty:
+                        break
+            if not batch and self._stopping.is_set():
+                break
+            try:
+                if batch:
+                    self._handle(batch)
+                    batch = []
+                now = time.time()
+                if now >= next_tick:
+                    next_tick = now + g.tick_interval_s
+                    self._publish_alerts(self.pipeline.tick(now) if self.pipeline else [])
+                if now >= next_health:
+                    next_health = now + g.health_interval_s
+                    self._health(now)
+            except Exception:
+                # e.g. the database locked or the disk full: nothing was acknowledged; retry the batch
+                log.exception("batch of %d messages failed; retrying in 1 s (nothing was acknowledged)", len(batch))
+                conn = self.pipeline.conn if self.pipeline else None
+                if conn is not None and conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if self._stopping.wait(1.0):
+                    break
+
+    def _handle(self, batch: list[_Msg]) -> None:
+        assert self.pipeline is not None
+        p = self.pipeline
+        ups: list[tuple[Uplink, str | None]] = []
+        for m in batch:
+            try:
+                ups.append((mqtt.to_uplink(m.topic, m.payload, m.received_at), None))
+            except mqtt.PayloadError as e:
+                ups.append((Uplink(m.received_at, m.topic, bytes(m.payload)), str(e)))
+        self.recorder.write_lines(recording.to_json(u, e) for u, e in ups)
+        self.recorder.flush()
+        results: list[ProcessResult] = []
+        p.conn.execute("BEGIN IMMEDIATE")
+        for u, err in ups:
+            results.append(p.reject_unreadable(u, err) if err else p.process(u))
+        p.conn.execute("COMMIT")
+        committed = time.time()
+        gen = self._gen
+        cl = self.client
+        if cl is not None:
+            for m in batch:
+                if m.qos and m.gen == gen:  # an older connection's message ids mean nothing now
+                    cl.ack(m.mid, m.qos)
+            for r in results:
+                for topic, payload in r.downlinks:
+                    cl.publish(topic, payload, qos=1)
+                    self.snap.downlinks_published += 1
+        self._publish_alerts([a for r in results for a in r.alerts])
+        self.snap.outcomes = dict(p.counts)
+        self.snap.batches += 1
+        self.snap.last_commit_at = committed
+        if self.drainer:
+            self.drainer.wake.set()
+        if self.on_commit:
+            try:
+                self.on_commit(results, committed)
+            except Exception:
+                log.exception("on_commit hook failed")
+
+    def _publish_alerts(self, alerts: list[dict]) -> None:
+        if not alerts or self.client is None:
+            return
+        for a in alerts:
+            kind = str(a.get("kind") or "unknown")
+            self.client.publish(topics.alert(kind), json.dumps(a, default=str), qos=1)
+            self.snap.alerts_published += 1
+
+    def _health(self, now: float) -> None:
+        assert self.pipeline is not None
+        conn = self.pipeline.conn
+        s = self.snapshot()
+        health.refresh_outbox(s, conn)
+        conn.execute("BEGIN IMMEDIATE")
+        health.save(conn, s)
+        outbox.enqueue(conn, [schema.point("gateway", {"instance": s.instance}, {
+            "accepted": s.accepted, "rejected": sum(s.rejected.values()), "duplicates": s.duplicates,
+            "outbox_depth": s.outbox_depth, "lag_s": s.outbox_lag_s}, int(now * 1000) * 1_000_000)])
+        conn.execute("COMMIT")
+        if self.client is not None:
+            self.client.publish(topics.GATEWAY_STATUS, json.dumps({
+                "instance": s.instance, "at": now, "connected": s.mqtt_connected, "accepted": s.accepted,
+                "duplicates": s.duplicates, "rejected": s.rejected, "outbox_depth": s.outbox_depth,
+                "outbox_lag_s": round(s.outbox_lag_s, 1)}), qos=1, retain=True)
