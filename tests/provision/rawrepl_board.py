@@ -1,0 +1,91 @@
+"""A tracker on a pseudo-terminal: speaks MicroPython's raw REPL protocol (docs/reference/
+repl.rst) and runs what it receives on real MicroPython (the WebAssembly port under Node) with a
+device image's files as its file system. So `segel check` is tested through mpremote's real
+serial transport and the real probe on real MicroPython; only the UART is simulated."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import tempfile
+import threading
+import tty
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = ROOT / "tools" / "mpy-node" / "run.mjs"
+BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+
+
+class RawReplBoard:
+    def __init__(self, files_dir: Path, node: str) -> None:
+        self.files_dir = files_dir
+        self.node = node
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.executed: list[str] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> RawReplBoard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        os.close(self.master)
+        os.close(self.slave)
+
+    def _run(self, code: str) -> tuple[bytes, bytes]:
+        self.executed.append(code)
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+            fh.write(code)
+        try:
+            res = subprocess.run([self.node, str(RUNNER), "--mount", f"{self.files_dir}:/", "--path", "/lib",
+                                  fh.name], capture_output=True, timeout=60)
+        finally:
+            os.unlink(fh.name)
+        return res.stdout.replace(b"\n", b"\r\n"), res.stderr
+
+    def _serve(self) -> None:
+        raw = False
+        code = b""
+        buf = b""
+        while not self._stop:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            buf += data
+            while buf:
+                if not raw:
+                    i = buf.find(b"\x01")
+                    if i < 0:
+                        buf = b""
+                        break
+                    buf = buf[i + 1:]
+                    raw = True
+                    code = b""
+                    os.write(self.master, BANNER)
+                    continue
+                if buf.startswith(b"\x05A\x01"):  # raw-paste request: not supported here
+                    buf = buf[3:]
+                    os.write(self.master, b"R\x00")
+                    continue
+                if buf[:1] == b"\x02":  # back to the friendly REPL
+                    buf = buf[1:]
+                    raw = False
+                    continue
+                i = buf.find(b"\x04")
+                if i < 0:
+                    code += buf
+                    buf = b""
+                    break
+                code += buf[:i]
+                buf = buf[i + 1:]
+                os.write(self.master, b"OK")
+                out, err = self._run(code.decode().replace("\r", ""))
+                code = b""
+                os.write(self.master, out + b"\x04" + err + b"\x04>")
