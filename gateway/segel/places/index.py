@@ -1,0 +1,126 @@
+"""The spatial index: which places hold a position, with their hysteresis halos.
+
+One shapely STRtree holds, per place, the region where the place can matter at all: its halo (the
+shape grown by its hysteresis margin). For circles the tree holds the halo's envelope (a box of 5
+vertices instead of a 64-gon: 500,000 TPS stay small in memory) and the exact test is a metric
+distance; for polygons and corridors the tree holds the halo polygon itself. A position is a point
+*input* and the fences are the *tree*, so the query predicate is "within" (point within fence):
+STRtree.query tests predicate(input, tree_geometry), and "contains" would find nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from segel.places import geometry
+from segel.places.model import Circle, Place
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Places whose shape holds the point (`core`) and whose halo holds it (`halo` ⊇ core)."""
+
+    core: frozenset[str]
+    halo: frozenset[str]
+
+    def halo_only(self) -> frozenset[str]:
+        return self.halo - self.core
+
+
+EMPTY = Lookup(frozenset(), frozenset())
+
+
+class PlaceIndex:
+    def __init__(self, places: Iterable[Place]) -> None:
+        self.places: dict[str, Place] = {}
+        for p in places:
+            self.places[p.code] = p
+        items = list(self.places.values())
+        self._codes = [p.code for p in items]
+        circ = [i for i, p in enumerate(items) if isinstance(p.shape, Circle)]
+        other = [i for i, p in enumerate(items) if not isinstance(p.shape, Circle)]
+        n = len(items)
+        self._is_circle = np.zeros(n, dtype=bool)
+        self._lat = np.zeros(n)
+        self._lon = np.zeros(n)
+        self._r = np.zeros(n)
+        self._rm = np.zeros(n)
+        geoms = np.empty(n, dtype=object)
+        if circ:
+            ci = np.asarray(circ)
+            shapes = [items[i].shape for i in circ]
+            self._is_circle[ci] = True
+            self._lat[ci] = [s.lat for s in shapes]  # type: ignore[union-attr]
+            self._lon[ci] = [s.lon for s in shapes]  # type: ignore[union-attr]
+            self._r[ci] = [s.radius_m for s in shapes]  # type: ignore[union-attr]
+            self._rm[ci] = self._r[ci] + np.asarray([items[i].margin_m for i in circ])
+            # A hair wider than the halo, so float rounding at the envelope never hides a hit.
+            geoms[ci] = geometry.circle_envelope(self._lat[ci], self._lon[ci], self._rm[ci] * 1.0001 + 0.01)
+        self._core: dict[int, shapely.Geometry] = {}
+        for i in other:
+            p = items[i]
+            core = geometry.buffered(p.shape)
+            halo = geometry.buffered(p.shape, p.margin_m) if p.margin_m else core
+            shapely.prepare(core)
+            self._core[i] = core
+            geoms[i] = halo
+        self._tree = shapely.STRtree(list(geoms))
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __contains__(self, code: str) -> bool:
+        return code in self.places
+
+    def get(self, code: str) -> Place | None:
+        return self.places.get(code)
+
+    def lookup(self, lat: float, lon: float) -> Lookup:
+        """Places holding (lat, lon): enrichment only, no judgement (that is the rules' job)."""
+        hits = self._tree.query(shapely.Point(lon, lat), predicate="within")
+        if len(hits) == 0:
+            return EMPTY
+        core: list[str] = []
+        halo: list[str] = []
+        for i in hits.tolist():
+            code = self._codes[i]
+            if self._is_circle[i]:
+                d = geometry.distance_m(float(self._lat[i]), float(self._lon[i]), lat, lon)
+                if d <= self._rm[i]:
+                    halo.append(code)
+                    if d <= self._r[i]:
+                        core.append(code)
+            else:
+                halo.append(code)
+                if shapely.intersects_xy(self._core[i], lon, lat):
+                    core.append(code)
+        return Lookup(frozenset(core), frozenset(halo))
+
+    def lookup_many(self, lats: np.ndarray, lons: np.ndarray) -> list[Lookup]:
+        """The same as lookup() for many points, with one bulk tree query."""
+        pts = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+        pairs = self._tree.query(pts, predicate="within")
+        out: list[tuple[list[str], list[str]]] = [([], []) for _ in range(len(pts))]
+        if pairs.shape[1]:
+            src, idx = pairs
+            lat_p, lon_p = np.asarray(lats, dtype=float)[src], np.asarray(lons, dtype=float)[src]
+            circ = self._is_circle[idx]
+            my, mx = geometry.radii((lat_p + self._lat[idx]) / 2)
+            d = np.hypot((lat_p - self._lat[idx]) * my, (lon_p - self._lon[idx]) * mx)
+            for k, (s, i) in enumerate(zip(src.tolist(), idx.tolist())):
+                core, halo = out[s]
+                code = self._codes[i]
+                if circ[k]:
+                    if d[k] <= self._rm[i]:
+                        halo.append(code)
+                        if d[k] <= self._r[i]:
+                            core.append(code)
+                else:
+                    halo.append(code)
+                    if shapely.intersects_xy(self._core[i], float(lon_p[k]), float(lat_p[k])):
+                        core.append(code)
+        return [Lookup(frozenset(c), frozenset(h)) if h else EMPTY for c, h in out]
