@@ -1,0 +1,93 @@
+"""A printable A4 sheet of tracker labels: device id as text and as a QR code.
+
+The QR code holds `SGL-<device id>` (segel.records.parse_device reads it back), so a crew scans
+the tracker with any phone app and `segel pair --csv` accepts the scans as they come. QR modules
+are drawn as vector rectangles (one per horizontal run), so the sheet prints sharp at any size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import qrcode
+from fpdf import FPDF
+
+from segel import registry as reg
+
+PREFIX = "SGL-"
+
+
+def label_text(device_hex: str) -> str:
+    return PREFIX + device_hex
+
+
+def qr_matrix(text: str) -> list[list[bool]]:
+    """The QR code for `text` (error correction M, no quiet zone: the label leaves its own margin)."""
+    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    q.add_data(text)
+    q.make(fit=True)
+    return [list(row) for row in q.get_matrix()]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Label grid on A4 (mm). The default fits 3 × 8 labels of 70 × 37 mm (common sticker sheets)."""
+
+    cols: int = 3
+    rows: int = 8
+    width: float = 70.0
+    height: float = 37.0
+    left: float = 0.0
+    top: float = 0.5
+    qr: float = 27.0
+
+
+def render(devices: list[reg.Device], output: Path, layout: Layout = Layout(), title: str = "Segel tracker",
+           compress: bool = True) -> int:
+    """Write the PDF; returns the number of pages."""
+    if not devices:
+        raise ValueError("no devices to label")
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_compression(compress)
+    pdf.set_auto_page_break(False)
+    pdf.set_title("Segel tracker labels")
+    per_page = layout.cols * layout.rows
+    for i, dev in enumerate(devices):
+        if i % per_page == 0:
+            pdf.add_page()
+        slot = i % per_page
+        x0 = layout.left + (slot % layout.cols) * layout.width
+        y0 = layout.top + (slot // layout.cols) * layout.height
+        _label(pdf, dev, x0, y0, layout, title)
+    pdf.output(str(output))
+    return pdf.pages_count
+
+
+def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, title: str) -> None:
+    text = label_text(dev.hex)
+    m = qr_matrix(text)
+    pad = (layout.height - layout.qr) / 2
+    cell = layout.qr / len(m)
+    qx, qy = x0 + pad, y0 + pad
+    pdf.set_fill_color(0, 0, 0)
+    for r, row in enumerate(m):
+        c = 0
+        while c < len(row):
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                pdf.rect(qx + start * cell, qy + r * cell, (c - start) * cell, cell, style="F")
+            else:
+                c += 1
+    tx = qx + layout.qr + 3
+    pdf.set_xy(tx, y0 + pad)
+    pdf.set_font("Helvetica", "", 7)
+    pdf.cell(0, 4, title)
+    pdf.set_xy(tx, y0 + pad + 7)
+    pdf.set_font("Courier", "B", 13)
+    pdf.cell(0, 6, text)
+    pdf.set_xy(tx, y0 + pad + 15)
+    pdf.set_font("Helvetica", "", 7)
+    pdf.cell(0, 4, f"{dev.board}  epoch {dev.key_epoch}")

@@ -1,0 +1,80 @@
+"""Bind trackers to ballot boxes (and their TPS) in the registry, one at a time or from scans.
+
+The CSV is what a crew's scanning app exports: a header row with `box` (or `box_id`) and
+`device` (or `device_id`, or the scanned label text `SGL-000101`), optionally `tps` and
+`contest`. Every row is checked; a row that cannot be applied is reported with its line number
+and the rest still go through, so one bad scan does not stop a village's worth of boxes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from segel import registry as reg
+from segel.records import device_hex, parse_device
+
+BOX_COLS = ("box", "box_id")
+DEVICE_COLS = ("device", "device_id", "tracker", "scan")
+
+
+class PairError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Pairing:
+    box_id: str
+    device: str
+    tps: str | None
+    previous_box: str | None  # the box the tracker was on before (a forced move)
+    unchanged: bool = False
+
+
+def pair(registry: reg.Registry, box_id: str, device: str, tps: str | None = None, contest: str | None = None,
+         force: bool = False, by: str | None = None) -> Pairing:
+    box_id = box_id.strip()
+    if not box_id:
+        raise PairError("box id is empty")
+    try:
+        did = parse_device(device)
+    except ValueError as e:
+        raise PairError(str(e)) from e
+    before = registry.box_of(did)
+    try:
+        registry.pair(box_id, did, tps=tps or None, contest=contest or None, force=force, by=by)
+    except reg.RegistryError as e:
+        raise PairError(str(e)) from e
+    moved = before[0] if before and before[0] != box_id else None
+    return Pairing(box_id, device_hex(did), tps, moved, unchanged=bool(before and before[0] == box_id))
+
+
+@dataclass
+class CsvResult:
+    paired: list[Pairing] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+
+
+def _col(header: list[str], names: tuple[str, ...], what: str) -> str:
+    for n in names:
+        if n in header:
+            return n
+    raise PairError(f"CSV header has no {what} column (one of: {', '.join(names)}); got: {', '.join(header)}")
+
+
+def pair_csv(registry: reg.Registry, text: str, force: bool = False, by: str | None = None) -> CsvResult:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    box_col = _col(header, BOX_COLS, "box")
+    dev_col = _col(header, DEVICE_COLS, "device")
+    res = CsvResult()
+    for row in reader:
+        line = reader.line_num
+        try:
+            res.paired.append(pair(registry, row.get(box_col) or "", row.get(dev_col) or "", tps=row.get("tps"),
+                                   contest=row.get("contest"), force=force, by=by))
+        except PairError as e:
+            res.refused.append((line, str(e)))
+    return res
