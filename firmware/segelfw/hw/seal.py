@@ -1,0 +1,82 @@
+# hal.SealInputs on RTC-capable GPIOs with external pull-ups (docs/hardware.md): an open circuit
+# reads board["seal"]["open_level"] (1). Edges are latched by Pin IRQs with their time; before deep
+# sleep, closed inputs are armed to wake the chip when they open (ext1, any high) and one open
+# input (the loop first) to wake it when it closes again (ext0).
+import time
+
+import esp32
+import machine
+from machine import Pin
+
+try:
+    _ticks_ms = time.ticks_ms
+except AttributeError:  # CPython boot test
+
+    def _ticks_ms() -> int:  # type: ignore[misc]
+        return time.monotonic_ns() // 1000000
+
+
+_NAMES = ("loop", "lid", "case")
+
+
+class SealInputs:
+    def __init__(self, seal_cfg: dict) -> None:
+        self.open_level = seal_cfg.get("open_level", 1)
+        self.pins: dict = {}
+        self.gpio: dict = {}
+        names = []
+        for n in _NAMES:
+            g = seal_cfg.get(n)
+            if g is None:
+                continue
+            p = Pin(g, Pin.IN)  # external 1 MOhm pull-up: defined in deep sleep too
+            self.pins[n] = p
+            self.gpio[g] = n
+            names.append(n)
+            p.irq(handler=self._edge, trigger=Pin.IRQ_RISING | Pin.IRQ_FALLING)
+        self.names = tuple(names)
+        self._edges: list = []
+        self._woke_by_pin()
+
+    def _edge(self, pin: Pin) -> None:
+        # soft IRQ (hard=False): allocation is allowed; keep it short
+        for n in self.pins:
+            if self.pins[n] is pin:
+                self._edges.append((n, pin.value() == self.open_level, int(time.time()), _ticks_ms()))
+
+    def _woke_by_pin(self) -> None:
+        if machine.reset_cause() != machine.DEEPSLEEP_RESET:
+            return
+        if machine.wake_reason() not in (machine.EXT0_WAKE, machine.EXT1_WAKE):
+            return
+        now = int(time.time())
+        t = _ticks_ms()
+        for g in machine.wake_pins():
+            n = self.gpio.get(g)
+            if n is None:
+                continue
+            was_open = self.pins[n].value() != self.open_level
+            # the level that woke us may already be gone (a brief open): record both edges
+            self._edges.append((n, was_open, now, t - 100))
+            self._edges.append((n, not was_open, now, t))
+
+    def levels(self) -> dict:
+        return {n: self.pins[n].value() == self.open_level for n in self.pins}
+
+    def events(self) -> list:
+        state = machine.disable_irq()
+        ev = self._edges
+        self._edges = []
+        machine.enable_irq(state)
+        return ev
+
+    def arm_wake(self) -> None:
+        lv = self.levels()
+        closed = [self.pins[n] for n in self.names if not lv[n]]
+        opened = [n for n in self.names if lv[n]]
+        high = self.open_level == 1
+        esp32.wake_on_ext1(closed or None, esp32.WAKEUP_ANY_HIGH if high else esp32.WAKEUP_ALL_LOW)
+        if opened:
+            esp32.wake_on_ext0(self.pins[opened[0]], not high)
+        else:
+            esp32.wake_on_ext0(None, False)

@@ -1,0 +1,62 @@
+"""Boot firmware/main.py on CPython with stand-in machine/esp32/lora/cryptolib modules.
+
+    python boot_runner.py WORKDIR SCENARIO.json  -> prints one JSON line with what happened
+
+Run as a subprocess by test_hw_boot.py so the stand-ins never leak into other tests. WORKDIR is
+the device's file system root (config.json, boards/, data/). The scenario presets the stand-ins:
+reset cause, RTC memory (hex), UART chunks (NMEA), I2C registers, LoRa replies (hex).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path[:0] = [str(HERE / "standins"), str(ROOT / "firmware")]
+
+import esp32  # noqa: E402
+import lora  # noqa: E402
+import machine  # noqa: E402
+
+
+def main() -> None:
+    work, scenario = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())
+    os.chdir(work)
+    machine._reset_cause = scenario.get("reset_cause", machine.PWRON_RESET)
+    machine._rtc_memory = bytes.fromhex(scenario.get("rtc_hex", ""))
+    machine._uart_feed[:] = [c.encode("latin-1") for c in scenario.get("uart", [])]
+    for k, v in scenario.get("i2c", {}).items():
+        a, r = k.split(":")
+        machine._i2c_regs[(int(a, 0), int(r, 0))] = v
+    lora._replies[:] = [bytes.fromhex(h) for h in scenario.get("replies", [])]
+    sys.path.insert(0, str(ROOT / "firmware"))
+    import runpy
+
+    out = io.StringIO()
+    slept = None
+    with redirect_stdout(out):
+        try:
+            runpy.run_path(str(ROOT / "firmware" / "main.py"), run_name="__main__")
+        except machine._DeepSleep as e:
+            slept = e.ms
+    print(json.dumps({
+        "deepsleep_ms": slept,
+        "log": out.getvalue(),
+        "sent": [dict(s, packet=s["packet"].hex()) for s in lora._sent],
+        "configs": lora._configs,
+        "rtc_hex": machine._rtc_memory.hex(),
+        "i2c": {f"{a:#x}:{r:#x}": v for (a, r), v in machine._i2c_regs.items()},
+        "wake": {k: list(v) if isinstance(v, tuple) else v for k, v in esp32._wake.items()},
+        "wdt_feeds": machine._wdt_feeds,
+        "uart_left": len(machine._uart_feed),
+    }))
+
+
+if __name__ == "__main__":
+    main()
