@@ -1,0 +1,320 @@
+"""The custody judge: the pipeline's rules stage (records.Judge), and `build_judge()` to make one.
+
+Per device it keeps every accepted frame in compact form with the rule state after it, in counter
+order. A frame that arrives in order advances the state by one step. A frame that arrives late and
+fills a gap (store-and-forward after a dead zone) is inserted where its counter belongs and the
+frames after it are judged again from the state before it; findings the new judgement no longer
+makes are withdrawn, new ones are raised (marked late when their device time is older than
+late_after_s). So the findings are always those of the frames judged in counter order: the same
+frames in any arrival order give the same alerts, and replayed buffered points never flap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from segel import outbox, schema
+from segel.custody import alerts as al
+from segel.custody import ledger
+from segel.custody.boxes import import_boxes, load_boxes
+from segel.custody.plan import DEFAULT_RULES, OUTBOUND, Calendar, Plan, corridor_map, load_calendar, make_plan
+from segel.custody.rules import ENTER, EXIT, SEAL_EVENT, Finding, Rules, initial_state, record
+from segel.places import io as places_io
+from segel.places.index import PlaceIndex
+from segel.places.model import Place
+from segel.protocol import RejectReason
+from segel.records import Accepted, Rejected, device_hex
+
+log = logging.getLogger("segel.custody")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS judge_frames (
+    device INTEGER NOT NULL, counter INTEGER NOT NULL, body TEXT NOT NULL, state TEXT,
+    PRIMARY KEY (device, counter)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS judge_findings (
+    device INTEGER NOT NULL, key TEXT NOT NULL, counter INTEGER NOT NULL, kind TEXT NOT NULL,
+    place TEXT, t REAL, alert_id TEXT, raised_at REAL NOT NULL,
+    PRIMARY KEY (device, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS judge_findings_kind ON judge_findings(kind, device);
+CREATE TABLE IF NOT EXISTS judge_devices (
+    device INTEGER PRIMARY KEY, box TEXT, first_rx REAL NOT NULL, last_rx REAL NOT NULL
+)
+"""
+CUSTODY_EVENTS = (ENTER, EXIT, SEAL_EVENT)
+SECURITY_KINDS = {RejectReason.BAD_MAC: "forged_frame", RejectReason.REPLAY: "replayed_frame"}
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    for stmt in SCHEMA.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    al.ensure_schema(conn)
+    ledger.ensure_schema(conn)
+
+
+def alert_line(row: dict, at: float) -> str:
+    """The InfluxDB point of an alert change (measurement `alert`)."""
+    ts = int(at * 1e9) // 1000 * 1000 + int(row["id"][3:9], 16) % 1000
+    return schema.point("alert", {"kind": row["kind"], "severity": row["severity"], "state": row["state"],
+                                  "district": row["district"]},
+                        {"alert_id": row["id"], "box": row["box"], "device": row["device"], "place": row["place"],
+                         "message": row["message"], "late": bool(row["late"]),
+                         "open": int(row["state"] in (al.OPEN, al.ACKNOWLEDGED))}, ts)
+
+
+class CustodyJudge:
+    """records.Judge over places, custody plans and the rules in segel.custody.rules."""
+
+    def __init__(self, conn: sqlite3.Connection, index: PlaceIndex, plans: dict[str, Plan],
+                 settings: dict[str, float] | None = None, *, keep_ledger: bool = True) -> None:
+        ensure_schema(conn)
+        self.index = index
+        self.plans = plans
+        self.settings = {**DEFAULT_RULES, **(settings or {})}
+        self.rules = Rules(index, self.settings)
+        self.keep_ledger = keep_ledger
+
+    # ---- records.Judge -----------------------------------------------------------------------
+
+    def on_accepted(self, rec: Accepted, db: sqlite3.Connection) -> list[dict]:
+        dev = rec.device_id
+        box = rec.box_id
+        if box is None:
+            row = db.execute("SELECT box_id FROM boxes WHERE device_id = ?", (dev,)).fetchone()
+            box = row[0] if row else None
+        plan = self.plans.get(box) if box else None
+        fr = record(rec.counter, rec.event_time, rec.received_at, rec.frame.body)
+        cur = db.execute("INSERT OR IGNORE INTO judge_frames(device, counter, body) VALUES (?,?,?)",
+                         (dev, rec.counter, json.dumps(fr, separators=(",", ":"))))
+        if cur.rowcount == 0:
+            return []  # judged already (the pipeline dedupes; a second judge call is harmless)
+        now = rec.received_at
+        db.execute("INSERT INTO judge_devices(device, box, first_rx, last_rx) VALUES (?,?,?,?) ON CONFLICT(device) DO "
+                   "UPDATE SET box = excluded.box, last_rx = MAX(last_rx, excluded.last_rx)", (dev, box, now, now))
+        prev = db.execute("SELECT state FROM judge_frames WHERE device = ? AND counter < ? ORDER BY counter DESC LIMIT 1",
+                          (dev, rec.counter)).fetchone()
+        state = json.loads(prev[0]) if prev and prev[0] else initial_state()
+        later = [(c, json.loads(b)) for c, b in db.execute(
+            "SELECT counter, body FROM judge_frames WHERE device = ? AND counter > ? ORDER BY counter", (dev, rec.counter))]
+        old = {k: (c, aid) for k, c, aid in db.execute(
+            "SELECT key, counter, alert_id FROM judge_findings WHERE device = ? AND counter >= ?", (dev, rec.counter))}
+        new: dict[str, tuple[int, Finding, float]] = {}
+        for c, body in [(rec.counter, fr)] + later:
+            state, found = self.rules.step(state, body, plan)
+            db.execute("UPDATE judge_frames SET state = ? WHERE device = ? AND counter = ?",
+                       (json.dumps(state, separators=(",", ":")), dev, c))
+            for f in found:
+                new.setdefault(f.key, (c, f, float(body["t"])))
+        subject = box or f"device:{device_hex(dev)}"
+        ctx = _Ctx(db, dev, box, subject, plan, now)
+        out: list[dict] = []
+        if self.keep_ledger:
+            ledger.append(db, subject, now, fr["t"], "frame", {"device": device_hex(dev), **fr})
+        for key in sorted(old.keys() - new.keys()):
+            out += self._withdraw(ctx, key, old[key][1], f"disproved by frame {rec.counter} received late")
+        for key, (c, f, trigger_t) in sorted(new.items(), key=lambda kv: (kv[1][0], kv[0])):
+            if key in old:
+                if old[key][0] != c:
+                    db.execute("UPDATE judge_findings SET counter = ? WHERE device = ? AND key = ?", (c, dev, key))
+                continue
+            out += self._raise(ctx, c, f, trigger_t)
+        silent = al.open_alert(db, subject, "silent")
+        if silent is not None:
+            out.append(al.resolve(db, silent["id"], "system", f"heard again (counter {rec.counter})", now))
+            outbox.enqueue(db, [alert_line(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
+        if not later and fr["k"] == "pos" and box:
+            outbox.enqueue(db, [self._box_state_line(state, fr, box, dev, plan)])
+        return out
+
+    def on_rejected(self, rec: Rejected, db: sqlite3.Connection) -> list[dict]:
+        kind = SECURITY_KINDS.get(rec.reason)
+        if kind is None or rec.device_id is None:
+            return []
+        row = db.execute("SELECT box_id FROM boxes WHERE device_id = ?", (rec.device_id,)).fetchone()
+        box = row[0] if row else None
+        subject = box or f"device:{device_hex(rec.device_id)}"
+        plan = self.plans.get(box) if box else None
+        aid_row, event = al.raise_alert(
+            db, kind=kind, subject=subject, key=f"{rec.reason}|{rec.received_at:.3f}|{rec.frame.hex()}",
+            now=rec.received_at, device_time=None, box=box, device=device_hex(rec.device_id),
+            district=plan.district if plan else None,
+            message=f"{rec.reason}: {rec.detail}", detail={"reason": rec.reason, "topic": rec.topic})
+        outbox.enqueue(db, [alert_line(aid_row, rec.received_at)])
+        if self.keep_ledger:
+            ledger.append(db, subject, rec.received_at, None, "security", {"reason": rec.reason, "detail": rec.detail})
+        return [al.to_json(aid_row, event)]
+
+    def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
+        out: list[dict] = []
+        s = self.settings
+        limit = s["silent_after_intervals"] * s["report_interval_s"]
+        arrivals: dict[int, list[tuple[str, float]]] = {}
+        for dev, place, t in db.execute("SELECT device, place, t FROM judge_findings WHERE kind = 'arrived'"):
+            arrivals.setdefault(dev, []).append((place, t))
+        for dev, box, last_rx in db.execute("SELECT device, box, last_rx FROM judge_devices ORDER BY device").fetchall():
+            subject = box or f"device:{device_hex(dev)}"
+            plan = self.plans.get(box) if box else None
+            if now - last_rx > limit and al.open_alert(db, subject, "silent") is None:
+                row, ev = al.raise_alert(db, kind="silent", subject=subject, key=f"silent|{last_rx:.3f}", now=now,
+                                         device_time=None, box=box, device=device_hex(dev),
+                                         district=plan.district if plan else None,
+                                         message=f"no frame for {int((now - last_rx) // 60)} min (limit {int(limit // 60)} min)",
+                                         detail={"last_heard": al.iso(last_rx)})
+                out.append(al.to_json(row, ev))
+                outbox.enqueue(db, [alert_line(row, now)])
+            if plan is not None:
+                out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []))
+        for row in db.execute(f"SELECT {', '.join(al.COLS)} FROM alerts WHERE state = 'open' AND severity = 'critical' "
+                              "AND notified_at <= ?", (now - s["renotify_s"],)).fetchall():
+            d = dict(zip(al.COLS, row))
+            db.execute("UPDATE alerts SET notified_at = ?, notify_count = notify_count + 1 WHERE id = ?", (now, d["id"]))
+            out.append(al.to_json(al.get(db, d["id"]), "renotify"))  # type: ignore[arg-type]
+        return out
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
+                  arrived: list[tuple[str, float]]) -> list[dict]:
+        """behind_schedule for each leg whose window closed before the box reached its destination."""
+        out: list[dict] = []
+        legs = list(plan.legs)
+        late_legs = []
+        for leg in legs:
+            if leg.window.end >= now:
+                continue
+            direction = [lg for lg in legs if (lg.name in OUTBOUND) == (leg.name in OUTBOUND)]
+            # Outbound, reaching the destination (or a point further on) at any time counts; on the
+            # way back only arrivals after the return began do (the outbound visit is not one).
+            since = float("-inf") if leg.name in OUTBOUND else direction[0].window.start
+            ahead = {lg.to_code for lg in direction[direction.index(leg):]}
+            if not any(p in ahead and t >= since for p, t in arrived):
+                late_legs.append(leg)
+        open_row = al.open_alert(db, subject, "behind_schedule")
+        if not late_legs and open_row is not None:
+            out.append(al.resolve(db, open_row["id"], "system", "arrived", now))
+        for leg in late_legs:
+            key = f"behind_schedule|{leg.name}"
+            if db.execute("SELECT 1 FROM judge_findings WHERE device = ? AND key = ?", (dev, key)).fetchone():
+                continue
+            row, ev = al.raise_alert(db, kind="behind_schedule", subject=subject, key=key, now=now,
+                                     device_time=leg.window.end, box=box, device=device_hex(dev), place=leg.to_code,
+                                     district=plan.district,
+                                     message=f"not at {leg.to_code} when leg {leg.name} closed ({al.iso(leg.window.end)})",
+                                     detail={"leg": leg.name, "from": leg.from_code, "to": leg.to_code})
+            db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) "
+                       "VALUES (?,?,?,?,?,?,?,?)", (dev, key, -1, "behind_schedule", leg.to_code, leg.window.end, row["id"], now))
+            out.append(al.to_json(row, ev))
+            outbox.enqueue(db, [alert_line(row, now)])
+        return out
+
+    def _raise(self, ctx: _Ctx, counter: int, f: Finding, trigger_t: float) -> list[dict]:
+        """Record a finding; `trigger_t` is the device time of the frame that completed it (a stop
+        is found 30 minutes after it began, but it is late only if that frame arrived late)."""
+        db, now = ctx.db, ctx.now
+        late = now - trigger_t > self.settings["late_after_s"]
+        dev = device_hex(ctx.dev)
+        district = ctx.plan.district if ctx.plan else None
+        aid = None
+        out: list[dict] = []
+        if f.kind in CUSTODY_EVENTS:
+            p = self.index.get(f.place) if f.place else None
+            event = f.detail.get("event", f.kind) if f.kind == SEAL_EVENT else f.kind
+            if ctx.box:
+                outbox.enqueue(db, [schema.point("custody", {"box": ctx.box, "district": district, "event": event,
+                                                             "place_kind": p.kind if p else None},
+                                                 {"place": f.place or "", "device": dev, "late_s": now - f.t},
+                                                 int(f.t * 1e9) + counter % 1000)])
+        else:
+            row, ev = al.raise_alert(db, kind=f.kind, subject=ctx.subject, key=f.key, now=now, device_time=f.t,
+                                     box=ctx.box, device=dev, place=f.place, district=district, late=late,
+                                     detail=f.detail, lat=f.lat, lon=f.lon,
+                                     message=f.detail.get("message", "") if isinstance(f.detail.get("message"), str) else "")
+            aid = row["id"]
+            out.append(al.to_json(row, ev))
+            outbox.enqueue(db, [alert_line(row, now)])
+        db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) VALUES (?,?,?,?,?,?,?,?)",
+                   (ctx.dev, f.key, counter, f.kind, f.place, f.t, aid, now))
+        if self.keep_ledger:
+            ledger.append(db, ctx.subject, now, f.t, f.kind, {"place": f.place, "key": f.key, "late": late, **f.detail})
+        return out
+
+    def _withdraw(self, ctx: _Ctx, key: str, aid: str | None, note: str) -> list[dict]:
+        db = ctx.db
+        db.execute("DELETE FROM judge_findings WHERE device = ? AND key = ?", (ctx.dev, key))
+        if self.keep_ledger:
+            ledger.append(db, ctx.subject, ctx.now, None, "withdrawn", {"key": key, "note": note})
+        if aid is None:
+            return []
+        res = al.withdraw(db, aid, ctx.now, note)
+        if res is None:
+            return []
+        if res[1] == "updated":  # other occurrences remain: the alert's time is the earliest of theirs
+            first = db.execute("SELECT MIN(t) FROM judge_findings WHERE alert_id = ?", (aid,)).fetchone()[0]
+            if first is not None:
+                db.execute("UPDATE alerts SET device_time = ? WHERE id = ?", (first, aid))
+                res = (al.get(db, aid), "updated")  # type: ignore[assignment]
+        outbox.enqueue(db, [alert_line(res[0], ctx.now)])
+        return [al.to_json(res[0], res[1])]
+
+    def _box_state_line(self, state: dict, fr: dict, box: str, dev: int, plan: Plan | None) -> str:
+        inside = sorted(c for c, v in state["places"].items() if v["ph"] != "pin")
+        if inside:
+            st = "at_place"
+        elif state["off"] and state["off"]["alerted"]:
+            st = "off_corridor"
+        elif state["stop"] and fr["t"] - state["stop"]["since"] >= 600:
+            st = "stopped"
+        else:
+            st = "in_transit"
+        return schema.point("box_state", {"box": box, "district": plan.district if plan else None, "state": st},
+                            {"lat": fr["lat"], "lon": fr["lon"], "place": inside[0] if inside else "",
+                             "device": device_hex(dev), "tps": plan.tps if plan else ""},
+                            int(fr["t"] * 1e9) + fr["c"] % 1000)
+
+
+class _Ctx:
+    __slots__ = ("db", "dev", "box", "subject", "plan", "now")
+
+    def __init__(self, db: sqlite3.Connection, dev: int, box: str | None, subject: str, plan: Plan | None, now: float) -> None:
+        self.db, self.dev, self.box, self.subject, self.plan, self.now = db, dev, box, subject, plan, now
+
+
+def make_plans(places: dict[str, Place], boxes: dict[str, str], calendar: Calendar) -> dict[str, Plan]:
+    """Plans for many boxes ({box: tps}) from one calendar (corridors matched once)."""
+    cmap = corridor_map(places)
+    return {b: make_plan(b, tps, places, calendar, cmap) for b, tps in boxes.items()}
+
+
+def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Path] | Iterable[Place] | None = None,
+                boxes: str | Path | None = None, calendar: str | Path | Calendar | None = None,
+                settings: dict[str, float] | None = None, register: bool = False, assign: bool = False) -> CustodyJudge:
+    """The judge for a gateway or a replay. Call outside a transaction.
+
+    places: CSV/GeoJSON file(s) to import first (all together or nothing), or Place objects; the
+    judge then uses every place stored in `conn`. boxes: a boxes CSV to pair through the registry
+    first (register=True registers unknown trackers; assign=True registers and pairs a fresh tracker
+    for every box the file gives none). calendar: the election calendar (TOML) from
+    which every paired box's plan is generated. settings: rule settings (plan.DEFAULT_RULES) over
+    the calendar's [rules]."""
+    if isinstance(places, (str, Path)):
+        places = [places]
+    if places is not None:
+        items = list(places)
+        if all(isinstance(p, (str, Path)) for p in items):
+            places_io.import_files(conn, items)  # type: ignore[arg-type]
+        else:
+            places_io.store(conn, items)  # type: ignore[arg-type]
+    stored = {p.code: p for p in places_io.load(conn)}
+    if boxes is not None:
+        import_boxes(conn, boxes, stored, register=register, assign=assign)
+    cal = load_calendar(calendar) if isinstance(calendar, (str, Path)) else calendar
+    paired = {b: tps for b, (tps, _dev) in load_boxes(conn).items()}
+    plans = make_plans(stored, paired, cal) if cal is not None else {}
+    rules = {**(cal.rules if cal else {}), **(settings or {})}
+    return CustodyJudge(conn, PlaceIndex(stored.values()), plans, rules)
