@@ -96,10 +96,10 @@ def cobs_decode(data):
         end = i + code
         if end > n:
             return None
-        chunk = data[i + 1 : end]
-        if 0 in chunk:
-            return None
-        out.extend(chunk)
+        for j in range(i + 1, end):
+            if data[j] == 0:  # (`0 in bytes` is not implemented on MicroPython)
+                return None
+        out.extend(data[i + 1 : end])
         i = end
         if code < 0xFF and i < n:
             out.append(0)
