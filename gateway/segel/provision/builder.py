@@ -12,16 +12,32 @@ from segel import registry as reg
 from segel.provision import devconfig, packages
 from segel.provision.image import BuiltImage, Compiler, ImageError, ImageSpec, firmware_files, make_littlefs, \
     mpy_version_for
-from segel.provision.partitions import FirmwareInfo, PartitionError, check_layout, read_firmware
+from segel.provision.partitions import FirmwareInfo, PartitionError, check_layout, image_chip, read_firmware
 from segel.provision.settings import Fleet
 
 
-def firmware_bin(fleet: Fleet, mcu: str, override: str | Path | None = None) -> Path:
-    """--micropython FILE, else fleet/firmware/<mcu>.bin (e.g. firmware/esp32s3.bin)."""
-    p = Path(override) if override else fleet.root / "firmware" / f"{mcu}.bin"
+def firmware_bin(fleet: Fleet, mcu: str, override: str | Path | list[str | Path] | tuple[str | Path, ...] | None = None
+                 ) -> Path:
+    """The MicroPython .bin for a chip: the --micropython file built for it (several may be given,
+    one per chip), else fleet/firmware/<mcu>.bin (e.g. firmware/esp32s3.bin)."""
+    given = [Path(o) for o in (override if isinstance(override, (list, tuple)) else [override] if override else [])]
+    for p in given:
+        if not p.is_file():
+            raise ImageError(f"MicroPython firmware {p} not found")
+    if len(given) == 1:
+        return given[0]  # a wrong chip is reported by load_firmware with both names
+    for p in given:
+        try:
+            if image_chip(p.read_bytes()[:64]) == mcu:
+                return p
+        except PartitionError as e:
+            raise ImageError(f"{p}: {e}") from e
+    if given:
+        raise ImageError(f"none of the --micropython files ({', '.join(map(str, given))}) is built for {mcu}")
+    p = fleet.root / "firmware" / f"{mcu}.bin"
     if not p.is_file():
-        hint = "" if override else f" (or put the MicroPython .bin for {mcu} at {p})"
-        raise ImageError(f"MicroPython firmware {p} not found: pass --micropython FIRMWARE.bin{hint}")
+        raise ImageError(f"MicroPython firmware for {mcu} not found: pass --micropython FIRMWARE.bin "
+                         f"(or put the MicroPython .bin for {mcu} at {p})")
     return p
 
 
@@ -31,7 +47,7 @@ def load_firmware(path: Path, board: dict[str, object]) -> FirmwareInfo:
         info = read_firmware(path.read_bytes())
         mcu = board.get("mcu")
         if info.chip != mcu:
-            raise PartitionError(f"{path} is MicroPython for {info.chip}, but board {board.get('id')} has an "
+            raise ImageError(f"{path} is MicroPython for {info.chip}, but board {board.get('id')} has an "
                                  f"{mcu}: use the {mcu} firmware")
         flash_mb = board.get("flash_mb")
         check_layout(info, int(flash_mb) << 20 if isinstance(flash_mb, int) else None)
@@ -46,7 +62,7 @@ class ImageBuilder:
 
     fleet: Fleet
     db: str | None = None
-    micropython_bin: str | Path | None = None
+    micropython_bin: str | Path | list[str | Path] | tuple[str | Path, ...] | None = None
     firmware_dir: Path | None = None
 
     def __post_init__(self) -> None:

