@@ -16,6 +16,7 @@ from segelfw.state import RtcState
 FW_VERSION = 0x10  # major 1, minor 0 (status frames: major << 4 | minor)
 CFG_REARM = 0x01  # config downlink flags
 CFG_STATUS_NOW = 0x02
+ACK_TAIL_MS = 400  # after the ack, listen this much longer for a config downlink
 
 
 def _log(msg):
@@ -46,6 +47,7 @@ class Cycle:
         self.link = link_
         if hasattr(self.link, "set_sf"):
             self.link.set_sf(self.policy.sf)
+        self._seal_done = 0  # seal.new_events already turned into frames
         self.sent = []  # (counter, type) transmitted in this wake, in order
         self.acked = 0
         self.downlinks = {"accepted": 0, "replayed": 0, "bad": 0}
@@ -96,10 +98,13 @@ class Cycle:
             _log("seal event " + str(ev) + " seq " + str(seq) + " at " + str(t))
 
     def poll_seal(self):
-        ev = self.seal.poll(self.d.seal, self.now(), self.clock.ticks_ms())
+        """Debounced seal changes (and re-arms, power-restored) become queued seal frames."""
+        self.seal.poll(self.d.seal, self.now(), self.clock.ticks_ms())
         if not self.seal.settled():
             self.clock.sleep_ms(DEBOUNCE_MS + 5)
-            ev += self.seal.poll(self.d.seal, self.now(), self.clock.ticks_ms())
+            self.seal.poll(self.d.seal, self.now(), self.clock.ticks_ms())
+        ev = self.seal.new_events[self._seal_done :]
+        self._seal_done = len(self.seal.new_events)
         if ev:
             self._seal_frames(ev)
         return ev
@@ -160,19 +165,23 @@ class Cycle:
                 return
             self.sent.append((c, frame[0] & 0x0F))
             budget -= 1
-            self.receive_window()
+            self.receive_window(c)
 
-    def receive_window(self):
+    def receive_window(self, counter):
+        """Listen up to ack_window_ms; once the ack for `counter` is in, only ACK_TAIL_MS more
+        (a config downlink may follow the ack)."""
         t0 = self.clock.ticks_ms()
-        left = self.cfg["ack_window_ms"]
-        while left > 0:
+        end = self.cfg["ack_window_ms"]
+        while True:
+            left = end - self.clock.ticks_diff(self.clock.ticks_ms(), t0)
+            if left <= 0:
+                return
             down = self.link.recv(left)
             if down is None:
                 return
-            self.handle_downlink(down)
-            left = self.cfg["ack_window_ms"] - self.clock.ticks_diff(self.clock.ticks_ms(), t0)
-            if self.downlinks["accepted"]:
-                return
+            got = self.handle_downlink(down)
+            if isinstance(got, list) and counter in got:
+                end = min(end, self.clock.ticks_diff(self.clock.ticks_ms(), t0) + ACK_TAIL_MS)
 
     def handle_downlink(self, frame):
         try:
@@ -195,8 +204,10 @@ class Cycle:
         self.st["down_epoch"] = self.cfg["key_epoch"]
         self.downlinks["accepted"] += 1
         if ftype == P.T_ACK:
-            self.acked += self.q.ack(P.parse_ack(body))
-        elif ftype == P.T_CONFIG:
+            names = P.parse_ack(body)
+            self.acked += self.q.ack(names)
+            return names
+        if ftype == P.T_CONFIG:
             self.apply_config(P.parse_config(body), c)
         return True
 

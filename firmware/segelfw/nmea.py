@@ -85,7 +85,7 @@ def _coord(value, hemi, deg_digits, pos, neg, limit, what):
     deg = _digits(value[:deg_digits], what)
     m, k = _decimal(value[deg_digits:], what)
     scale = 10**k
-    if m >= 60 * scale:
+    if m > 60 * scale:  # exactly 60 is a rounding artefact some encoders write (pynmeagps does)
         raise NmeaError(what + " minutes over 60")
     e7 = deg * 10000000 + (m * 10000000 + 30 * scale) // (60 * scale)
     if e7 > limit:

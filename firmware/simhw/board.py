@@ -138,6 +138,7 @@ class SimTracker:
     def drivers(self) -> hal.Drivers:
         self.boots += 1
         self._boot_at = self.clock.now_ms
+        self.wdt.last_feed_ms = self.clock.now_ms  # a new machine.WDT after every boot
         return hal.Drivers(self.clock, self.gnss, self.seal, self.radio, self.rtc, self.flash, self.pmu, self.wdt,
                            self.system, aes_block=cpython_aes_block)
 

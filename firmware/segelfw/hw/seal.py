@@ -10,10 +10,14 @@ from machine import Pin
 
 try:
     _ticks_ms = time.ticks_ms
+    _ticks_add = time.ticks_add
 except AttributeError:  # CPython boot test
 
-    def _ticks_ms() -> int:  # type: ignore[misc]
-        return time.monotonic_ns() // 1000000
+    def _ticks_ms():  # type: ignore[misc]
+        return time.monotonic_ns() // 1000000  # type: ignore[attr-defined]  # CPython only
+
+    def _ticks_add(t, d):  # type: ignore[misc]
+        return t + d
 
 
 _NAMES = ("loop", "lid", "case")
@@ -57,7 +61,7 @@ class SealInputs:
                 continue
             was_open = self.pins[n].value() != self.open_level
             # the level that woke us may already be gone (a brief open): record both edges
-            self._edges.append((n, was_open, now, t - 100))
+            self._edges.append((n, was_open, now, _ticks_add(t, -100)))
             self._edges.append((n, not was_open, now, t))
 
     def levels(self) -> dict:
