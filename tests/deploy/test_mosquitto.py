@@ -305,3 +305,10 @@ def test_cli_writes_files_and_keeps_service_passwords(tmp_path: Path) -> None:
     assert dev is not None
     from segel.registry import load_fleet_secret
     assert res.output.strip() == deploy.tracker_password(load_fleet_secret(secret), 0x101, dev.key_epoch)
+    # the paths can come from the gateway's own config file
+    (tmp_path / "segel.toml").write_text(f'[gateway]\ndb = "{db.name}"\nfleet_secret = "{secret.name}"\n')
+    res = CliRunner().invoke(main, ["deploy", "mosquitto", "--config", str(tmp_path / "segel.toml"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "user ppk-sangatta" not in (out / "acl").read_text() and "user 000103" in (out / "acl").read_text()
+    res = CliRunner().invoke(main, ["deploy", "mosquitto", "--out", str(out), "--db", str(tmp_path / "none.db")])
+    assert res.exit_code != 0 and "none.db not found" in res.output

@@ -10,8 +10,19 @@ from segel import deploy
 from segel.records import parse_device
 from segel.registry import Registry, RegistryError, connect, load_fleet_secret
 
-DB_HELP = "The gateway database holding the registry (env SEGEL_DB)."
-SECRET_HELP = "The fleet secret file (env SEGEL_FLEET_SECRET)."
+DB_HELP = "The gateway database holding the registry (default: gateway.db of --config, else segel.db)."
+SECRET_HELP = "The fleet secret file (default: gateway.fleet_secret of --config, else fleet.key)."
+CONFIG_HELP = "The gateway's config file: take the database and fleet secret paths from it."
+
+
+def _paths(config_path: Path | None, db: Path | None, secret: Path | None) -> tuple[Path, Path]:
+    from segel import config as gwconfig
+
+    try:
+        cfg = gwconfig.load(config_path)
+    except gwconfig.ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    return (db or cfg.path(cfg.gateway.db), secret or cfg.path(cfg.gateway.fleet_secret))
 
 
 def _open(db: Path, secret: Path) -> tuple[Registry, bytes]:
@@ -32,10 +43,10 @@ def register(group: click.Group) -> None:
     @grp.command("mosquitto")
     @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
                   help="Folder to write mosquitto.conf, passwd, acl and credentials.json into.")
-    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="segel.db", show_default=True,
-                  envvar="SEGEL_DB", help=DB_HELP)
-    @click.option("--fleet-secret", "secret", type=click.Path(dir_okay=False, path_type=Path),
-                  default="fleet-secret.hex", show_default=True, envvar="SEGEL_FLEET_SECRET", help=SECRET_HELP)
+    @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help=CONFIG_HELP)
+    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_HELP)
+    @click.option("--fleet-secret", "secret", type=click.Path(dir_okay=False, path_type=Path), help=SECRET_HELP)
     @click.option("--bridge", "bridges", multiple=True, metavar="ID",
                   help="A LoRa bridge id (its MQTT username and topic level); repeat for each bridge.")
     @click.option("--gateway-user", default=deploy.DEFAULT_GATEWAY, show_default=True,
@@ -50,7 +61,7 @@ def register(group: click.Group) -> None:
                   help="Where Mosquitto keeps its persistent sessions.")
     @click.option("--tls-port", default=8883, show_default=True, help="The TLS listener's port (all interfaces).")
     @click.option("--plain-port", default=1883, show_default=True, help="The plain listener's port (loopback only).")
-    def mosquitto_cmd(out: Path, db: Path, secret: Path, bridges: tuple[str, ...], gateway_user: str,
+    def mosquitto_cmd(out: Path, config_path: Path | None, db: Path | None, secret: Path | None, bridges: tuple[str, ...], gateway_user: str,
                       consumers: tuple[str, ...], rotate: tuple[str, ...], conf_dir: str, persistence_dir: str,
                       tls_port: int, plain_port: int) -> None:
         """Generate the broker's accounts and ACL from the registry.
@@ -64,10 +75,12 @@ def register(group: click.Group) -> None:
 
         \b
         Example:
-          segel deploy mosquitto --out /etc/mosquitto/segel --bridge ppk-sangatta --bridge ppk-bengalon
+          segel deploy mosquitto --config /etc/segel/segel.toml --out /etc/mosquitto/segel \\
+              --bridge ppk-sangatta --bridge ppk-bengalon
+          chgrp mosquitto /etc/mosquitto/segel/passwd /etc/mosquitto/segel/acl
           systemctl reload mosquitto
         """
-        registry, fleet_secret = _open(db, secret)
+        registry, fleet_secret = _open(*_paths(config_path, db, secret))
         settings = deploy.MosquittoSettings(conf_dir=conf_dir, persistence_dir=persistence_dir,
                                             tls_port=tls_port, plain_port=plain_port)
         try:
@@ -85,11 +98,11 @@ def register(group: click.Group) -> None:
 
     @grp.command("tracker-password")
     @click.argument("device")
-    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default="segel.db", show_default=True,
-                  envvar="SEGEL_DB", help=DB_HELP)
-    @click.option("--fleet-secret", "secret", type=click.Path(dir_okay=False, path_type=Path),
-                  default="fleet-secret.hex", show_default=True, envvar="SEGEL_FLEET_SECRET", help=SECRET_HELP)
-    def tracker_password_cmd(device: str, db: Path, secret: Path) -> None:
+    @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help=CONFIG_HELP)
+    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_HELP)
+    @click.option("--fleet-secret", "secret", type=click.Path(dir_okay=False, path_type=Path), help=SECRET_HELP)
+    def tracker_password_cmd(device: str, config_path: Path | None, db: Path | None, secret: Path | None) -> None:
         """Print the MQTT password of tracker DEVICE (for its wifi.mqtt_password setting).
 
         It is derived from the tracker's current key, so it changes when the tracker is re-imaged
@@ -97,9 +110,9 @@ def register(group: click.Group) -> None:
 
         \b
         Example:
-          segel deploy tracker-password 000101
+          segel deploy tracker-password --config /etc/segel/segel.toml 000101
         """
-        registry, fleet_secret = _open(db, secret)
+        registry, fleet_secret = _open(*_paths(config_path, db, secret))
         try:
             dev_id = parse_device(device)
         except ValueError as e:
