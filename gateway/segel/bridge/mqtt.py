@@ -65,6 +65,7 @@ class Publisher:
         self._wake = threading.Event()
         self._client: mqtt.Client | None = None
         self._thread = threading.Thread(target=self._run, name=f"bridge-mqtt-{bridge_id}", daemon=True)
+        buffer.listeners.append(self._wake.set)
 
     def start(self) -> Publisher:
         self._thread.start()
@@ -119,6 +120,7 @@ class Publisher:
             self._acked.append(mid)
             self._wake.set()
 
+        client.max_inflight_messages_set(self.window)
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
@@ -151,23 +153,19 @@ class Publisher:
         try:
             while not lost.is_set() and not self._stop.is_set():
                 self._wake.clear()
-                self.buffer.added.clear()
                 self._settle(inflight)
                 room = self.window - len(inflight)
-                if room > 0:
+                if room >= self.window // 2:  # refill in batches: fewer, larger SQLite transactions
                     for rid, topic, payload in self.buffer.peek(last_id, room):
                         info = client.publish(topic, payload, qos=1)
                         if info.rc != mqtt.MQTT_ERR_SUCCESS:
                             return  # connection gone; the row stays for the next session
                         inflight[info.mid] = rid
                         last_id = rid
-                    if len(inflight) >= self.window or self._acked:
-                        continue
-                if not self._acked:
-                    # sleep until a new row, a PUBACK or a disconnect
-                    deadline = time.monotonic() + 0.2
-                    while time.monotonic() < deadline and not (self._wake.is_set() or self.buffer.added.is_set()):
-                        self.buffer.added.wait(0.02)
+                if len(inflight) > self.window // 2 and len(self._acked) < self.window // 4:
+                    time.sleep(0.002)  # let PUBACKs gather
+                elif not self._acked:
+                    self._wake.wait(0.2)  # until a new row, a PUBACK or a disconnect
         finally:
             time.sleep(0.05)  # PUBACKs already read by paho's thread when the connection dropped
             self._settle(inflight)
