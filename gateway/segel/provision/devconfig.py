@@ -10,11 +10,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segel import paths
 from segel import registry as reg
 from segel.records import device_hex, parse_device
+
+if TYPE_CHECKING:
+    from segel.provision.settings import Fleet
 
 
 class ProvisionError(ValueError):
@@ -88,7 +91,7 @@ class Provisioned:
     config_path: Path
 
 
-def provision(fleet: Any, count: int, board: str | None = None, role: str = "tracker",
+def provision(fleet: Fleet, count: int, board: str | None = None, role: str = "tracker",
               db: str | None = None, start: int | None = None) -> list[Provisioned]:
     """Allocate `count` device ids, register them, derive their keys and write their configs.
 
@@ -120,7 +123,7 @@ def provision(fleet: Any, count: int, board: str | None = None, role: str = "tra
     return out
 
 
-def resolve(fleet: Any, device: str, db: str | None = None) -> reg.Device:
+def resolve(fleet: Fleet, device: str, db: str | None = None) -> reg.Device:
     """A registered device from its text id ('000101', 'SGL-000101'); clear error otherwise."""
     try:
         did = parse_device(device)
@@ -133,7 +136,7 @@ def resolve(fleet: Any, device: str, db: str | None = None) -> reg.Device:
     return dev
 
 
-def write_config(fleet: Any, dev: reg.Device, db: str | None = None) -> Path:
+def write_config(fleet: Fleet, dev: reg.Device, db: str | None = None) -> Path:
     """(Re)write a registered device's config at its current key epoch."""
     registry = fleet.open_registry(db)
     cfg = build_config(reg.KeyRing(fleet.secret(), registry), dev, fleet.settings().device_fields())
@@ -142,7 +145,7 @@ def write_config(fleet: Any, dev: reg.Device, db: str | None = None) -> Path:
     return p
 
 
-def reimage(fleet: Any, device: str, db: str | None = None) -> reg.Device:
+def reimage(fleet: Fleet, device: str, db: str | None = None) -> reg.Device:
     """A tracker is being re-imaged: bump its key epoch (counters restart under a new key)
     and rewrite its config."""
     dev = resolve(fleet, device, db)
@@ -154,7 +157,7 @@ def reimage(fleet: Any, device: str, db: str | None = None) -> reg.Device:
     return new
 
 
-def load_config(fleet: Any, dev: reg.Device, db: str | None = None) -> dict[str, Any]:
+def load_config(fleet: Fleet, dev: reg.Device, db: str | None = None) -> dict[str, Any]:
     """The device's written config; rewritten if missing or at a stale key epoch."""
     p: Path = fleet.config_path(dev.hex)
     if p.is_file():

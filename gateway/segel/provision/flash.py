@@ -156,7 +156,7 @@ def _esptool_output(on_progress: ProgressFn | None, messages: list[str]) -> Iter
     from esp_pylib.logger import EspLog
     from esptool.logger import TemplateLogger, log
 
-    class Relay(TemplateLogger):
+    class Relay(TemplateLogger):  # type: ignore[misc]
         def print(self, *args: Any, **kwargs: Any) -> None:
             messages.append(" ".join(str(a) for a in args))
 
@@ -246,8 +246,9 @@ def merged_image(p: FlashPlan, output: str | None = None) -> bytes | None:
 
     messages: list[str] = []
     with _esptool_output(None, messages):
-        return cmds.merge_bin([(w.offset, w.data) for w in p.writes], chip=p.chip, output=output,
-                              target_offset=min(w.offset for w in p.writes))
+        out: bytes | None = cmds.merge_bin([(w.offset, w.data) for w in p.writes], chip=p.chip, output=output,
+                                           target_offset=min(w.offset for w in p.writes))
+        return out
 
 
 def image_info(data: bytes, chip: str) -> str:
