@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 class Client:
     def __init__(self, port: int, username: str | None = None, password: str | None = None,
-                 ca: Path | None = None, client_id: str = "", clean: bool = True) -> None:
+                 ca: Path | None = None, client_id: str = "", clean: bool = True, host: str = "127.0.0.1") -> None:
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
                              protocol=mqtt.MQTTv311, reconnect_on_failure=False)
         if username is not None:
@@ -21,6 +21,7 @@ class Client:
         if ca is not None:
             self.c.tls_set(ca_certs=str(ca))
         self.port = port
+        self.host = host
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connack = threading.Event()
         self.rc: int | None = None
@@ -43,7 +44,7 @@ class Client:
 
     def connect(self, timeout: float = 5.0) -> int:
         """Connects and returns the CONNACK code (0 = accepted)."""
-        self.c.connect("127.0.0.1", self.port, keepalive=30)
+        self.c.connect(self.host, self.port, keepalive=30)
         self.c.loop_start()
         if not self.connack.wait(timeout):
             raise TimeoutError("no CONNACK")

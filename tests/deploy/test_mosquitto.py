@@ -34,6 +34,7 @@ class Broker:
     pw: dict[str, str]
     out: Path
     secret: bytes
+    depot: int
 
     def client(self, user: str | None, password: str | None = None, tls: bool = False, **kw: object) -> Client:
         if user is not None and password is None:
@@ -64,12 +65,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     ca, ca_key, ca_cert = tlsutil.make_ca(work / "tls", "segel-test-ca")
     wrong_ca, _, _ = tlsutil.make_ca(work / "tls", "someone-else-ca")
     crt, key = tlsutil.make_server_cert(work / "tls", ca_key, ca_cert)
-    plain, tls = servers.free_port(), servers.free_port()
+    plain, tls, depot = servers.free_port(), servers.free_port(), servers.free_port()
     out = work / "etc"
     settings = deploy.MosquittoSettings(
         conf_dir=str(out), persistence_dir=str(work / "data"), plain_port=plain, tls_port=tls,
         tls_bind="127.0.0.1",  # tests stay on loopback; production binds every interface
         cafile=str(ca), certfile=str(crt), keyfile=str(key), log_dest="stdout",
+        depot_listener=f"127.0.0.2:{depot}",  # stands in for a depot LAN address
         run_as=getpass.getuser(),  # the test runs the broker as whoever runs pytest
     )
     (work / "data").mkdir()
@@ -78,7 +80,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     srv = servers.Server("mosquitto", [servers.require("mosquitto"), "-c", str(out / "mosquitto.conf")], plain, work)
     srv.start()
     servers.wait_port(tls)
-    yield Broker(srv, plain, tls, ca, wrong_ca, pw, out, secret)
+    yield Broker(srv, plain, tls, ca, wrong_ca, pw, out, secret, depot)
     srv.stop()
 
 
@@ -257,6 +259,21 @@ def test_tls_with_a_wrong_ca_is_refused(broker: Broker) -> None:
 
 def test_anonymous_is_refused_over_tls_too(broker: Broker) -> None:
     assert broker.client(None, tls=True).connect() != 0
+
+
+def test_depot_listener_takes_trackers_with_passwords_only(broker: Broker) -> None:
+    gw = broker.connected("segel-gateway")
+    gw.subscribe("segel/up/+")
+    assert Client(broker.depot, None, None, host="127.0.0.2").connect() != 0
+    assert Client(broker.depot, T1, "wrong", host="127.0.0.2").connect() != 0
+    t1 = Client(broker.depot, T1, broker.pw[T1], host="127.0.0.2")
+    assert t1.connect() == 0
+    t1.publish(f"segel/up/{T1}", b"from the depot")
+    assert gw.wait_for(b"from the depot") == [(f"segel/up/{T1}", b"from the depot")]
+    t1.close()
+    gw.close()
+    with pytest.raises(deploy.DeployError, match="one LAN address"):
+        deploy.mosquitto_conf(deploy.MosquittoSettings(depot_listener="0.0.0.0:1883"))
 
 
 # ---- queues and persistence -------------------------------------------------------------------

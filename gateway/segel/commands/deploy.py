@@ -61,9 +61,11 @@ def register(group: click.Group) -> None:
                   help="Where Mosquitto keeps its persistent sessions.")
     @click.option("--tls-port", default=8883, show_default=True, help="The TLS listener's port (all interfaces).")
     @click.option("--plain-port", default=1883, show_default=True, help="The plain listener's port (loopback only).")
+    @click.option("--depot-listener", default="", metavar="ADDR:PORT",
+                  help="Also accept plain MQTT on this one depot LAN address (trackers on depot WiFi without TLS).")
     def mosquitto_cmd(out: Path, config_path: Path | None, db: Path | None, secret: Path | None, bridges: tuple[str, ...], gateway_user: str,
                       consumers: tuple[str, ...], rotate: tuple[str, ...], conf_dir: str, persistence_dir: str,
-                      tls_port: int, plain_port: int) -> None:
+                      tls_port: int, plain_port: int, depot_listener: str) -> None:
         """Generate the broker's accounts and ACL from the registry.
 
         Every registered tracker gets an account named by its device id that may publish only
@@ -82,7 +84,7 @@ def register(group: click.Group) -> None:
         """
         registry, fleet_secret = _open(*_paths(config_path, db, secret))
         settings = deploy.MosquittoSettings(conf_dir=conf_dir, persistence_dir=persistence_dir,
-                                            tls_port=tls_port, plain_port=plain_port)
+                                            tls_port=tls_port, plain_port=plain_port, depot_listener=depot_listener)
         try:
             written = deploy.write_mosquitto(out, registry, fleet_secret, settings, bridges, gateway_user,
                                              consumers or deploy.DEFAULT_CONSUMERS, rotate)
