@@ -117,3 +117,20 @@ def test_flash_all_walks_boards_and_summarises(run, tmp_path: Path, index_dir: P
     assert "  000102  skipped  \n" in out
     assert "  000104  not done quit" in out
     assert "0 ok, 2 failed, 2 skipped" in out
+
+
+def test_flash_then_reflash_needs_reimage(run, tmp_path: Path, index_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from esprom_board import EspRomBoard
+
+    fleet = _day(run, tmp_path, index_dir)
+    with EspRomBoard("esp32") as board:
+        out = run("flash", "--port", board.port, "000101").output
+    assert "000101: written and verified (esp32, 4MB)" in out
+    assert '"ok": true' in fleet.flash_log.read_text()
+    with EspRomBoard("esp32") as board:
+        again = run("flash", "--port", board.port, "000101", code=1).output
+        assert "already flashed at key epoch 0" in again and "add --reimage" in again
+        assert board.commands == []  # refused before touching the port
+        run("flash", "--port", board.port, "000101", "--reimage")
+    assert fleet.open_registry().get(0x101).key_epoch == 1  # type: ignore[union-attr]
+    assert b'"key_epoch": 1' in bytes(board.flash[0x310000:0x400000])

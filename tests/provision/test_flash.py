@@ -9,6 +9,7 @@ import pty
 from pathlib import Path
 
 import pytest
+from esprom_board import EspRomBoard
 
 from segel.provision import devconfig, flash
 from segel.provision.builder import ImageBuilder
@@ -89,3 +90,42 @@ def test_second_flash_at_one_key_epoch_needs_reimage(fleet: Fleet, builder: Imag
     assert again.device.key_epoch == 1
     assert fleet.open_registry().get(dev.device_id).key_epoch == 1  # type: ignore[union-attr]
     assert b'"key_epoch": 1' in read_littlefs(again.writes[1].data)["config.json"]
+
+
+# ---- a board in download mode, simulated at the serial line (esprom_board.py) -----------------------
+
+
+def test_flash_writes_and_verifies_through_esptool(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    p = flash.plan(fleet, builder, dev, "unused")
+    seen: list[tuple[int, int]] = []
+    with EspRomBoard("esp32", flash_mb=4) as board:
+        p.port = board.port
+        res = flash.execute(p, on_progress=lambda cur, total: seen.append((cur, total)), connect_attempts=2)
+    assert (res.chip, res.flash_size) == ("esp32", "4MB")
+    fw = p.writes[0].data
+    assert board.flash[0x1000:0x1000 + len(fw)] == fw
+    files = read_littlefs(bytes(board.flash[0x310000:0x400000]))
+    assert b'"device_id": "000101"' in files["config.json"]
+    assert seen and seen[-1][0] == seen[-1][1]  # esptool's progress reached 100 %
+    assert any("Hash of data verified" in m for m in res.messages)
+
+
+def test_wrong_chip_on_the_port_writes_nothing(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    p = flash.plan(fleet, builder, dev, "unused")
+    with EspRomBoard("esp32s3") as board:
+        p.port = board.port
+        with pytest.raises(flash.FlashError, match=r"is an esp32s3, but this firmware and board file are for esp32"):
+            flash.execute(p, connect_attempts=2)
+    assert board.flash.count(0xFF) == len(board.flash)
+
+
+def test_board_with_less_flash_than_the_writes_need(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1, board="tbeam-supreme")[0].device
+    p = flash.plan(fleet, builder, dev, "unused")
+    with EspRomBoard("esp32s3", flash_mb=4) as board:
+        p.port = board.port
+        with pytest.raises(flash.FlashError, match=r"has 4MB of flash; the writes reach 0x800000"):
+            flash.execute(p, connect_attempts=2)
+    assert board.flash.count(0xFF) == len(board.flash)
