@@ -201,3 +201,68 @@ class BaseStation:
     def run(self, stop=None):
         while stop is None or not stop():
             self.poll()
+
+
+# --- on the board (firmware/main.py calls main() when config role == "base") ---
+class UsbSerial:
+    """The USB serial console as the bridge's line: records out on stdout, bytes in from stdin."""
+
+    def __init__(self):
+        import select
+        import sys
+
+        self.out = sys.stdout.buffer
+        self.inp = sys.stdin.buffer
+        self.p = select.poll()
+        self.p.register(sys.stdin, select.POLLIN)
+
+    def write(self, b):
+        return self.out.write(b)
+
+    def read(self):
+        buf = bytearray()
+        while len(buf) < 512 and self.p.poll(0):
+            c = self.inp.read(1)
+            if not c:
+                break
+            buf.extend(c)
+        return bytes(buf) if buf else None
+
+
+def lora_cfg(cfg, freq_khz, board_radio=None):
+    reg = airtime.region(cfg["region"])
+    c = {"freq_khz": freq_khz, "sf": cfg["sf"], "bw": str(reg["bw_khz"]), "coding_rate": 5, "preamble_len": cfg["preamble"],
+         "syncword": cfg["syncword"], "output_power": cfg["tx_power_dbm"], "crc_en": True, "implicit_header": False}
+    if board_radio and board_radio.get("tx_ant"):
+        c["tx_ant"] = board_radio["tx_ant"]
+    return c
+
+
+def _temperature():
+    try:
+        import esp32
+
+        f = getattr(esp32, "mcu_temperature", None)  # ESP32-S3; the classic ESP32 has no usable sensor
+        return f() if f is not None else None
+    except ImportError:
+        return None
+
+
+def main(cfg, board):
+    """Run the base station forever on the board (never returns)."""
+    import micropython
+
+    from segelfw.hw import pmu, radio, system
+
+    wdt = system.Watchdog(30000)
+    p = pmu.make(board["pmu"])
+    p.rail("radio", True)
+    ch = cfg["channel"]
+    freq = airtime.region(cfg["region"])["channels_khz"][0] if ch == "random" else ch
+    r = radio.make(board["radio"], lora_cfg(cfg, freq, board["radio"]))
+    print("segel: base station " + cfg["device_id"] + " on " + str(freq) + " kHz SF" + str(cfg["sf"]) + "; serial records follow")
+    micropython.kbd_intr(-1)  # a record may hold 0x03: the bridge's bytes must not raise KeyboardInterrupt
+    bs = BaseStation(r, UsbSerial(), cfg, temperature=_temperature)
+    while True:
+        bs.poll(20)
+        wdt.feed()

@@ -12,7 +12,7 @@ from typing import Any
 from serial.tools import list_ports as _lp
 
 from segel.bridge.buffer import Buffer
-from segel.bridge.mqtt import Publisher
+from segel.bridge.mqtt import BrokerURL, Publisher
 from segel.bridge.serial_link import SerialLink
 from segel.bridge.udp import PacketForwarderServer
 
@@ -44,6 +44,8 @@ class Bridge:
         if (port is None) == (udp is None):
             raise ValueError("give exactly one of a serial port or --udp HOST:PORT")
         self.bridge_id = bridge_id
+        BrokerURL.parse(broker)  # bad input fails before anything is opened
+        hostport = parse_hostport(udp) if udp is not None else None
         self.buffer = Buffer(buffer_path)
         self.publisher = Publisher(broker, bridge_id, self.buffer, self._downlink)
         self.serial: SerialLink | None = None
@@ -51,8 +53,8 @@ class Bridge:
         if port is not None:
             self.serial = SerialLink(port, bridge_id, self.buffer, baudrate, reopen_s, on_change=self.publish_status)
         else:
-            host, p = parse_hostport(udp or "")
-            self.udp = PacketForwarderServer(host, p, bridge_id, self.buffer, gateways, window_ms=window_ms,
+            assert hostport is not None
+            self.udp = PacketForwarderServer(hostport[0], hostport[1], bridge_id, self.buffer, gateways, window_ms=window_ms,
                                              on_change=self.publish_status)
         self.status_interval_s = status_interval_s
         self.started = time.time()

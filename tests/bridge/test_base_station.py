@@ -1,0 +1,121 @@
+"""The base-station role logic on CPython with the simulated clock: uplink records kept until
+acknowledged, downlinks timed into the tracker's window, health."""
+
+from __future__ import annotations
+
+import struct
+
+from segel.bridge import wire
+from segelfw import serialframe as sf
+from segelfw.base import RESEND_MS, BaseStation
+from segelfw.hal import RxPacket
+from simhw import SimClock
+
+
+class Port:
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.inq: list[bytes] = []
+
+    def write(self, b: bytes) -> int:
+        self.out += b
+        return len(b)
+
+    def read(self) -> bytes | None:
+        return self.inq.pop(0) if self.inq else None
+
+    def records(self) -> list[wire.Record]:
+        recs = [wire.parse(p) for p in wire.Decoder().feed(bytes(self.out))]
+        self.out.clear()
+        return recs
+
+
+class Radio:
+    def __init__(self) -> None:
+        self.rx: list[RxPacket] = []
+        self.sent: list[tuple[bytes, int | None]] = []
+
+    def recv(self, timeout_ms=None, rx_length=0xFF, rx_packet=None):  # type: ignore[no-untyped-def]
+        return self.rx.pop(0) if self.rx else None
+
+    def send(self, packet, tx_at_ms=None):  # type: ignore[no-untyped-def]
+        self.sent.append((bytes(packet), tx_at_ms))
+        return 0
+
+
+CFG = {"device_id": "b00007", "region": "ID923", "sf": 7, "channel": "random", "ack_window_ms": 2500, "preamble": 8}
+
+
+def _station(temp: float | None = 41.5) -> tuple[BaseStation, Radio, Port, SimClock]:
+    clock = SimClock(1_700_000_000)
+    radio, port = Radio(), Port()
+    bs = BaseStation(radio, port, CFG, boot_id=0x4242, clock=clock, temperature=lambda: temp, health_interval_ms=10_000)
+    return bs, radio, port, clock
+
+
+def _frame(dev: int, ctr: int) -> bytes:
+    return bytes([0x11]) + dev.to_bytes(3, "big") + ctr.to_bytes(3, "big") + bytes(17)
+
+
+def test_uplinks_are_written_again_until_acknowledged_and_health_is_reported() -> None:
+    bs, radio, port, clock = _station()
+    assert port.records()[0] == wire.Hello(0x4242, "1.0", 923200, 7, "b00007", "ID923")  # random channel: the first
+    radio.rx.append(RxPacket(_frame(0x101, 1), ticks_ms=clock.ticks_ms(), snr=22, rssi=-99))
+    clock.advance(40)
+    bs.poll(0)
+    recs = port.records()
+    up = [r for r in recs if isinstance(r, wire.Uplink)][0]
+    assert (up.seq, up.age_ms, up.rssi, up.snr, up.freq_khz) == (0, 40, -99.0, 5.5, 923200)
+    h = [r for r in recs if isinstance(r, wire.Health)][0]
+    assert (h.rx_packets, h.queue, h.temperature_c, h.base_id) == (1, 1, 41.5, "b00007")
+    clock.advance(RESEND_MS)
+    bs.poll(0)
+    again = [r for r in port.records() if isinstance(r, wire.Uplink)]
+    assert [(r.seq, r.frame) for r in again] == [(0, _frame(0x101, 1))] and again[0].age_ms == 40 + RESEND_MS
+    port.inq.append(wire.ack(0x4241, 0))  # another boot's ack changes nothing
+    bs.poll(0)
+    assert bs.order == [0]
+    port.inq.append(wire.ack(0x4242, 0))
+    clock.advance(RESEND_MS)
+    bs.poll(0)
+    assert bs.order == [] and not [r for r in port.records() if isinstance(r, wire.Uplink)]
+    radio.rx.append(RxPacket(_frame(0x101, 2), ticks_ms=clock.ticks_ms(), snr=0, rssi=-120, valid_crc=False))
+    bs.poll(0)
+    assert bs.crc_errors == 1 and bs.order == []
+
+
+def test_downlinks_go_out_inside_the_window_and_are_refused_after_it() -> None:
+    bs, radio, port, clock = _station()
+    port.records()
+    ack = bytes([0x18]) + (0x101).to_bytes(3, "big") + bytes(18)
+    port.inq.append(wire.down(1, "000101", ack))
+    bs.poll(0)
+    assert radio.sent == [] and [r for r in port.records() if isinstance(r, wire.TxDone)] == [wire.TxDone(0x4242, 1, "no_window")]
+    radio.rx.append(RxPacket(_frame(0x101, 1), ticks_ms=clock.ticks_ms(), snr=0, rssi=-100))
+    bs.poll(0)
+    clock.advance(900)
+    port.inq.append(wire.down(2, "000101", ack))
+    bs.poll(0)
+    assert radio.sent == [(ack, None)]
+    assert [r for r in port.records() if isinstance(r, wire.TxDone)] == [wire.TxDone(0x4242, 2, "sent")]
+    clock.advance(1600)  # 2.5 s after the uplink: the tracker has stopped listening
+    port.inq.append(wire.down(3, "000101", ack))
+    bs.poll(0)
+    assert len(radio.sent) == 1 and [r for r in port.records() if isinstance(r, wire.TxDone)] == [wire.TxDone(0x4242, 3, "late")]
+    # an explicit delay becomes tx_at_ms on the base station's own ticks
+    port.inq.append(wire.down(4, "000101", ack, delay_ms=700))
+    now = clock.ticks_ms()
+    bs.poll(0)
+    assert radio.sent[-1] == (ack, now + 700)
+    assert bs.tx_packets == 2 and bs.tx_late == 1
+
+
+def test_a_downlink_over_the_dwell_limit_is_refused_and_garbage_is_ignored() -> None:
+    bs, radio, port, clock = _station()
+    bs.sf = 12
+    radio.rx.append(RxPacket(_frame(0x101, 1), ticks_ms=clock.ticks_ms(), snr=0, rssi=-100))
+    bs.poll(0)
+    port.inq += [b"\x00\x82\x01\x00", wire.encode(struct.pack(">B", sf.R_DOWN)), wire.down(9, "000101", bytes(22))]
+    for _ in range(3):
+        bs.poll(0)
+    assert radio.sent == [] and [r for r in port.records() if isinstance(r, wire.TxDone)][-1].status == "too_long"
