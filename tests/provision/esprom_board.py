@@ -67,7 +67,8 @@ class EspRomBoard:
         op, size, _chk = struct.unpack_from("<BHI", pkt, 1)
         data = pkt[8:8 + size]
         self.commands.append(op)
-        if op == SYNC:
+        if op == SYNC:  # a new session: the ROM runs again (the stub is gone after a reset)
+            self.stub = False
             for _ in range(8):
                 self._reply(op, val=0x20120707)
         elif op == GET_SECURITY_INFO:

@@ -134,3 +134,20 @@ def test_flash_then_reflash_needs_reimage(run, tmp_path: Path, index_dir: Path) 
         run("flash", "--port", board.port, "000101", "--reimage")
     assert fleet.open_registry().get(0x101).key_epoch == 1  # type: ignore[union-attr]
     assert b'"key_epoch": 1' in bytes(board.flash[0x310000:0x400000])
+
+
+def test_flash_all_on_one_port_with_a_summary(run, tmp_path: Path, index_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from esprom_board import EspRomBoard
+
+    fleet = _day(run, tmp_path, index_dir)
+    with EspRomBoard("esp32") as board:  # the technician plugs an ESP32 T-Beam in every time
+        out = run("flash", "--port", board.port, "--all", input="\n\n\n\n", code=1).output
+    assert out.count("written and verified (esp32, 4MB)") == 3
+    assert "000104  FAILED   the board on" in out and "is an esp32, but this firmware and board file are for esp32s3" in out
+    assert "3 ok, 1 failed, 0 skipped" in out
+    flashed = [ln for ln in fleet.flash_log.read_text().splitlines() if '"ok": true' in ln]
+    assert len(flashed) == 3
+    # the next --all only offers the board that is still to do
+    with EspRomBoard("esp32s3", flash_mb=8) as board:
+        out = run("flash", "--port", board.port, "--all", input="\n").output
+    assert out.count("plug in the board for") == 1 and "000104: written and verified (esp32s3, 8MB)" in out
