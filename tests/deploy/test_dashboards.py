@@ -81,6 +81,25 @@ def test_dashboard_model(name: str) -> None:
         assert p["description"], f"{p['title']}: say what the panel shows"
 
 
+BUILTINS = {"timeFilter", "__interval", "interval", "measurement"}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_variable_used_is_defined(name: str) -> None:
+    d = load(name)
+    defined = {v["name"] for v in d["templating"]["list"]}
+    used = set()
+    for p in d["panels"]:
+        for t in p["targets"]:
+            used |= set(re.findall(r"\$\{?(\w+)", t["query"])) | set(re.findall(r"\$(\w+)", t.get("alias", "")))
+    assert {u for u in used if not u.startswith("tag_")} - BUILTINS <= defined
+    for v in d["templating"]["list"]:
+        assert v["type"] in ("query", "custom") and v["name"] and v["hide"] == 0
+        if v["type"] == "custom":
+            assert v["current"]["value"] in [o["value"] for o in v["options"]]
+            assert v["query"].split(",") == [o["value"] for o in v["options"]]
+
+
 def test_uids_unique_and_datasources_resolve_to_the_provisioned_one() -> None:
     uids = provisioned_uids()
     assert uids == {"segel-influxdb"}
@@ -184,6 +203,15 @@ def test_every_query_runs_and_returns_data(filled: Filled) -> None:
     for name, title, q in all_queries():
         series = filled.query(q)
         assert series and all(s["values"] for s in series), f"{name} / {title}: no data"
+
+
+def test_every_lookback_choice_is_valid_influxql(filled: Filled) -> None:
+    [lookback] = [v for v in load("segel-command-post.json")["templating"]["list"] if v["name"] == "lookback"]
+    q = panel("segel-command-post.json", "Boxes: last position, coloured by state")["targets"][0]["query"]
+    for o in lookback["options"]:
+        text = interpolate(q, 0, 1, "1h", [Variable("lookback", (o["value"],)), Variable("district", ("$__all",), True, ".*")])
+        [stmt] = servers.influx_query(filled.influx, text, db=simrun.DATABASE)["results"]
+        assert "error" not in stmt, (o, stmt)
 
 
 def test_variables_list_the_run_s_districts_and_boxes(filled: Filled) -> None:

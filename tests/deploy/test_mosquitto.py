@@ -329,3 +329,19 @@ def test_cli_writes_files_and_keeps_service_passwords(tmp_path: Path) -> None:
     assert "user ppk-sangatta" not in (out / "acl").read_text() and "user 000103" in (out / "acl").read_text()
     res = CliRunner().invoke(main, ["deploy", "mosquitto", "--out", str(out), "--db", str(tmp_path / "none.db")])
     assert res.exit_code != 0 and "none.db not found" in res.output
+
+
+def test_registry_bridges_and_name_clashes(tmp_path: Path) -> None:
+    reg = Registry(connect(tmp_path / "r.db"))
+    reg.add_device(0x000101)
+    reg.add_device(0x00B001, role="bridge")
+    accts = {a.username: a for a in deploy.build_accounts(reg, bytes(32), bridges=["ppk-a"])}
+    assert accts["00b001"].role == deploy.BRIDGE and accts["000101"].role == deploy.TRACKER
+    assert ("write", "segel/bridge/00b001/up") in deploy.rules(accts["00b001"])
+    with pytest.raises(deploy.DeployError, match="used twice"):
+        deploy.build_accounts(reg, bytes(32), bridges=["ppk-a"], consumers=["ppk-a"])
+    with pytest.raises(deploy.DeployError, match="not usable"):
+        deploy.build_accounts(reg, bytes(32), bridges=["ppk/#"])
+    with pytest.raises(deploy.DeployError, match="cannot rotate"):
+        deploy.build_accounts(reg, bytes(32), rotate=["000101"])
+    assert "<password hidden>" in repr(accts["000101"]) and accts["000101"].password not in repr(accts["000101"])
