@@ -130,6 +130,10 @@ def raise_alert(conn: sqlite3.Connection, *, kind: str, subject: str, key: str, 
             last = max(cur["last_device_time"] or 0, device_time or 0) or None
             conn.execute("UPDATE alerts SET occurrences = occurrences + 1, last_device_time = ?, late = MAX(late, ?) "
                          "WHERE id = ?", (last, int(late), cur["id"]))
+            if device_time is not None and cur["device_time"] is not None and device_time < cur["device_time"]:
+                # The alert shows its earliest occurrence, whatever order they were learned in.
+                conn.execute("UPDATE alerts SET device_time = ?, place = ?, lat = ?, lon = ?, detail = ? WHERE id = ?",
+                             (device_time, place, lat, lon, json.dumps(detail or {}, sort_keys=True), cur["id"]))
             _history(conn, cur["id"], now, "repeated", None, key)
             return _row(conn, "id = ?", (cur["id"],)), "repeated"  # type: ignore[return-value]
     aid = alert_id(subject, kind, key)

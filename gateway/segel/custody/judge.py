@@ -255,9 +255,9 @@ class CustodyJudge:
         if res is None:
             return []
         if res[1] == "updated":  # other occurrences remain: the alert's time is the earliest of theirs
-            first = db.execute("SELECT MIN(t) FROM judge_findings WHERE alert_id = ?", (aid,)).fetchone()[0]
+            first = db.execute("SELECT t, place FROM judge_findings WHERE alert_id = ? ORDER BY t LIMIT 1", (aid,)).fetchone()
             if first is not None:
-                db.execute("UPDATE alerts SET device_time = ? WHERE id = ?", (first, aid))
+                db.execute("UPDATE alerts SET device_time = ?, place = ? WHERE id = ?", (first[0], first[1], aid))
                 res = (al.get(db, aid), "updated")  # type: ignore[assignment]
         outbox.enqueue(db, [alert_line(res[0], ctx.now)])
         return [al.to_json(res[0], res[1])]

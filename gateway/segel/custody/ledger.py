@@ -29,7 +29,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 
 def entry_hash(prev: str, box: str, seq: int, at: float, device_time: float | None, event: str, body: str) -> str:
-    canon = json.dumps([box, seq, round(at, 6), None if device_time is None else round(device_time, 6), event, body],
+    canon = json.dumps([box, int(seq), round(float(at), 6), None if device_time is None else round(float(device_time), 6), event, body],
                        separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev + canon).encode()).hexdigest()
 

@@ -55,6 +55,8 @@ def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
 
 
 def _key(kind: str, place: str | None, t: float, extra: object = "") -> str:
+    """A finding's identity: everything that says what happened (kind, place, device time). A
+    finding judged again with another place is another finding (the old one is withdrawn)."""
     return f"{kind}|{place or ''}|{t:.0f}|{extra}"
 
 
@@ -77,7 +79,8 @@ class Rules:
             self._seal(st, fr, t, plan, out)
         if flags & Flag.TAMPER and not st["tamper"]:
             st["tamper"] = True
-            out.append(Finding("tamper_latched", self._here(st), t, _key("tamper_latched", None, t),
+            here = self._here(st)
+            out.append(Finding("tamper_latched", here, t, _key("tamper_latched", here, t),
                                {"message": "tamper flag set with no seal event before it (lost or not yet received)"}))
         batt = fr.get("batt")
         low = bool(flags & Flag.LOW_BATT) or (batt is not None and batt < self.s["low_battery_mv"])
