@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import socket
 import ssl
 import subprocess
@@ -279,22 +280,57 @@ def test_depot_listener_takes_trackers_with_passwords_only(broker: Broker) -> No
 # ---- queues and persistence -------------------------------------------------------------------
 
 
-def test_offline_gateway_gets_every_qos1_uplink_beyond_the_default_limit(broker: Broker) -> None:
-    n = 2500  # Mosquitto's default max_queued_messages (1000) would drop 1500 of these
-    gw = broker.client("segel-gateway", client_id="segel-gateway-test", clean=False)
+def queued_while_offline(broker: Broker, port: int, n: int) -> list[bytes]:
+    """Uplinks a tracker publishes while the gateway's persistent session is offline, as the
+    gateway receives them when it comes back."""
+    def gateway() -> Client:
+        return Client(port, "segel-gateway", broker.pw["segel-gateway"], client_id="segel-gateway-test", clean=False)
+
+    gw = gateway()
     assert gw.connect() == 0
     gw.subscribe("segel/up/+")
     gw.close()
-    t1 = broker.connected(T1)
+    t1 = Client(port, T1, broker.pw[T1])
+    assert t1.connect() == 0
     for i in range(n):
         t1.c.publish(f"segel/up/{T1}", str(i).encode(), 1)
     t1.publish(f"segel/up/{T1}", b"last")
     t1.close()
-    gw = broker.client("segel-gateway", client_id="segel-gateway-test", clean=False)
+    gw = gateway()
     assert gw.connect() == 0 and gw.session_present
-    got = gw.wait_for(b"last", timeout=20)
-    assert [p for _, p in got] == [str(i).encode() for i in range(n)] + [b"last"]
+    got: list[bytes] = []
+    while not got or got[-1] != b"last":
+        more = gw.drain(1.0)
+        if not more:
+            break
+        got += [p for _, p in more]
     gw.close()
+    return got
+
+
+def test_offline_gateway_gets_every_qos1_uplink_beyond_the_default_limit(broker: Broker) -> None:
+    n = 2500  # Mosquitto's default max_queued_messages (1000) would drop 1500 of these
+    assert queued_while_offline(broker, broker.plain, n) == [str(i).encode() for i in range(n)] + [b"last"]
+
+
+def test_with_mosquitto_s_default_queue_limit_the_same_run_loses_uplinks(broker: Broker, tmp_path: Path) -> None:
+    """The control: the generated config with only the queue limit put back to the default."""
+    port = servers.free_port()
+    conf = (broker.out / "mosquitto.conf").read_text()
+    conf = conf.replace("max_queued_messages 0", "max_queued_messages 1000").replace(
+        f"listener {broker.plain} 127.0.0.1", f"listener {port} 127.0.0.1")
+    conf = "\n".join(ln for ln in conf.splitlines() if not ln.startswith(("listener 8883", f"listener {broker.tls}",
+                                                                            f"listener {broker.depot}")))
+    conf = conf.split("# MQTT over TLS")[0] + conf.split("tls_version tlsv1.2")[1]
+    (tmp_path / "data").mkdir()
+    conf = re.sub(r"(?m)^persistence_location .*$", f"persistence_location {tmp_path}/data/", conf)
+    (tmp_path / "m.conf").write_text(conf)
+    srv = servers.Server("mosquitto", [servers.require("mosquitto"), "-c", str(tmp_path / "m.conf")], port, tmp_path).start()
+    try:
+        got = queued_while_offline(broker, port, 2500)
+    finally:
+        srv.stop()
+    assert 900 <= len(got) <= 1100 and b"last" not in got
 
 
 # ---- the command -------------------------------------------------------------------------------
