@@ -14,6 +14,7 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ "$want_test" = 1 ]; then
   command -v mosquitto >/dev/null || need_apt+=(mosquitto mosquitto-clients)
   command -v influxd >/dev/null || need_apt+=(influxdb)
+  command -v influx >/dev/null || need_apt+=(influxdb-client)  # the 1.x CLI deploy/influxdb/setup-1x.sh uses
   command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
   command -v node >/dev/null || need_apt+=(nodejs npm)
 fi
