@@ -74,17 +74,26 @@ class RawReplBoard:
                     buf = buf[3:]
                     os.write(self.master, b"R\x00")
                     continue
-                if buf[:1] == b"\x02":  # back to the friendly REPL
-                    buf = buf[1:]
-                    raw = False
-                    continue
-                i = buf.find(b"\x04")
-                if i < 0:
+                # the first control byte decides: ^A (re)enter raw, ^B leave, ^C interrupt, ^D run
+                hits = [i for i in (buf.find(c) for c in (b"\x01", b"\x02", b"\x03", b"\x04")) if i >= 0]
+                if not hits:
                     code += buf
                     buf = b""
                     break
+                i = min(hits)
+                ctl = buf[i:i + 1]
                 code += buf[:i]
                 buf = buf[i + 1:]
+                if ctl == b"\x01":
+                    code = b""
+                    os.write(self.master, BANNER)
+                    continue
+                if ctl == b"\x02":
+                    raw = False
+                    continue
+                if ctl == b"\x03":
+                    code = b""
+                    continue
                 os.write(self.master, b"OK")
                 out, err = self._run(code.decode().replace("\r", ""))
                 code = b""

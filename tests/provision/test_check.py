@@ -72,3 +72,25 @@ def test_report_parsing_and_problems() -> None:
                                          "radio self-test: sx1276 version 0x12 missing"]
     with pytest.raises(check.CheckError, match="did not answer the probe"):
         check.CheckReport.from_output(">>> ")
+
+
+def test_segel_check_command(fleet: Fleet, builder: ImageBuilder, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from segel.cli import main
+
+    node = _node()
+    monkeypatch.setenv("SEGEL_FLEET", str(fleet.root))
+    dev = devconfig.provision(fleet, 2)[0].device
+    files = tmp_path / "flash"
+    for name, content in read_littlefs(builder.build(dev).data).items():
+        (files / name).parent.mkdir(parents=True, exist_ok=True)
+        (files / name).write_bytes(content)
+    with RawReplBoard(files, node) as board:
+        ok = CliRunner().invoke(main, ["check", "--port", board.port, "--expect", dev.hex, "--timeout", "20"])
+        wrong = CliRunner().invoke(main, ["check", "--port", board.port, "--expect", "000102", "--timeout", "20"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.splitlines()[0] == f"device id      {dev.hex}" and ok.output.endswith("ok\n")
+    assert wrong.exit_code == 1
+    assert f"the tracker says it is {dev.hex}, the registry expected 000102" in wrong.output

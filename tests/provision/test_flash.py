@@ -129,3 +129,12 @@ def test_board_with_less_flash_than_the_writes_need(fleet: Fleet, builder: Image
         with pytest.raises(flash.FlashError, match=r"has 4MB of flash; the writes reach 0x800000"):
             flash.execute(p, connect_attempts=2)
     assert board.flash.count(0xFF) == len(board.flash)
+
+
+def test_a_dry_run_never_bumps_the_key_epoch(fleet: Fleet, builder: ImageBuilder) -> None:
+    dev = devconfig.provision(fleet, 1)[0].device
+    flash.log_flash(fleet, flash.plan(fleet, builder, dev, "/dev/ttyUSB0"), ok=True)
+    p = flash.plan(fleet, builder, dev, "/dev/ttyUSB0", reimage=True, dry_run=True)
+    assert p.describe().splitlines()[2] == ("re-image: key epoch 0 -> 1 (not bumped in a dry run; the image below "
+                                           "is at the current epoch)")
+    assert fleet.open_registry().get(dev.device_id).key_epoch == 0  # type: ignore[union-attr]

@@ -86,7 +86,7 @@ def flash_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...]
                 continue
         try:
             p = flash.plan(fleet, builder, dev, port, baud, write_micropython=not fs_only, erase=erase,
-                           reimage=reimage)
+                           reimage=reimage, dry_run=dry_run)
         except (flash.FlashError, Exception) as e:
             if not walking:
                 raise

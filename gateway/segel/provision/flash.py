@@ -54,11 +54,13 @@ class FlashPlan:
     baud: int
     writes: list[Write] = field(default_factory=list)
     erase: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """Exactly what would be written where (the --dry-run output)."""
         lines = [f"device {self.device.hex}  board {self.device.board}  key epoch {self.device.key_epoch}",
                  f"port {self.port}  chip {self.chip}  baud {self.baud}"]
+        lines += self.notes
         if self.erase:
             lines.append("erase the whole flash")
         for w in self.writes:
@@ -93,18 +95,24 @@ def log_flash(fleet: Fleet, plan: FlashPlan, ok: bool, error: str | None = None)
 
 
 def plan(fleet: Fleet, builder: ImageBuilder, device: reg.Device, port: str, baud: int = DEFAULT_BAUD,
-         write_micropython: bool = True, erase: bool = False, reimage: bool = False) -> FlashPlan:
+         write_micropython: bool = True, erase: bool = False, reimage: bool = False,
+         dry_run: bool = False) -> FlashPlan:
     """Build the device's image and decide every write. Refuses to flash a device a second time
     at the same key epoch (its counters would repeat under one key) unless reimage=True, which
-    bumps the epoch first."""
+    bumps the epoch first (a dry run only says it would)."""
     when = flashed_at(fleet, device.device_id, device.key_epoch)
+    notes = []
     if when is not None:
         if not reimage:
             raise FlashError(
                 f"device {device.hex} was already flashed at key epoch {device.key_epoch} "
                 f"({time.strftime('%Y-%m-%d %H:%M', time.localtime(when))}); flashing it again restarts its "
                 "counters, so it needs a new key epoch: add --reimage")
-        device = devconfig.reimage(fleet, device.hex, builder.db)
+        if dry_run:
+            notes.append(f"re-image: key epoch {device.key_epoch} -> {device.key_epoch + 1} (not bumped in a dry run; "
+                         "the image below is at the current epoch)")
+        else:
+            device = devconfig.reimage(fleet, device.hex, builder.db)
     board = devconfig.load_board(device.board)
     fw_path, info = builder.firmware_info(board)
     try:
@@ -114,7 +122,7 @@ def plan(fleet: Fleet, builder: ImageBuilder, device: reg.Device, port: str, bau
     vfs = info.vfs
     if len(image.data) > vfs.size:  # make_littlefs sizes to the partition; guard a stale or foreign image
         raise FlashError(f"image is {len(image.data)} bytes, larger than the vfs partition ({vfs.size} bytes)")
-    p = FlashPlan(device, info.chip, port, baud, erase=erase)
+    p = FlashPlan(device, info.chip, port, baud, erase=erase, notes=notes)
     if write_micropython:
         p.writes.append(Write(info.flash_offset, fw_path.read_bytes(), "MicroPython", str(fw_path)))
     img_path = fleet.image_path(device.hex)
