@@ -29,7 +29,7 @@ class Client:
         self.subacks: dict[int, list[int]] = {}
         self._subacked = threading.Condition()
         self.c.on_connect = self._on_connect
-        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.c.on_subscribe = self._on_subscribe
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001

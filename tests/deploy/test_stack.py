@@ -98,8 +98,8 @@ def test_trackers_over_tls_reach_the_dashboards(stack: dict) -> None:
         keys = KeyRing(stack["secret"], Registry(store.connect(gw.cfg.path(gw.cfg.gateway.db)))).keys_for(dev)
         assert keys is not None
         for k in range(1, 4):
-            body = protocol.Position(0.5 + n * 0.01 + k * 1e-4, 117.5, protocol.Flag.FIX, 0.9, 20)
-            c.publish(topics.tracker_up(user), protocol.encode(keys, dev, k, now - 60 + k, body))
+            pos = protocol.Position(0.5 + n * 0.01 + k * 1e-4, 117.5, protocol.Flag.FIX, 0.9, 20)
+            c.publish(topics.tracker_up(user), protocol.encode(keys, dev, k, now - 60 + k, pos))
         c.publish(topics.tracker_up(user), protocol.encode(keys, dev, 4, now,
                                                            protocol.Status(3900 - n * 100, "1.0", 0, 4, 0, 60)))
         trackers.append((c, keys))
@@ -120,12 +120,13 @@ def test_trackers_over_tls_reach_the_dashboards(stack: dict) -> None:
     build = _build()
     q = interpolate(_query(build.box_detail(), "Battery"), (now - 3600) * 1000, (now + 60) * 1000,
                     "1m", [Variable("box", ("KT-002",))])
-    status, body = query(stack["influx"], "segel_grafana", q)
-    assert status == 200 and body["results"][0]["series"][0]["values"][-1][1] == 3800.0, body
+    status, answer = query(stack["influx"], "segel_grafana", q)
+    assert status == 200 and answer["results"][0]["series"][0]["values"][-1][1] == 3800.0, answer
     fleet = build.fleet_health()
     q = interpolate(_query(fleet, "Battery distribution"), (now - 3600) * 1000, (now + 60) * 1000, "1m", [])
-    status, body = query(stack["influx"], "segel_grafana", q)
-    assert {s["tags"]["device"] for s in body["results"][0]["series"]} == {f"{d:06x}" for d in DEVICES}
+    status, answer = query(stack["influx"], "segel_grafana", q)
+    assert status == 200
+    assert {s["tags"]["device"] for s in answer["results"][0]["series"]} == {f"{d:06x}" for d in DEVICES}
 
 
 def _query(dashboard: dict, title: str) -> str:
