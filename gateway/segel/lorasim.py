@@ -101,6 +101,28 @@ class Channel:
         self.stats["transmissions"] += 1
         return tx
 
+    def overlapping(self, tx: Transmission) -> list[Transmission]:
+        """Transmissions not yet resolved that overlap `tx` on its frequency and SF."""
+        return [o for o in self._pending if o is not tx and o.freq_khz == tx.freq_khz and o.sf == tx.sf
+                and o.start_ms < tx.end_ms and tx.start_ms < o.end_ms]
+
+    def hear(self, tx: Transmission) -> list[Reception]:
+        """Which receivers hear `tx` if it collides with nothing: loss and link per receiver."""
+        out = []
+        for r in self.receivers.values():
+            if not r.hears(tx) or r.name == tx.sender:
+                continue
+            if self.loss and self.rng.random() < self.loss:
+                self.stats["lost"] += 1
+                continue
+            lk = self.link(tx.sender, r.name, self.rng)
+            if lk is None:
+                self.stats["lost"] += 1
+                continue
+            out.append(Reception(tx, r.name, lk[0], lk[1]))
+        self.stats["receptions"] += len(out)
+        return out
+
     def resolve(self, until_ms: float = math.inf) -> list[Reception]:
         """Receptions of every transmission that ended by `until_ms` (later starts cannot overlap
         them as long as transmissions are added no later than their start time)."""
@@ -239,3 +261,21 @@ class ReplayRadio:
     def send(self, packet: bytes, tx_at_ms: int | None = None) -> int:
         self.sent.append((bytes(packet), tx_at_ms))
         return int(time.monotonic() * 1000) & ((1 << 30) - 1)
+
+
+class FirmwareAir:
+    """The `air` of simhw's simulated radios (join, transmit) over a Channel: trackers running the
+    firmware's own wake cycle (simhw.SimTracker(..., air=FirmwareAir(ch), name="000101")) put
+    their real transmissions, at their virtual times, on this channel."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.radios: list[Any] = []
+
+    def join(self, radio: Any) -> None:
+        self.radios.append(radio)
+
+    def transmit(self, sender: Any, rec: dict[str, Any]) -> Transmission:
+        # simhw calls this after the radio's clock moved past the transmission: t_ms is its start
+        return self.channel.transmit(str(sender.name), rec["packet"], float(rec["t_ms"]), int(rec["freq_khz"]),
+                                     int(rec["sf"]), float(rec.get("power", 14)))
