@@ -3,8 +3,11 @@
 Talks to MicroPython's raw REPL through mpremote's serial transport (Ctrl-C stops the running
 firmware, the probe below runs, the board is then soft-reset by the technician or the next
 `segel check`). The probe reads the device's own config.json and board file, the firmware
-version, and — when the firmware provides `segelfw.selftest.report()` — GNSS, seal, battery
-and radio self-test results. It never prints the device key.
+version, and GNSS, seal, battery and radio self-test results: from `segelfw.selftest.report()`
+when the firmware has it, otherwise from the firmware's own drivers (segelfw/hw: PMU battery
+reading, seal input levels, the LoRa driver's chip probe, 3 s of NMEA). A part whose hardware
+module is missing reads "unavailable"; a part that does not answer reads "failed" and makes
+the check fail. It never prints the device key.
 """
 
 from __future__ import annotations
@@ -19,6 +22,62 @@ MARK = "SEGEL-CHECK "
 
 PROBE = r"""
 import sys, json
+def _segel_err(e):
+    # ImportError: this MicroPython has no such hardware module (not a failed part)
+    return ("unavailable: " if isinstance(e, ImportError) else "failed: ") + repr(e)
+def _segel_hw(board):
+    # the firmware's own drivers (segelfw/hw), one part at a time; never the watchdog
+    st = {}
+    p = None
+    try:
+        from segelfw.hw import pmu
+        p = pmu.make(board["pmu"])
+        st["battery_mv"] = p.battery_mv()
+        st["battery"] = "%d mV%s" % (st["battery_mv"], ", USB power" if p.external_power() else "")
+    except Exception as e:
+        st["battery"] = _segel_err(e)
+    try:
+        from segelfw.hw import seal
+        lv = seal.SealInputs(board["seal"]).levels()
+        st["seal"] = ", ".join(k + (" open" if lv[k] else " closed") for k in sorted(lv))
+    except Exception as e:
+        st["seal"] = _segel_err(e)
+    try:
+        if p is not None:
+            p.rail("radio", True)
+        from segelfw.hw import radio
+        r = radio.make(board["radio"])
+        try:
+            r.sleep()
+        except Exception:
+            pass
+        st["radio"] = "ok"
+    except Exception as e:
+        st["radio"] = _segel_err(e)
+    try:
+        import time
+        from segelfw.hw import gnss
+        g = gnss.Gnss(board["gnss"], p)
+        g.power(True)
+        data = b""
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < 3000 and len(data) < 8192:
+            d = g.read()
+            if d:
+                data += d
+            time.sleep_ms(50)
+        fix = None
+        for line in data.split(b"\n"):
+            f = line.strip().split(b",")
+            if len(f) > 7 and f[0][-3:] == b"GGA" and f[6] not in (b"", b"0"):
+                fix = f[7].decode()
+        if not data:
+            st["gnss"] = "failed: no data from the receiver in 3 s"
+        else:
+            st["gnss"] = "%d NMEA sentences, %s" % (data.count(b"$"), ("fix, " + fix + " satellites") if fix else "no fix yet")
+    except Exception as e:
+        st["gnss"] = _segel_err(e)
+    return st
 def _segel_probe(root):
     out = {"errors": []}
     try:
@@ -49,14 +108,15 @@ def _segel_probe(root):
         from segelfw import selftest
     except ImportError:
         selftest = None
-    if selftest is None:
-        out["selftest"] = None
-    else:
-        try:
+    try:
+        if selftest is not None:
             out["selftest"] = selftest.report()
-        except Exception as e:
-            out["selftest"] = None
-            out["errors"].append("self-test raised: " + repr(e))
+        elif cfg:
+            with open(root + "boards/" + str(cfg.get("board")) + ".json") as f:
+                out["selftest"] = _segel_hw(json.load(f))
+    except Exception as e:
+        out["selftest"] = None
+        out["errors"].append("self-test raised: " + repr(e))
     print("SEGEL-CHECK " + json.dumps(out))
 _segel_probe(ROOT)
 """
@@ -92,8 +152,10 @@ class CheckReport:
 
     def _st(self, key: str) -> str:
         if self.selftest is None:
-            return "not reported (this firmware has no segelfw.selftest)"
+            return "not reported"
         v = self.selftest.get(key)
+        if v is None and key == "battery" and self.selftest.get("battery_mv") is not None:
+            return f"{self.selftest['battery_mv']} mV"
         return "not reported" if v is None else str(v)
 
     def lines(self) -> list[str]:
@@ -104,7 +166,7 @@ class CheckReport:
             f"firmware       {self.firmware or '?'}  (MicroPython {self.micropython or '?'})",
             f"GNSS           {self._st('gnss')}",
             f"seal           {self._st('seal')}",
-            f"battery        {self._st('battery_mv')}{' mV' if self.selftest and 'battery_mv' in self.selftest else ''}",
+            f"battery        {self._st('battery')}",
             f"radio          {self._st('radio')}",
         ] + [f"problem        {e}" for e in self.errors]
 
@@ -115,9 +177,10 @@ class CheckReport:
         if expect_epoch is not None and self.key_epoch != expect_epoch:
             out.append(f"the tracker has key epoch {self.key_epoch}, the registry has {expect_epoch}: re-flash it")
         if self.selftest:
-            radio = self.selftest.get("radio")
-            if radio not in (None, "ok", True):
-                out.append(f"radio self-test: {radio}")
+            for part in ("radio", "gnss", "seal", "battery"):
+                v = self.selftest.get(part)
+                if isinstance(v, str) and v.startswith("failed"):
+                    out.append(f"{part} self-test: {v}")
         return out
 
 
