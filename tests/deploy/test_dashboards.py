@@ -256,7 +256,7 @@ def test_open_alerts_by_severity_match_the_gateway_s_alert_table(filled: Filled)
     rows = table(filled, p)
     shown = {r["severity (last)"]: r["alert_id (count)"] for r in rows}
     truth = filled.run.open_alerts()
-    assert shown == truth and truth.get("critical", 0) >= 3 and truth.get("high", 0) == 2
+    assert shown == truth and truth.get("critical", 0) >= 1 and truth.get("high", 0) >= 2
     listed = table(filled, panel("segel-command-post.json", "Open alerts"))
     assert len(listed) == sum(truth.values())
     assert {r["kind (last)"] for r in listed} >= {"silent", "forged_frame"}
@@ -316,3 +316,9 @@ def test_fleet_health_numbers_add_up(filled: Filled) -> None:
     assert max(v[1] for s in depth for v in s["values"] if v[1] is not None) > 0
     handled = filled.query(panel(name, "Gateway: frames handled per minute")["targets"][0]["query"])
     assert {"accepted", "duplicates", "rejected"} <= set(handled[0]["columns"])
+
+
+def test_colours_cover_every_severity_the_gateway_uses() -> None:
+    from segel.custody import alerts
+
+    assert set(build_module().SEVERITY_COLOURS) == set(alerts.SEVERITY_ORDER)
