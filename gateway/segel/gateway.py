@@ -68,8 +68,10 @@ class Gateway:
     `segel gateway`. `judges` are the places/custody stages; `on_commit` sees every committed batch."""
 
     def __init__(self, config: Config, judges: Sequence[Judge] = (), writer: Writer | None = None,
-                 on_commit: CommitHook | None = None) -> None:
+                 on_commit: CommitHook | None = None, clock: Callable[[], float] | None = None) -> None:
         self.cfg = config
+        # receive time and the judges' timers; the fleet simulator passes its accelerated clock
+        self.clock: Callable[[], float] = clock or time.time
         self.judges = list(judges)
         self._writer = writer
         self.on_commit = on_commit
@@ -196,7 +198,7 @@ class Gateway:
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
-            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
+            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, msg.payload, self.clock()))
             self.snap.received += 1
         except Exception:
             log.exception("error in on_message")
@@ -205,8 +207,8 @@ class Gateway:
 
     def _work(self) -> None:
         g = self.cfg.gateway
-        next_tick = time.time() + g.tick_interval_s
-        next_health = time.time()
+        next_tick = self.clock() + g.tick_interval_s
+        next_health = self.clock()
         batch: list[_Msg] = []
         while True:
             if not batch:
@@ -225,7 +227,7 @@ class Gateway:
                 if batch:
                     self._handle(batch)
                     batch = []
-                now = time.time()
+                now = self.clock()
                 if now >= next_tick:
                     next_tick = now + g.tick_interval_s
                     self._publish_alerts(self.pipeline.tick(now) if self.pipeline else [])
