@@ -87,27 +87,26 @@ ELECTION_DAY = "2024-11-27"
 # The scripted incidents: who, what, when, and the alert each must cause. Box ids are resolved by
 # rule below (a deterministic pick), so the list stays valid when TPS placement changes.
 INCIDENTS = [
-    {"id": "detour", "alert": "off_corridor", "district": "64.08.14",
-     "what": "the truck to Rantau Pulung leaves the interior road for a 6 km side trip and comes back",
-     "detour_km": 6.0, "leg": "to_ppk"},
-    {"id": "unauthorised-seal-cut", "alert": "seal_unauthorised", "district": "64.08.17",
+    {"id": "detour", "kind": "detour", "alert": "off_corridor", "district": "64.08.14",
+     "what": "the truck carrying a Rantau Pulung box leaves the interior road for a 6 km side trip, waits there, "
+             "and comes back", "leg": "warehouse_to_ppk", "detour_km": 6.0},
+    {"id": "unauthorised-seal-cut", "kind": "seal_cut", "alert": "seal_unauthorised", "district": "64.08.17",
      "what": "the seal wire of a Batu Ampar box is cut at the PPK office two days before the election",
-     "at": "2024-11-24T22:30:00+08:00"},
-    {"id": "authorised-opening", "alert": "seal_authorised", "district": "64.08.04",
-     "what": "the KPPS opens a Sangatta Utara box at its TPS for the count, as the law says (info only)",
-     "at": "2024-11-27T13:05:00+08:00"},
-    {"id": "wrong-tps", "alert": "wrong_tps", "district": "64.08.09",
-     "what": "a Bengalon box is dropped at the neighbouring TPS of its village instead of its own"},
-    {"id": "silent-tracker", "alert": "silent", "district": "64.08.02",
-     "what": "a Muara Wahau tracker stops reporting (battery pulled) on the way to its village",
-     "at": "2024-11-25T10:00:00+08:00"},
-    {"id": "dead-zone", "alert": "late_upload", "district": "64.08.06",
-     "what": "Busang boxes cross a no-coverage stretch of the interior road; their trackers queue in "
-             "flash and upload late when coverage returns",
-     "zone_center": [0.700, 116.490], "zone_radius_m": 8000},
-    {"id": "forged-frame", "alert": "forged_frame", "district": "64.08.05",
-     "what": "an attacker near Sangkulirang replays a tracker's captured frame with altered position bytes "
-             "and sends frames under a registered device id without its key",
+     "at": "2024-11-24T22:30:00+08:00", "close_after_s": 600},
+    {"id": "authorised-opening", "kind": "authorised_opening", "alert": "seal_authorised", "district": "64.08.04",
+     "what": "the KPPS opens a Sangatta Utara box at its TPS on election day, as the law says (recorded, info only)"},
+    {"id": "wrong-tps", "kind": "wrong_tps", "alert": "wrong_tps", "district": "64.08.09",
+     "what": "a Bengalon box is dropped at the neighbouring TPS of its village, and fetched three hours later"},
+    {"id": "silent-tracker", "kind": "silent", "alert": "silent", "district": "64.08.02",
+     "what": "a Muara Wahau tracker's battery is pulled at the PPK office; it never reports again",
+     "at": "2024-11-25T05:00:00+08:00"},
+    {"id": "dead-zone", "kind": "dead_zone", "alert": "long_stop", "district": "64.08.06",
+     "what": "the Busang convoy waits at a river crossing with no coverage; its trackers queue frames in flash and "
+             "upload them late; the long stop is still judged, marked late",
+     "leg": "warehouse_to_ppk", "convoy": True, "late": True, "zone_center": [0.725, 116.492], "zone_radius_m": 3000},
+    {"id": "forged-frame", "kind": "forged_frame", "alert": "forged_frame", "district": "64.08.05",
+     "what": "an attacker near Sangkulirang replays a captured frame with altered position bytes and sends frames "
+             "under a registered device id without its key",
      "at": "2024-11-26T03:00:00+08:00", "frames": 5},
 ]
 
@@ -361,10 +360,10 @@ def incidents_toml(incs: list[dict]) -> str:
            "# Times are WITA (UTC+8).", ""]
     for inc in incs:
         out.append("[[incident]]")
-        for k in ("id", "alert", "box", "district", "what"):
+        for k in ("id", "kind", "alert", "box", "district", "what"):
             out.append(f"{k} = {_toml_value(inc[k])}")
         for k, v in inc.items():
-            if k not in ("id", "alert", "box", "district", "what"):
+            if k not in ("id", "kind", "alert", "box", "district", "what"):
                 out.append(f"{k} = {v if k == 'at' else _toml_value(v)}")
         out.append("")
     return "\n".join(out)

@@ -1,0 +1,186 @@
+"""The virtual fleet, built from a picklable spec, in this process (threads) or in a child process.
+
+The fleet is CPU-bound (every wake runs the firmware's pure-Python cycle: NMEA parsing, AES,
+HMAC, the flash queue), and so are the broker and the gateway. On a small machine the rehearsal
+runs the fleet in a child process so the two halves use two cores instead of sharing one GIL;
+the shared simulation clock is a double in shared memory that the gateway reads as its clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from segel import protocol
+from segel.sim import scenario as scn_mod
+from segel.sim.attacker import forged_frames
+from segel.sim.fleet import Hub, MqttHub, VirtualTracker
+from segel.sim.itinerary import Builder, Itinerary
+from segel.sim.runner import Event, Progress, Runner
+from segel.sim.scenario import Scenario
+
+log = logging.getLogger("segel.sim")
+
+
+@dataclass
+class FleetSpec:
+    scenario: str
+    boxes: list[str]
+    devices: dict[str, int]
+    secret: bytes
+    workdir: str
+    broker_host: str
+    broker_port: int
+    broker_user: str | None = None
+    broker_password: str | None = None
+    report_interval_s: int | None = None
+    step_s: float = 300.0
+    workers: int = 48
+    speed: float | None = None
+
+
+@dataclass
+class FleetStats:
+    wakes: int
+    frames_sent: int
+    frames_unheard: int
+    retired: dict[str, str]
+    errors: list[str]
+    progress: Progress
+
+
+def load_scenario(path: str, report_interval_s: int | None) -> Scenario:
+    scn = scn_mod.load(path)
+    if report_interval_s:
+        scn.settings = replace(scn.settings, report_interval_s=report_interval_s)
+    return scn
+
+
+def itineraries(scn: Scenario, boxes: list[str]) -> dict[str, Itinerary]:
+    """Every chosen box's itinerary; nobody is switched off before the last box is back (a tracker
+    switched off early would rightly be reported silent)."""
+    builder = Builder(scn)
+    by_box = {b.box: b for b in scn.boxes}
+    its = {b: builder.build(by_box[b]) for b in boxes}
+    end = max(it.end for it in its.values())
+    for it in its.values():
+        it.end = end
+    return its
+
+
+def build(spec: FleetSpec, scn: Scenario, hub: Hub) -> tuple[list[VirtualTracker], list[Event]]:
+    its = itineraries(scn, spec.boxes)
+    trackers = []
+    for i, b in enumerate(spec.boxes):
+        dev = spec.devices[b]
+        key = protocol.derive_device_key(spec.secret, dev, 0)
+        trackers.append(VirtualTracker(Path(spec.workdir) / "trackers", dev, key, its[b], scn.settings, hub, seed=i + 1))
+    by_box = {t.it.box.box: t for t in trackers}
+    events = []
+    for inc in scn.incidents:
+        vt = by_box.get(inc.box)
+        if inc.kind == "forged_frame" and vt is not None and inc.at is not None:
+            def attack(vt: VirtualTracker = vt, n: int = int(inc.params.get("frames", 5)), seed: int = len(events)) -> None:
+                for fr in forged_frames(vt.device_id, list(vt.link.captured), n, seed):
+                    hub.publish(vt.hex, fr)
+            events.append(Event(inc.at, f"attacker:{inc.id}", attack))
+    return trackers, events
+
+
+def run_fleet(spec: FleetSpec, clock: Any, on_step: Callable[[Progress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> FleetStats:
+    scn = load_scenario(spec.scenario, spec.report_interval_s)
+    hub = MqttHub(spec.broker_host, spec.broker_port, username=spec.broker_user, password=spec.broker_password)
+    try:
+        trackers, events = build(spec, scn, hub)
+        runner = Runner(trackers, clock, step_s=spec.step_s, workers=spec.workers, speed=spec.speed, events=events)
+
+        def step(p: Progress) -> None:
+            if should_stop and should_stop():
+                runner.stop()
+            if on_step:
+                on_step(p)
+
+        prog = runner.run(step)
+        return FleetStats(runner.wakes, sum(t.link.sent for t in trackers), sum(t.link.lost for t in trackers),
+                          dict(runner.retired), list(runner.errors), prog)
+    finally:
+        hub.close()
+
+
+class SharedClock:
+    """The simulation clock in shared memory: the fleet process sets it, the gateway reads it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self) -> float:
+        return float(self.value.value)
+
+    def set(self, t: float) -> None:
+        if t > self.value.value:
+            self.value.value = float(t)
+
+
+def _child(spec: FleetSpec, value: Any, conn: Any) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    last = [0.0]
+
+    def on_step(p: Progress) -> None:
+        if time.monotonic() - last[0] >= 0.25:
+            last[0] = time.monotonic()
+            conn.send(("progress", p))
+
+    try:
+        stats = run_fleet(spec, SharedClock(value), on_step, should_stop=lambda: conn.poll() and conn.recv() == "stop")
+        conn.send(("done", stats))
+    except BaseException as e:  # report, do not hang the parent
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        raise
+
+
+class FleetProcess:
+    """The fleet in a child process (spawned, so no locks of this process's threads are inherited)."""
+
+    def __init__(self, spec: FleetSpec, start_at: float) -> None:
+        ctx = mp.get_context("spawn")
+        self.value = ctx.Value("d", start_at, lock=False)
+        self.clock = SharedClock(self.value)
+        self._parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_child, args=(spec, self.value, child), name="segel-fleet", daemon=True)
+
+    def start(self) -> FleetProcess:
+        self.proc.start()
+        return self
+
+    def wait(self, on_step: Callable[[Progress], None] | None = None) -> FleetStats:
+        while True:
+            if self._parent.poll(0.5):
+                kind, body = self._parent.recv()
+                if kind == "progress":
+                    if on_step:
+                        on_step(body)
+                elif kind == "done":
+                    self.proc.join(30)
+                    return body  # type: ignore[no-any-return]
+                else:
+                    self.proc.join(5)
+                    raise RuntimeError(f"the fleet process failed: {body}")
+            elif not self.proc.is_alive():
+                raise RuntimeError(f"the fleet process ended with exit code {self.proc.exitcode}")
+
+    def stop(self) -> None:
+        try:
+            self._parent.send("stop")
+        except (OSError, BrokenPipeError):
+            pass
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
