@@ -13,7 +13,7 @@ class ConfigError(ValueError):
     def __init__(self, field, reason):
         self.field = field
         self.reason = reason
-        ValueError.__init__(self, "config field '" + field + "': " + reason)
+        super().__init__("config field '" + field + "': " + reason)
 
 
 # key: (default, description). None default = required.

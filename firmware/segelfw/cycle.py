@@ -6,6 +6,7 @@
 #   -> free acked frames -> arm seal wake -> deep sleep until the next report.
 #
 # Handed a hal.Drivers bundle and a validated config; knows no pins.
+import hashlib
 import json
 
 from segelfw import counter, crypto, hal, link, nmea, policy, protocol as P, records
@@ -39,8 +40,7 @@ class Cycle:
         self.policy = policy.Policy(cfg)
         self.remote_path = fl.path("remote.json")
         self.policy.apply_remote(self._load_remote())
-        dk = bytes(int(cfg["key"][i : i + 2], 16) for i in range(0, 64, 2))
-        self.keys = P.Keys(dk, block=_no_block)
+        self.keys = self._keys(cfg)
         self.keys.block = (drivers.aes_block or crypto.ecb_block)(self.keys.enc_key)
         if link_ is None:
             link_ = link.LoraLink(drivers.radio, cfg, drivers.system.random_u32, self.board.get("radio"))
@@ -56,6 +56,18 @@ class Cycle:
     def now(self):
         t = self.clock.time()
         return t if t >= hal.Clock.TIME_VALID else 0
+
+    def _keys(self, cfg):
+        # HKDF costs ~6 KB of heap churn per wake on MicroPython: keep the sub-keys in RTC memory,
+        # bound to a fingerprint of the device key so a re-provisioned key is never mixed up
+        dk = bytes(int(cfg["key"][i : i + 2], 16) for i in range(0, 64, 2))
+        fp = hashlib.sha256(dk).digest()[:4].hex()
+        c = self.st.get("keys")
+        if c and c[0] == fp:
+            return P.Keys(dk, block=_no_block, subkeys=(bytes.fromhex(c[1]), bytes.fromhex(c[2])))
+        k = P.Keys(dk, block=_no_block)
+        self.st["keys"] = [fp, k.enc_key.hex(), k.mac_key.hex()]
+        return k
 
     def awake_ms(self):
         return self.clock.ticks_diff(self.clock.ticks_ms(), self.t_start)

@@ -105,7 +105,7 @@ class RxPacket(bytearray):
     """
 
     def __init__(self, payload, ticks_ms=None, snr=None, rssi=None, valid_crc=True):
-        bytearray.__init__(self, payload)
+        super().__init__(payload)
         self.ticks_ms = ticks_ms
         self.snr = snr  # dB x 4, as lora reports it
         self.rssi = rssi  # dBm

@@ -51,11 +51,15 @@ class LoraLink:
         return chans[self.rand() % len(chans)]
 
     def _tune(self, freq_khz):
-        if self._configured != (freq_khz, self.sf):
+        # lora's configure() touches only the keys it is given: after the first full set, a channel
+        # hop sends only the frequency (less heap per frame)
+        if self._configured is None or self._configured[1] != self.sf:
             c = dict(self._base)
             c["freq_khz"] = freq_khz
             self.radio.configure(c)
-            self._configured = (freq_khz, self.sf)
+        elif self._configured[0] != freq_khz:
+            self.radio.configure({"freq_khz": freq_khz})
+        self._configured = (freq_khz, self.sf)
         self.freq_khz = freq_khz
 
     def send(self, frame):

@@ -8,7 +8,7 @@ MAX_LINE = 96  # NMEA says 82 characters; some receivers run a little longer
 
 class NmeaError(ValueError):
     def __init__(self, reason):
-        ValueError.__init__(self, reason)
+        super().__init__(reason)
         self.reason = reason
 
 
@@ -60,9 +60,8 @@ def split(line):
 def _digits(s, what):
     if not s:
         raise NmeaError("empty " + what)
-    for ch in s:
-        if ch < "0" or ch > "9":
-            raise NmeaError("bad " + what)
+    if not s.isdigit():
+        raise NmeaError("bad " + what)
     return int(s)
 
 
@@ -196,30 +195,50 @@ class Reader:
 
     def __init__(self):
         self.fix = Fix()
-        self._line = bytearray()
+        self._buf = bytearray(MAX_LINE + 1)  # one line buffer for the whole fix: no heap churn
+        self._n = 0
+        self._over = False
         self.good = 0
         self.rejects = {}
         self.fixes = 0  # GGA sentences that carried a fix
 
     def feed(self, data):
+        buf = self._buf
         for b in data:
             if b == 10:  # LF ends a line
-                if self._line:
-                    self._take(bytes(self._line))
-                self._line = bytearray()
-            elif b == 36 and self._line:  # '$' mid-line: a new sentence began, the old one is broken
+                if self._n or self._over:
+                    self._line_done()
+            elif b == 36 and self._n:  # '$' mid-line: a new sentence began, the old one is broken
                 self._reject("truncated sentence")
-                self._line = bytearray(b"$")
-            elif len(self._line) < MAX_LINE + 2:
-                self._line.append(b)
-            elif len(self._line) == MAX_LINE + 2:
-                self._line.append(b)
+                buf[0] = 36
+                self._n = 1
+                self._over = False
+            elif self._n <= MAX_LINE:
+                buf[self._n] = b
+                self._n += 1
+            else:
+                self._over = True
         return self.fix
+
+    def _line_done(self):
+        if self._over:
+            self._reject("line too long")
+        else:
+            self._take(bytes(self._buf[: self._n]))
+        self._n = 0
+        self._over = False
 
     def _reject(self, reason):
         self.rejects[reason] = self.rejects.get(reason, 0) + 1
 
     def _take(self, line):
+        if len(line) > 6 and not self.fix.gga_fix and line[3:6] in (b"GSA", b"RMC"):
+            self.fix.rmc_valid = False
+            self.good += 1  # without a GGA fix neither adds anything the fix needs: skip (heap)
+            return
+        if len(line) > 6 and line[3:6] == b"GSA":
+            self.good += 1  # GSA adds nothing once GGA has a fix
+            return
         try:
             s = parse(line)
         except NmeaError as e:

@@ -68,11 +68,14 @@ class ProtocolError(ValueError):
 class Keys:
     """Per-device keys. device_key is what provisioning puts in the tracker's config."""
 
-    def __init__(self, device_key, block=None):
+    def __init__(self, device_key, block=None, subkeys=None):
         if len(device_key) != 32:
             raise ProtocolError("device key must be 32 bytes")
-        self.enc_key = crypto.hkdf_expand(device_key, b"segel enc", 16)
-        self.mac_key = crypto.hkdf_expand(device_key, b"segel mac", 32)
+        if subkeys is not None:  # (enc_key, mac_key) derived earlier, e.g. cached across deep sleep
+            self.enc_key, self.mac_key = subkeys
+        else:
+            self.enc_key = crypto.hkdf_expand(device_key, b"segel enc", 16)
+            self.mac_key = crypto.hkdf_expand(device_key, b"segel mac", 32)
         self.block = block if block is not None else crypto.ecb_block(self.enc_key)
 
 

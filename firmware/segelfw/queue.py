@@ -10,7 +10,6 @@
 # frames, oldest first. When full, the oldest routine frame (position or status) is dropped;
 # a seal frame is only dropped when the queue holds nothing but seal frames.
 import struct
-from array import array
 
 from segelfw import records
 
@@ -24,9 +23,10 @@ class Queue:
     def __init__(self, path, capacity_bytes=16384):
         self.path = path
         self.capacity = max(4, capacity_bytes // RECORD)  # frames held at most
-        self.offsets = array("I")  # file offset of each live FRAME record, in append order
-        self.counters = array("I")
-        self.types = bytearray()
+        # one entry per live FRAME record, in append order (small ints: no heap per entry on MicroPython)
+        self.offsets = []  # file offset
+        self.counters = []
+        self.types = []
         self.dropped = 0  # frames dropped because the queue was full (since boot)
         self.torn = False
         self._load()
@@ -35,9 +35,9 @@ class Queue:
     def _load(self):
         if records.exists(self.path + ".new"):  # a compaction that never reached its rename
             records.remove(self.path + ".new")
-        self.offsets = array("I")
-        self.counters = array("I")
-        self.types = bytearray()
+        self.offsets = []
+        self.counters = []
+        self.types = []
 
         def take(kind, payload, off):
             if kind == K_FRAME and len(payload) >= 15:
@@ -57,9 +57,9 @@ class Queue:
     def _forget(self, counter):
         for i in range(len(self.counters)):
             if self.counters[i] == counter:
-                del self.offsets[i]
-                del self.counters[i]
-                self.types = self.types[:i] + self.types[i + 1 :]
+                self.offsets.pop(i)
+                self.counters.pop(i)
+                self.types.pop(i)
                 return True
         return False
 
@@ -147,7 +147,10 @@ class Queue:
             self._drop_record(counters[85:])
 
     def _maybe_compact(self):
-        if self.file_size > 2 * self.capacity * RECORD + 512:
+        # keep the file (and the scan at every boot) small: empty it once everything is
+        # acknowledged, and rewrite it when dead records outweigh the live ones
+        live = len(self.counters) * RECORD
+        if (not self.counters and self.file_size) or self.file_size > 2 * live + 4096:
             self.compact()
 
     def compact(self):
