@@ -38,14 +38,14 @@ def register(group: click.Group) -> None:
     grp = subgroup(group, "plan", "Planning tools: radio capacity and channel simulation.")
 
     @grp.command("radio", help=RADIO_HELP)
-    @click.option("--region", default="AS923-2", show_default=True)
-    @click.option("--sf", default=10, show_default=True, type=click.IntRange(7, 12))
+    @click.option("--region", default="AS923-2", show_default=True, help="Region preset: AS923-2 or ID923.")
+    @click.option("--sf", default=10, show_default=True, type=click.IntRange(7, 12), help="Spreading factor.")
     @click.option("--payload", default=24, show_default=True, type=click.IntRange(1, 255), help="Frame bytes (24 = uplink).")
     @click.option("--interval", default=300.0, show_default=True, type=click.FloatRange(min=1), help="Report interval, s.")
     @click.option("--collision", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
                   help="Acceptable collision probability.")
     @click.option("--trackers", type=click.IntRange(min=1), help="Fleet size to serve.")
-    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
     def radio(region: str, sf: int, payload: int, interval: float, collision: float, trackers: int | None, as_json: bool) -> None:
         from segel import radioplan
 
@@ -70,16 +70,18 @@ def register(group: click.Group) -> None:
                        f"spread over 8: {p.collision_at_fleet_8ch:.1%}")
 
     @grp.command("channel", help=CHANNEL_HELP)
-    @click.option("--trackers", default=100, show_default=True, type=click.IntRange(min=1))
-    @click.option("--sf", default=10, show_default=True, type=click.IntRange(7, 12))
-    @click.option("--interval", default=300.0, show_default=True, type=click.FloatRange(min=1))
+    @click.option("--trackers", default=100, show_default=True, type=click.IntRange(min=1), help="Trackers on the air.")
+    @click.option("--sf", default=10, show_default=True, type=click.IntRange(7, 12), help="Spreading factor of all trackers.")
+    @click.option("--interval", default=300.0, show_default=True, type=click.FloatRange(min=1), help="Report interval, s.")
     @click.option("--duration", default=3600.0, show_default=True, type=click.FloatRange(min=1), help="Simulated seconds.")
-    @click.option("--receivers", default=2, show_default=True, type=click.IntRange(1, 16))
-    @click.option("--channels", default=1, show_default=True, type=click.IntRange(1, 8))
+    @click.option("--receivers", default=2, show_default=True, type=click.IntRange(1, 16),
+                  help="Base stations (or gateways) hearing the trackers.")
+    @click.option("--channels", default=1, show_default=True, type=click.IntRange(1, 8),
+                  help="1: single-channel base stations; 2-8: gateways, trackers spread over that many channels.")
     @click.option("--loss", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Per-copy loss besides collisions.")
-    @click.option("--seed", default=1, show_default=True)
+    @click.option("--seed", default=1, show_default=True, help="Random seed (same seed, same result).")
     @click.option("--table", is_flag=True, help="Print 100 and 1,000 trackers at SF7 and SF10.")
-    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
     def channel(trackers: int, sf: int, interval: float, duration: float, receivers: int, channels: int, loss: float, seed: int,
                 table: bool, as_json: bool) -> None:
         from segel import lorasim
