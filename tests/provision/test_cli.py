@@ -151,3 +151,17 @@ def test_flash_all_on_one_port_with_a_summary(run, tmp_path: Path, index_dir: Pa
     with EspRomBoard("esp32s3", flash_mb=8) as board:
         out = run("flash", "--port", board.port, "--all", input="\n").output
     assert out.count("plug in the board for") == 1 and "000104: written and verified (esp32s3, 8MB)" in out
+
+
+def test_flash_merged_writes_one_image_file(run, tmp_path: Path, index_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from segel.provision import flash
+    from segel.provision.image import read_littlefs
+
+    _day(run, tmp_path, index_dir)
+    out_file = tmp_path / "000104-full.bin"
+    res = run("flash", "--port", "-", "000104", "--merged", str(out_file))
+    assert res.output.rstrip().endswith(f"merged into {out_file}, to be written at 0x0")
+    data = out_file.read_bytes()
+    assert len(data) == 0x800000  # ESP32-S3 image from flash 0 to the end of vfs
+    assert b'"device_id": "000104"' in read_littlefs(data[0x310000:])["config.json"]
+    assert "Chip ID: 9 (ESP32-S3)" in flash.image_info(data, "esp32s3")

@@ -40,6 +40,8 @@ def _progress_bar(label: str):  # type: ignore[no-untyped-def]
               help="MicroPython .bin to write (repeat: one per chip; default: FLEET/firmware/<mcu>.bin).")
 @click.option("--all", "all_", is_flag=True, help="Walk every registered tracker, prompting to plug in each board.")
 @click.option("--dry-run", is_flag=True, help="Print exactly what would be written where; touch no board.")
+@click.option("--merged", "merged", metavar="OUT.bin", default=None,
+              help="Write everything as one flash image file (esptool merge-bin) instead of flashing.")
 @click.option("--baud", type=int, default=460800, show_default=True, help="Baud rate for writing.")
 @click.option("--erase", is_flag=True, help="Erase the whole flash first (clears old NVS data).")
 @click.option("--fs-only", is_flag=True, help="Write only the filesystem image (MicroPython already on the board).")
@@ -49,7 +51,7 @@ def _progress_bar(label: str):  # type: ignore[no-untyped-def]
 @clikit.handles_errors
 def flash_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...], port: str,
               micropython_bin: tuple[str, ...], all_: bool, dry_run: bool, baud: int, erase: bool, fs_only: bool,
-              reimage: bool, include_flashed: bool) -> None:
+              reimage: bool, include_flashed: bool, merged: str | None) -> None:
     """Write MicroPython and a tracker's image in one esptool session, verified.
 
     \b
@@ -58,6 +60,7 @@ def flash_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...]
       segel flash --port /dev/ttyUSB0 000101 --dry-run
       segel flash --port /dev/ttyUSB0 --all            # prompts for each board, then a summary
       segel flash --port /dev/ttyUSB0 000101 --reimage # second flash: new key epoch
+      segel flash --port - 000101 --merged 000101-full.bin  # one file for a factory programmer
 
     Put the board in download mode if it does not enter it by itself: hold BOOT, press RST,
     release BOOT. Afterwards run `segel check --port PORT`."""
@@ -72,6 +75,15 @@ def flash_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...]
             raise click.ClickException("every registered device was already flashed at its key epoch "
                                        "(--include-flashed --reimage to do them again)")
     builder = ImageBuilder(fleet, db=db, micropython_bin=micropython_bin)
+    if merged:
+        if len(devices) != 1:
+            raise click.UsageError("--merged takes exactly one DEVICE_ID")
+        p = flash.plan(fleet, builder, devices[0], port, baud, write_micropython=not fs_only, reimage=reimage,
+                       dry_run=True)
+        flash.merged_image(p, output=merged)
+        click.echo(p.describe().replace("verify every write, then hard-reset the board",
+                                        f"merged into {merged}, to be written at {p.writes[0].offset:#x}"))
+        return
     walking = len(devices) > 1 or all_
     summary: list[tuple[str, str, str]] = []
     for i, dev in enumerate(devices):
