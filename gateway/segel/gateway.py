@@ -254,11 +254,7 @@ class Gateway:
                 ups.append((Uplink(m.received_at, m.topic, bytes(m.payload)), str(e)))
         self.recorder.write_lines(recording.to_json(u, e) for u, e in ups)
         self.recorder.flush()
-        results: list[ProcessResult] = []
-        p.conn.execute("BEGIN IMMEDIATE")
-        for u, err in ups:
-            results.append(p.reject_unreadable(u, err) if err else p.process(u))
-        p.conn.execute("COMMIT")
+        results = p.process_batch(ups)  # one transaction for the whole batch, committed here
         committed = time.time()
         gen = self._gen
         cl = self.client

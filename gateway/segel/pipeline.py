@@ -9,6 +9,7 @@ the result says what to publish after the commit.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from segel import outbox, protocol, schema, store, topics
 from segel.protocol import FrameError, FrameType, RejectReason
 from segel.records import Accepted, Judge, Rejected, RxMeta, Uplink, device_hex
-from segel.registry import KeyRing, Registry
+from segel.registry import Device, KeyRing, Registry
+from segel.fastframe import FrameCodec
 from segel.sanity import Sanity
 
 log = logging.getLogger("segel.pipeline")
@@ -106,10 +108,13 @@ class Pipeline:
     """Verify, dedupe, decode, mark, store and judge uplinks; see the module docstring.
 
     `conn` is the gateway database (`segel.store.connect`), used only from the calling thread.
+    Registry lookups are cached for `registry_ttl_s` (a changed key epoch is picked up at once:
+    a MAC failure re-reads the registry before rejecting).
     """
 
     def __init__(self, conn: sqlite3.Connection, keyring: KeyRing, judges: Sequence[Judge] = (),
-                 sanity: Sanity | None = None, window: int = DEFAULT_WINDOW, reack_after_s: float = 5.0) -> None:
+                 sanity: Sanity | None = None, window: int = DEFAULT_WINDOW, reack_after_s: float = 5.0,
+                 registry_ttl_s: float = 2.0) -> None:
         if window < 32:
             raise ValueError("replay window must be at least 32 counters")
         self.conn = conn
@@ -120,36 +125,57 @@ class Pipeline:
         self.sanity = sanity or Sanity()
         self.window = window
         self.reack_after_s = reack_after_s
-        self._keys: dict[tuple[int, int], protocol.DeviceKeys] = {}
+        self.registry_ttl_s = registry_ttl_s
+        self._codecs: dict[tuple[int, int], FrameCodec] = {}
+        self._devices: dict[int, tuple[float, Device | None]] = {}
         self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
+        # per batch
+        self._lines: list[str] = []
+        self._states: dict[int, store.DeviceState] = {}
+        self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
+        self._undo: dict[int, store.DeviceState | None] = {}
 
     # ---- public ----------------------------------------------------------------------------
 
     def process(self, up: Uplink) -> ProcessResult:
         """Handle one uplink in its own transaction, or in a savepoint of the caller's."""
-        own = not self.conn.in_transaction
-        self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_uplink")
-        try:
-            res = self._process(up)
-        except Exception as e:  # a bug must not lose the frame nor stop the gateway
-            log.exception("internal error on uplink from %s (%s); kept in the security log", up.topic, up.frame.hex())
-            self.conn.execute("ROLLBACK" if own else "ROLLBACK TO segel_uplink")
-            if own:
-                self.conn.execute("BEGIN IMMEDIATE")
-            res = ProcessResult(up)
-            self._reject(res, INTERNAL_ERROR, f"{type(e).__name__}: {e}", None)
-        self._bump(res)
-        self.conn.execute("COMMIT" if own else "RELEASE segel_uplink")
-        return res
+        return self.process_batch([up])[0]
 
     def reject_unreadable(self, up: Uplink, detail: str) -> ProcessResult:
         """Record an MQTT payload that holds no readable frame (bad bridge JSON) as `malformed`."""
+        return self.process_batch([(up, detail)])[0]
+
+    def process_batch(self, items: Sequence[Uplink | tuple[Uplink, str | None]]) -> list[ProcessResult]:
+        """Handle many uplinks in one transaction (the gateway commits per batch of messages),
+        or in a savepoint of the caller's. Each uplink gets its own savepoint, so an internal
+        error loses only that uplink's changes (it is then logged as `internal_error` with its
+        bytes). Acks for several frames of one tracker are merged into as few ACK frames as fit."""
         own = not self.conn.in_transaction
-        self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_uplink")
-        res = self._reject(ProcessResult(up), RejectReason.MALFORMED, detail, None)
-        self._bump(res)
-        self.conn.execute("COMMIT" if own else "RELEASE segel_uplink")
-        return res
+        self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_batch")
+        self._lines, self._states, self._acks = [], {}, {}
+        results: list[ProcessResult] = []
+        batch_counts: Counter[str] = Counter()
+        try:
+            for item in items:
+                up, err = item if isinstance(item, tuple) else (item, None)
+                res = self._one(up, err)
+                results.append(res)
+                batch_counts[res.outcome] += 1
+            self._flush_acks()
+            outbox.enqueue(self.conn, self._lines)
+            for st in self._states.values():
+                store.save_state(self.conn, st)
+            store.bump(self.conn, batch_counts)
+        except BaseException:
+            self.conn.execute("ROLLBACK" if own else "ROLLBACK TO segel_batch")
+            if not own:
+                self.conn.execute("RELEASE segel_batch")
+            raise
+        finally:
+            self._lines, self._states, self._acks = [], {}, {}
+        self.conn.execute("COMMIT" if own else "RELEASE segel_batch")
+        self.counts.update(batch_counts)
+        return results
 
     def tick(self, now: float) -> list[dict]:
         """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
@@ -162,6 +188,45 @@ class Pipeline:
         return alerts
 
     # ---- stages ----------------------------------------------------------------------------
+
+    def _one(self, up: Uplink, err: str | None) -> ProcessResult:
+        self.conn.execute("SAVEPOINT segel_uplink")
+        n_lines = len(self._lines)
+        self._undo = {}
+        try:
+            if err is not None:
+                res = self._reject(ProcessResult(up), RejectReason.MALFORMED, err, None)
+            else:
+                res = self._process(up)
+        except Exception as e:  # a bug must not lose the frame nor stop the gateway
+            log.exception("internal error on uplink from %s (%s); kept in the security log", up.topic, up.frame.hex())
+            self.conn.execute("ROLLBACK TO segel_uplink")
+            del self._lines[n_lines:]
+            for dev, before in self._undo.items():  # per-device state as it was before this uplink
+                if before is None:
+                    self._states.pop(dev, None)
+                else:
+                    self._states[dev] = before
+            res = ProcessResult(up)
+            self._reject(res, INTERNAL_ERROR, f"{type(e).__name__}: {e}", None)
+        self.conn.execute("RELEASE segel_uplink")
+        return res
+
+    def _device(self, dev_id: int, fresh: bool = False) -> Device | None:
+        now = time.monotonic()
+        hit = self._devices.get(dev_id)
+        if hit is None or fresh or now - hit[0] > self.registry_ttl_s:
+            hit = (now, self.registry.get(dev_id))
+            self._devices[dev_id] = hit
+        return hit[1]
+
+    def _state(self, dev_id: int) -> store.DeviceState:
+        st = self._states.get(dev_id)
+        if dev_id not in self._undo:
+            self._undo[dev_id] = dataclasses.replace(st) if st is not None else None
+        if st is None:
+            st = self._states[dev_id] = store.load_state(self.conn, dev_id)
+        return st
 
     def _process(self, up: Uplink) -> ProcessResult:
         res = ProcessResult(up)
@@ -177,34 +242,45 @@ class Pipeline:
         route = topics.split(up.topic)
         if route and route[0] == "tracker" and route[1] != device_hex(dev_id):
             return self._reject(res, WRONG_TOPIC, f"frame of device {device_hex(dev_id)} on topic {up.topic}", dev_id)
-        device = self.registry.get(dev_id)
+        device = self._device(dev_id)
+        if device is None:
+            device = self._device(dev_id, fresh=True)
         if device is None:
             return self._reject(res, RejectReason.UNKNOWN_DEVICE, f"device {device_hex(dev_id)} is not registered", dev_id)
-        state = store.load_state(self.conn, dev_id)
-        if state.key_epoch != device.key_epoch:  # re-imaged tracker: counters start again
+        state = self._state(dev_id)
+        digest = hashlib.blake2b(frame, digest_size=16).digest()
+        seen = None
+        if state.key_epoch == device.key_epoch:
+            seen = self.conn.execute(
+                "SELECT digest, received_at, rssi, snr, base_id, bridge_id FROM seen WHERE device_id=? AND counter=?",
+                (dev_id, hdr.counter)).fetchone()
+            if seen is not None and seen[0] == digest:
+                return self._duplicate(res, up, hdr, seen, self._codec(dev_id, device.key_epoch), state)
+        try:
+            decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame)
+        except FrameError as e:
+            fresh = self._device(dev_id, fresh=True) if e.reason == RejectReason.BAD_MAC else None
+            if fresh is None or fresh.key_epoch == device.key_epoch:
+                return self._reject(res, e.reason, e.detail, dev_id)
+            device = fresh  # the tracker was re-keyed since we cached its record
+            try:
+                decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame)
+            except FrameError as e2:
+                return self._reject(res, e2.reason, e2.detail, dev_id)
+        if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
             self.conn.execute("DELETE FROM seen WHERE device_id=?", (dev_id,))
             state.key_epoch, state.max_counter = device.key_epoch, -1
-        digest = hashlib.blake2b(frame, digest_size=16).digest()
-        seen = self.conn.execute(
-            "SELECT digest, received_at, rssi, snr, base_id, bridge_id FROM seen WHERE device_id=? AND counter=?",
-            (dev_id, hdr.counter)).fetchone()
-        keys = self._keys_for(dev_id, device.key_epoch)
-        if seen is not None and seen[0] == digest:
-            return self._duplicate(res, up, hdr, seen, keys, state)
-        try:
-            decoded = protocol.verify_and_decode(keys, frame)
-        except FrameError as e:
-            return self._reject(res, e.reason, e.detail, dev_id)
+            seen = None
         if seen is not None:
             return self._reject(res, RejectReason.REPLAY,
                                 f"counter {hdr.counter} of {device_hex(dev_id)} was already accepted with other bytes", dev_id)
         if hdr.counter <= state.max_counter - self.window:
             return self._reject(res, RejectReason.REPLAY, f"counter {hdr.counter} of {device_hex(dev_id)} is older than "
                                 f"the replay window ({state.max_counter} - {self.window})", dev_id)
-        return self._accept(res, up, decoded, digest, device.box_id, keys, state)
+        return self._accept(res, up, decoded, digest, device.box_id, self._codec(dev_id, device.key_epoch), state)
 
     def _accept(self, res: ProcessResult, up: Uplink, fr: protocol.Frame, digest: bytes, box_id: str | None,
-                keys: protocol.DeviceKeys, state: store.DeviceState) -> ProcessResult:
+                keys: FrameCodec, state: store.DeviceState) -> ProcessResult:
         hdr = fr.header
         m = up.meta
         self.conn.execute(
@@ -240,15 +316,14 @@ class Pipeline:
             state.last_route = "tracker" if route[0] == "tracker" else f"bridge:{route[1]}"
         acc = Accepted(hdr.device_id, hdr.counter, hdr.time, up.received_at, fr, m, box_id, quality)
         res.accepted = acc
-        outbox.enqueue(self.conn, telemetry_lines(acc))
-        res.downlinks = self._ack(up, hdr.device_id, hdr.counter, keys, state)
-        store.save_state(self.conn, state)
+        self._lines.extend(telemetry_lines(acc))
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_accepted", acc)
+        self._want_ack(res, hdr.device_id, hdr.counter, keys)
         return res
 
     def _duplicate(self, res: ProcessResult, up: Uplink, hdr: protocol.Header, seen: tuple,
-                   keys: protocol.DeviceKeys, state: store.DeviceState) -> ProcessResult:
+                   keys: FrameCodec, state: store.DeviceState) -> ProcessResult:
         """The same bytes again: a second base station, or a re-send after a lost ack."""
         res.duplicate = True
         m = up.meta
@@ -263,24 +338,37 @@ class Pipeline:
         if m is not None:
             line = rx_line(hdr.device_id, hdr.counter, frame_ts_ns(hdr.time, seen[1], hdr.counter), m)
             if line:
-                outbox.enqueue(self.conn, [line])
+                self._lines.append(line)
         # Heard again well after the first reception: the tracker missed our ack, send it again.
         if up.received_at - seen[1] >= self.reack_after_s:
-            res.downlinks = self._ack(up, hdr.device_id, hdr.counter, keys, state)
-            store.save_state(self.conn, state)
+            self._want_ack(res, hdr.device_id, hdr.counter, keys)
         return res
 
-    def _ack(self, up: Uplink, dev_id: int, counter: int, keys: protocol.DeviceKeys,
-             state: store.DeviceState) -> list[tuple[str, bytes]]:
-        route = topics.split(up.topic)
+    def _want_ack(self, res: ProcessResult, dev_id: int, counter: int, keys: FrameCodec) -> None:
+        route = topics.split(res.uplink.topic)
         if route is None:  # e.g. a replayed recording with foreign topics: nobody to answer
-            return []
-        state.down_counter += 1
-        frame = protocol.encode(keys, dev_id, state.down_counter, int(time.time()), protocol.Ack((counter,)))
-        if route[0] == "tracker":
-            return [(topics.tracker_down(device_hex(dev_id)), frame)]
-        payload = json.dumps({"device": device_hex(dev_id), "frame": frame.hex(), "tx_at": None})
-        return [(topics.bridge_down(route[1]), payload.encode())]
+            return
+        key = (dev_id, route[0] + ":" + route[1])
+        entry = self._acks.get(key)
+        if entry is None:
+            self._acks[key] = (keys, [counter], res)
+        else:  # one ACK frame for several frames of this batch, on the latest result
+            entry[1].append(counter)
+            self._acks[key] = (keys, entry[1], res)
+
+    def _flush_acks(self) -> None:
+        now = int(time.time())
+        for (dev_id, route), (keys, counters, res) in self._acks.items():
+            state = self._state(dev_id)
+            kind, _, name = route.partition(":")
+            for group in protocol.ack_groups(counters):
+                state.down_counter += 1
+                frame = keys.encode(dev_id, state.down_counter, now, protocol.Ack(group))
+                if kind == "tracker":
+                    res.downlinks.append((topics.tracker_down(device_hex(dev_id)), frame))
+                else:
+                    payload = json.dumps({"device": device_hex(dev_id), "frame": frame.hex(), "tx_at": None})
+                    res.downlinks.append((topics.bridge_down(name), payload.encode()))
 
     def _reject(self, res: ProcessResult, reason: str, detail: str, dev_id: int | None) -> ProcessResult:
         up = res.uplink
@@ -288,8 +376,8 @@ class Pipeline:
         res.rejected = rej
         row = store.log_security(self.conn, up.received_at, up.topic, reason, detail, dev_id, up.frame)
         ts = int(up.received_at * 1000) * 1_000_000 + row % 1_000_000
-        outbox.enqueue(self.conn, [schema.point("rejected", {"reason": reason}, {
-            "device": device_hex(dev_id) if dev_id is not None else None, "topic": up.topic, "count": 1}, ts)])
+        self._lines.append(schema.point("rejected", {"reason": reason}, {
+            "device": device_hex(dev_id) if dev_id is not None else None, "topic": up.topic, "count": 1}, ts))
         log.warning("rejected %s from %s: %s", reason, up.topic, detail)
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_rejected", rej)
@@ -297,12 +385,12 @@ class Pipeline:
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def _keys_for(self, dev_id: int, epoch: int) -> protocol.DeviceKeys:
-        k = self._keys.get((dev_id, epoch))
-        if k is None:
-            k = protocol.DeviceKeys.from_device_key(self.keyring.device_key(dev_id, epoch))
-            self._keys[(dev_id, epoch)] = k
-        return k
+    def _codec(self, dev_id: int, epoch: int) -> FrameCodec:
+        c = self._codecs.get((dev_id, epoch))
+        if c is None:
+            c = FrameCodec(protocol.DeviceKeys.from_device_key(self.keyring.device_key(dev_id, epoch)))
+            self._codecs[(dev_id, epoch)] = c
+        return c
 
     def _call_judge(self, judge: Judge, method: str, arg: object) -> list[dict]:
         """One failing judge is logged and rolled back; the frame and the other judges go on."""
@@ -317,9 +405,3 @@ class Pipeline:
             return []
         self.conn.execute("RELEASE segel_judge")
         return list(out)
-
-    def _bump(self, res: ProcessResult) -> None:
-        key = res.outcome
-        self.counts[key] += 1
-        store.bump(self.conn, {key: 1})
-

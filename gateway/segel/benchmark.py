@@ -1,0 +1,246 @@
+"""`segel bench ingest`: frames/s from MQTT publish to committed (SQLite + outbox), against a
+bare paho subscriber's receive rate measured in the same run on the same broker.
+
+A publisher in a child process sends N signed position frames from many simulated devices
+(QoS 1). Phase 1: a bare paho subscriber (auto ack, no work) receives them; its rate is the
+baseline. Phase 2: the real gateway (in this process: record, verify, dedupe, decode, state,
+outbox, ack downlinks; commit, then MQTT ack) receives a fresh set of frames; its rate is from the
+first publish to the last commit. Latency per frame = commit time - publish time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from segel import config as cfgmod
+from segel import mqtt, protocol, store, topics
+from segel.registry import KeyRing, Registry, create_fleet_secret
+
+
+@dataclass
+class BenchResult:
+    frames: int
+    devices: int
+    broker: str
+    bare_rate: float
+    gateway_rate: float
+    p50_ms: float
+    p99_ms: float
+    peak_rss_mb: float
+    committed: int
+
+    @property
+    def ratio(self) -> float:
+        return self.gateway_rate / self.bare_rate if self.bare_rate else 0.0
+
+    def report(self) -> str:
+        return "\n".join([
+            f"frames {self.frames} from {self.devices} simulated trackers, broker {self.broker}",
+            f"bare paho subscriber : {self.bare_rate:10,.0f} frames/s (receive, no work)",
+            f"segel gateway        : {self.gateway_rate:10,.0f} frames/s (publish -> committed: SQLite + outbox)",
+            f"ratio gateway / bare : {self.ratio:10.2f}",
+            f"latency publish -> commit: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms",
+            f"peak RSS (benchmark process, gateway inside): {self.peak_rss_mb:.0f} MB",
+            f"committed {self.committed} of {self.frames}",
+        ])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
+    """A private Mosquitto on a free loopback port with no queue or in-flight limits (its
+    default of 1000 queued messages per client would silently drop QoS 1 messages)."""
+    exe = shutil.which("mosquitto")
+    if exe is None:
+        raise RuntimeError("mosquitto is not installed (apt-get install mosquitto) and no --broker was given")
+    port = _free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+                    "max_inflight_messages 0\npersistence false\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("mosquitto did not start")
+
+
+def _publisher(host: str, port: int, items: list[tuple[str, bytes]], out: Any, client_id: str) -> None:
+    """Child process: publish everything at QoS 1 as fast as the broker takes it."""
+    done = threading.Event()
+    room = threading.Condition()
+    n = [0]
+    window = 500  # paho scans its whole outgoing queue on every PUBACK: keep that queue short
+
+    def on_publish(c: Any, u: Any, mid: Any, rc: Any, p: Any) -> None:
+        n[0] += 1
+        if n[0] % 50 == 0 or n[0] >= len(items):
+            with room:
+                room.notify()
+        if n[0] >= len(items):
+            done.set()
+
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.on_publish = on_publish
+    c.connect(host, port)
+    c.loop_start()
+    times = []
+    for i, (topic, payload) in enumerate(items):
+        if i - n[0] >= window:
+            with room:
+                room.wait_for(lambda: i - n[0] < window, timeout=10)
+        times.append(time.time())
+        c.publish(topic, payload, qos=1)
+    done.wait(600)
+    c.disconnect()
+    c.loop_stop()
+    out.put(times)
+
+
+def _frames(keyring: KeyRing, devices: list[int], n: int, first_counter: int) -> list[tuple[str, bytes]]:
+    now = int(time.time())
+    out = []
+    for i in range(n):
+        dev = devices[i % len(devices)]
+        ctr = first_counter + i // len(devices)
+        keys = keyring.keys_for(dev)
+        assert keys is not None
+        body = protocol.Position(0.5 + (i % 100) * 1e-5, 117.5, protocol.Flag.FIX, 0.9, 0)
+        out.append((topics.tracker_up(f"{dev:06x}"), protocol.encode(keys, dev, ctr, now - n + i, body)))
+    return out
+
+
+def _run_publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], tag: str) -> tuple[mp.process.BaseProcess, Any]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_publisher, args=(broker.host, broker.port, items, q, f"segel-bench-pub-{tag}-{os.getpid()}"))
+    p.start()
+    return p, q
+
+
+def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: float = 300) -> float:
+    got = [0]
+    last = [0.0]
+    done = threading.Event()
+
+    def on_message(c: Any, u: Any, m: Any) -> None:
+        got[0] += 1
+        if got[0] >= len(items):
+            last[0] = time.time()
+            done.set()
+
+    ready = threading.Event()
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"segel-bench-bare-{os.getpid()}", protocol=paho.MQTTv5)
+    c.on_message = on_message
+    c.on_subscribe = lambda *a: ready.set()
+    c.on_connect = lambda cl, *a: cl.subscribe(topics.TRACKER_UP_SUB, qos=1)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    ready.wait(10)
+    p, q = _run_publisher(broker, items, "bare")
+    ok = done.wait(timeout)
+    times = q.get(timeout=60)
+    p.join(30)
+    c.disconnect()
+    c.loop_stop()
+    if not ok:
+        raise RuntimeError(f"bare subscriber received only {got[0]} of {len(items)}: is the broker dropping "
+                           "QoS 1 messages (max_queued_messages)?")
+    return len(items) / (last[0] - times[0])
+
+
+def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None, batch_max: int = 1000,
+        workdir: Path | None = None, timeout: float = 600) -> BenchResult:
+    from segel.gateway import Gateway
+
+    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    proc = None
+    try:
+        if broker_url is None:
+            proc, port = start_mosquitto(tmp)
+            broker_url = f"mqtt://127.0.0.1:{port}"
+        broker = mqtt.parse_url(broker_url)
+        secret = create_fleet_secret(tmp / "fleet.key")
+        conn = store.connect(tmp / "segel.db")
+        reg = Registry(conn)
+        ids = list(range(0x100001, 0x100001 + devices))
+        for d in ids:
+            reg.add_device(d)
+        ring = KeyRing(secret, reg)
+        warm = _frames(ring, ids, devices, 1)  # one frame per device first: key derivation, first rows
+        bare_items = _frames(ring, ids, frames, 10)
+        gw_items = _frames(ring, ids, frames, 10)
+        conn.close()
+        bare = bare_rate(broker, bare_items, timeout)
+
+        cfg = cfgmod.load(None, env={}, overrides={
+            "gateway.db": str(tmp / "segel.db"), "gateway.fleet_secret": str(tmp / "fleet.key"),
+            "gateway.recording_dir": str(tmp / "rec"), "gateway.batch_max": batch_max,
+            "gateway.health_interval_s": 3600.0, "mqtt.url": broker_url,
+            "mqtt.client_id": f"segel-bench-gw-{os.getpid()}", "mqtt.session_expiry_s": 60})
+        commit_at: dict[tuple[int, int], float] = {}
+        lock = threading.Lock()
+
+        def on_commit(results: list, at: float) -> None:
+            with lock:
+                for r in results:
+                    if r.accepted:
+                        commit_at[(r.accepted.device_id, r.accepted.counter)] = at
+
+        gw = Gateway(cfg, on_commit=on_commit).start()
+        try:
+            if not gw.wait_until(lambda s: s.mqtt_connected, 15):
+                raise RuntimeError(f"gateway could not connect to {mqtt.redact(broker_url)}")
+            time.sleep(0.3)  # the subscription settles
+            p, q = _run_publisher(broker, warm, "warm")
+            q.get(timeout=60)
+            p.join(30)
+            gw.wait_until(lambda s: s.accepted >= devices, 60)
+            with lock:
+                commit_at.clear()
+            p, q = _run_publisher(broker, gw_items, "gw")
+            gw.wait_until(lambda s: s.accepted >= devices + frames, timeout)
+            times = q.get(timeout=60)
+            p.join(30)
+        finally:
+            gw.stop()
+        with lock:
+            keys = [(int.from_bytes(fr[1:4], "big"), int.from_bytes(fr[4:7], "big")) for _, fr in gw_items]
+            lat = sorted((commit_at[k] - t) * 1000 for k, t in zip(keys, times) if k in commit_at)
+            last = max(commit_at.values()) if commit_at else times[0]
+        committed = len(lat)
+        rate = committed / (last - times[0]) if committed else 0.0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return BenchResult(frames, devices, mqtt.redact(broker_url), bare, rate,
+                           lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
+                           rss, committed)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        if workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,40 @@
+"""`segel bench ingest`: gateway ingest throughput against a bare MQTT subscriber."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segel.cli import subgroup
+
+
+def register(group: click.Group) -> None:
+    bench = subgroup(group, "bench", "Benchmarks: print figures measured on this machine.")
+
+    @bench.command("ingest", epilog="""\b
+Examples:
+  segel bench ingest                          # 20,000 frames, 500 trackers, private Mosquitto
+  segel bench ingest --frames 100000 --devices 5000
+  segel bench ingest --broker mqtt://127.0.0.1:1883   # an existing broker (set max_queued_messages 0)
+
+\b
+Prints the bare paho subscriber's receive rate and the gateway's publish->committed rate
+measured in the same run, their ratio, peak RSS and p50/p99 latency. Without --broker it starts
+its own Mosquitto on a free loopback port (needs the mosquitto package).""")
+    @click.option("--frames", "-n", type=click.IntRange(1), default=20_000, show_default=True, help="Frames per phase.")
+    @click.option("--devices", "-d", type=click.IntRange(1), default=500, show_default=True, help="Simulated trackers.")
+    @click.option("--broker", help="Broker URL (default: start a private Mosquitto).")
+    @click.option("--batch-max", type=click.IntRange(1), default=1000, show_default=True,
+                  help="Messages per SQLite commit at most (gateway.batch_max).")
+    @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Keep the database and recording here (default: a temporary folder, removed).")
+    def ingest_cmd(frames: int, devices: int, broker: str | None, batch_max: int, workdir: Path | None) -> None:
+        """Measure ingest frames/s, publish to committed, against a bare subscriber."""
+        from segel import benchmark
+
+        try:
+            res = benchmark.run(frames, devices, broker, batch_max, workdir)
+        except RuntimeError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(res.report())
