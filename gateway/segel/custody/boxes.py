@@ -106,6 +106,9 @@ def pair_boxes(conn: sqlite3.Connection, rows: list[BoxRow], register: bool = Fa
     if own_tx:
         conn.execute("BEGIN IMMEDIATE")
     try:
+        for r in rows:  # the file's own devices first, so fresh ids never take one of them
+            if r.device is not None and reg.get(r.device) is None:
+                reg.add_device(r.device)
         unpaired = {r.box for r in rows if r.device is None and _device_of(conn, r.box) is None}
         fresh = iter(reg.next_free_ids(len(unpaired)) if assign and unpaired else [])
         for r in rows:

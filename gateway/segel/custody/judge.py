@@ -151,16 +151,23 @@ class CustodyJudge:
         return [al.to_json(aid_row, event)]
 
     def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
+        """Timers: silent trackers, legs whose window closed before the box arrived, re-notification.
+        A few bulk queries, then plain Python per device (cheap enough to run every few seconds)."""
         out: list[dict] = []
         s = self.settings
         limit = s["silent_after_intervals"] * s["report_interval_s"]
         arrivals: dict[int, list[tuple[str, float]]] = {}
         for dev, place, t in db.execute("SELECT device, place, t FROM judge_findings WHERE kind = 'arrived'"):
             arrivals.setdefault(dev, []).append((place, t))
+        open_silent = {r[0] for r in db.execute(
+            "SELECT subject FROM alerts WHERE kind = 'silent' AND state IN ('open', 'acknowledged')")}
+        open_sched = {r[0]: r[1] for r in db.execute(
+            "SELECT subject, id FROM alerts WHERE kind = 'behind_schedule' AND state IN ('open', 'acknowledged')")}
+        sched_done = set(db.execute("SELECT device, key FROM judge_findings WHERE kind = 'behind_schedule'").fetchall())
         for dev, box, last_rx in db.execute("SELECT device, box, last_rx FROM judge_devices ORDER BY device").fetchall():
             subject = box or f"device:{device_hex(dev)}"
             plan = self.plans.get(box) if box else None
-            if now - last_rx > limit and al.open_alert(db, subject, "silent") is None:
+            if now - last_rx > limit and subject not in open_silent:
                 row, ev = al.raise_alert(db, kind="silent", subject=subject, key=f"silent|{last_rx:.3f}", now=now,
                                          device_time=None, box=box, device=device_hex(dev),
                                          district=plan.district if plan else None,
@@ -169,7 +176,8 @@ class CustodyJudge:
                 out.append(al.to_json(row, ev))
                 outbox.enqueue(db, [alert_line(row, now)])
             if plan is not None:
-                out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []))
+                out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []),
+                                      open_sched.get(subject), sched_done)
         for row in db.execute(f"SELECT {', '.join(al.COLS)} FROM alerts WHERE state = 'open' AND severity = 'critical' "
                               "AND notified_at <= ?", (now - s["renotify_s"],)).fetchall():
             d = dict(zip(al.COLS, row))
@@ -180,7 +188,7 @@ class CustodyJudge:
     # ---- helpers -----------------------------------------------------------------------------
 
     def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
-                  arrived: list[tuple[str, float]]) -> list[dict]:
+                  arrived: list[tuple[str, float]], open_id: str | None, done: set[tuple[int, str]]) -> list[dict]:
         """behind_schedule for each leg whose window closed before the box reached its destination."""
         out: list[dict] = []
         legs = list(plan.legs)
@@ -195,12 +203,11 @@ class CustodyJudge:
             ahead = {lg.to_code for lg in direction[direction.index(leg):]}
             if not any(p in ahead and t >= since for p, t in arrived):
                 late_legs.append(leg)
-        open_row = al.open_alert(db, subject, "behind_schedule")
-        if not late_legs and open_row is not None:
-            out.append(al.resolve(db, open_row["id"], "system", "arrived", now))
+        if not late_legs and open_id is not None:
+            out.append(al.resolve(db, open_id, "system", "arrived", now))
         for leg in late_legs:
             key = f"behind_schedule|{leg.name}"
-            if db.execute("SELECT 1 FROM judge_findings WHERE device = ? AND key = ?", (dev, key)).fetchone():
+            if (dev, key) in done:
                 continue
             row, ev = al.raise_alert(db, kind="behind_schedule", subject=subject, key=key, now=now,
                                      device_time=leg.window.end, box=box, device=device_hex(dev), place=leg.to_code,
@@ -209,6 +216,7 @@ class CustodyJudge:
                                      detail={"leg": leg.name, "from": leg.from_code, "to": leg.to_code})
             db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) "
                        "VALUES (?,?,?,?,?,?,?,?)", (dev, key, -1, "behind_schedule", leg.to_code, leg.window.end, row["id"], now))
+            done.add((dev, key))
             out.append(al.to_json(row, ev))
             outbox.enqueue(db, [alert_line(row, now)])
         return out

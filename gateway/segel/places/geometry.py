@@ -33,9 +33,14 @@ def radii(lat_deg: float | np.ndarray) -> tuple:
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Local-plane distance in metres; for the short distances of fences (under ~20 km)."""
-    my, mx = radii((lat1 + lat2) / 2)
-    return math.hypot((lat2 - lat1) * float(my), (lon2 - lon1) * float(mx))
+    """Local-plane distance in metres; for the short distances of fences (under ~20 km).
+    The same formula as radii(), in plain floats (called once per candidate place)."""
+    phi = math.radians((lat1 + lat2) / 2)
+    s2 = math.sin(phi) ** 2
+    w = 1 - E2 * s2
+    my = A * (1 - E2) / w ** 1.5 * math.pi / 180
+    mx = A / math.sqrt(w) * math.cos(phi) * math.pi / 180
+    return math.hypot((lat2 - lat1) * my, (lon2 - lon1) * mx)
 
 
 def _to_local(coords: np.ndarray, lat0: float, lon0: float) -> np.ndarray:

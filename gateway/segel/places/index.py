@@ -69,6 +69,11 @@ class PlaceIndex:
             self._core[i] = core
             geoms[i] = halo
         self._tree = shapely.STRtree(list(geoms))
+        # Plain Python tuples for the one-point path (numpy scalar access costs more than the maths).
+        self._circles: list[tuple[float, float, float, float] | None] = [
+            (la, lo, r, rm) if c else None
+            for c, la, lo, r, rm in zip(self._is_circle.tolist(), self._lat.tolist(), self._lon.tolist(),
+                                        self._r.tolist(), self._rm.tolist())]
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -86,13 +91,16 @@ class PlaceIndex:
             return EMPTY
         core: list[str] = []
         halo: list[str] = []
+        circles = self._circles
         for i in hits.tolist():
             code = self._codes[i]
-            if self._is_circle[i]:
-                d = geometry.distance_m(float(self._lat[i]), float(self._lon[i]), lat, lon)
-                if d <= self._rm[i]:
+            c = circles[i]
+            if c is not None:
+                clat, clon, r, rm = c
+                d = geometry.distance_m(clat, clon, lat, lon)
+                if d <= rm:
                     halo.append(code)
-                    if d <= self._r[i]:
+                    if d <= r:
                         core.append(code)
             else:
                 halo.append(code)
