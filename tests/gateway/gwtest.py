@@ -47,15 +47,15 @@ class Publisher:
         self.c.max_queued_messages_set(0)
         self.c.max_inflight_messages_set(100)
         self.c.reconnect_delay_set(1, 2)
-        self.c.connect_async("127.0.0.1", port)
-        self.c.loop_start()
         self.down: list[tuple[str, bytes]] = []
         self.c.on_message = lambda c, u, m: self.down.append((m.topic, m.payload))
         self.c.on_connect = lambda c, u, f, r, p: c.subscribe([("segel/down/+", 1), ("segel/bridge/+/down", 1),
                                                                ("segel/alerts/#", 1)])
-        deadline = time.time() + 10
-        while not self.c.is_connected() and time.time() < deadline:
-            time.sleep(0.02)
+        self._subscribed = threading.Event()
+        self.c.on_subscribe = lambda *a: self._subscribed.set()
+        self.c.connect_async("127.0.0.1", port)
+        self.c.loop_start()
+        self._subscribed.wait(10)  # downlinks published from now on reach us
 
     def publish(self, topic: str, payload: bytes, wait: bool = True) -> None:
         """Publish; with wait, retry until the broker acknowledged it (a re-send after a broker

@@ -37,17 +37,25 @@ def test_end_to_end_mqtt_to_influx_with_acks_metrics_and_recording(tmp_path: Pat
         pub.publish(topics.tracker_up("000101"), os.urandom(24))
         assert gw.wait_until(lambda s: s.accepted == 41 and s.duplicates == 1 and sum(s.rejected.values()) == 2, 20), gw.snapshot()
         wait(lambda: influx_counts(influxdb) == (41, 4), 20, "41 positions in InfluxDB")
-        # every accepted frame got an ack downlink, on the right topic
-        wait(lambda: len(pub.down) >= 41, 10, "acks")
-        acked = set()
-        for t, p in pub.down:
-            if t.startswith("segel/down/"):
-                dev = int(t.rsplit("/", 1)[1], 16)
-                acked |= {(dev, c) for c in protocol.verify_and_decode(fleet.keys(dev), p).body.counters}
-            elif t == "segel/bridge/br1/down":
-                d = json.loads(p)
-                acked |= {(0x101, c) for c in protocol.verify_and_decode(fleet.keys(0x101), bytes.fromhex(d["frame"])).body.counters}
-        assert acked == {(int.from_bytes(f[1:4], "big"), int.from_bytes(f[4:7], "big")) for f in frames + [bfr]}
+        # every accepted frame was acknowledged (acks of one batch are merged per tracker)
+        want = {(int.from_bytes(f[1:4], "big"), int.from_bytes(f[4:7], "big")) for f in frames + [bfr]}
+
+        def acked() -> set[tuple[int, int]]:
+            out: set[tuple[int, int]] = set()
+            for t, p in list(pub.down):
+                if t.startswith("segel/down/"):
+                    dev = int(t.rsplit("/", 1)[1], 16)
+                    out |= {(dev, c) for c in protocol.verify_and_decode(fleet.keys(dev), p).body.counters}
+                elif t == "segel/bridge/br1/down":
+                    d = json.loads(p)
+                    assert d["device"] == "000101" and d["tx_at"] is None
+                    fr = protocol.verify_and_decode(fleet.keys(0x101), bytes.fromhex(d["frame"]))
+                    out |= {(0x101, c) for c in fr.body.counters}
+            return out
+        try:
+            wait(lambda: acked() == want, 10, "acks for every accepted frame")
+        except AssertionError:
+            raise AssertionError(f"not acked: {sorted(want - acked())}, extra {sorted(acked() - want)}") from None
         body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics").read().decode()
         assert 'segel_uplinks_total{outcome="accepted",reason=""} 41.0' in body
         assert 'segel_uplinks_total{outcome="rejected",reason="malformed"} 1.0' in body
