@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import shapely
-from shapely.geometry.base import BaseGeometry
+import shapely  # type: ignore[import-untyped]
+from shapely.geometry.base import BaseGeometry  # type: ignore[import-untyped]
 
 from segel.places.model import Area, Circle, Corridor, Shape
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
+import shapely  # type: ignore[import-untyped]
 
 from segel.places import geometry
 from segel.places.model import Circle, Place

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-import shapely
+import shapely  # type: ignore[import-untyped]
 
 from segel.places.model import (
     CORRIDOR,
