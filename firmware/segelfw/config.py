@@ -33,7 +33,7 @@ DEFAULTS = {
     "jitter_ms": 3000,
     "status_interval_s": 3600,
     "low_batt_mv": 3450,
-    "queue_bytes": 65536,
+    "queue_bytes": 16384,
     "syncword": 0x12,
     "preamble": 8,
     "wifi": None,

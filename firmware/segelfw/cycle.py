@@ -264,7 +264,7 @@ class Cycle:
                 self.seal.power_restored(self.now())
         self._technician_rearm()
         seal_events = self.poll_seal()
-        seal_wake = bool(seal_events) or self.st.get("seal_pending", False)
+        seal_wake = bool(seal_events)
         if any(ft == P.T_SEAL for ft in self.q.types):
             self.send_queue(seal_only=True)  # seal frames go out before anything else
 
@@ -295,7 +295,6 @@ class Cycle:
         self.poll_seal()
         if any(ft == P.T_SEAL and c not in [s[0] for s in self.sent] for c, ft in zip(self.q.counters, self.q.types)):
             self.send_queue(seal_only=True)
-        self.st["seal_pending"] = False
         return self.finish()
 
     def _technician_rearm(self):
