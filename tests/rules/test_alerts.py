@@ -97,3 +97,20 @@ def test_ledger_is_a_verifiable_hash_chain(tmp_path):
     w2.conn.execute("DELETE FROM custody_ledger WHERE box='BOX-1' AND seq=1")
     gone = ledger.verify(w2.conn, "BOX-1")
     assert not gone.ok and gone.first_bad == 1 and "missing" in gone.reason
+
+
+def test_reimaged_tracker_starts_afresh(tmp_path):
+    """After a new key epoch the tracker counts from 1 again; its frames are judged, not ignored."""
+    from segel.registry import Registry
+    from tests.rules.world import SECRET
+    from segel import protocol
+
+    w = World.make(tmp_path)
+    t0 = wita("2024-11-24T22:00:00")
+    w.send(w.pos_frame(DEV, t0, K, counter=1), t0 + 5)
+    w.send(w.pos_frame(DEV, t0 + 300, K, counter=2), t0 + 305)
+    Registry(w.conn).bump_epoch(DEV)
+    keys = protocol.DeviceKeys.from_device_key(protocol.derive_device_key(SECRET, DEV, 1))
+    f = protocol.encode(keys, DEV, 1, t0 + 900, protocol.Seal(int(SealEvent.LOOP_OPEN), 1, 0x0B, K[0], K[1]))
+    w.send(f, t0 + 905)
+    assert [a["kind"] for a in w.alerts if a["event"] == "raised"] == ["arrived", "seal_unauthorised"]

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS judge_findings (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS judge_findings_kind ON judge_findings(kind, device);
 CREATE TABLE IF NOT EXISTS judge_devices (
-    device INTEGER PRIMARY KEY, box TEXT, first_rx REAL NOT NULL, last_rx REAL NOT NULL
+    device INTEGER PRIMARY KEY, box TEXT, first_rx REAL NOT NULL, last_rx REAL NOT NULL,
+    key_epoch INTEGER NOT NULL DEFAULT 0, newest INTEGER NOT NULL DEFAULT -1
 )
 """
 CUSTODY_EVENTS = (ENTER, EXIT, SEAL_EVENT)
@@ -72,13 +73,17 @@ class CustodyJudge:
     """records.Judge over places, custody plans and the rules in segel.custody.rules."""
 
     def __init__(self, conn: sqlite3.Connection, index: PlaceIndex, plans: dict[str, Plan],
-                 settings: dict[str, float] | None = None, *, keep_ledger: bool = True) -> None:
+                 settings: dict[str, float] | None = None, *, keep_ledger: bool = True,
+                 keep_counters: int = 4096 + 64) -> None:
+        """keep_counters: how far behind a device's newest counter its frames are kept for
+        re-judging; the pipeline refuses frames older than its replay window (4096) anyway."""
         ensure_schema(conn)
         self.index = index
         self.plans = plans
         self.settings = {**DEFAULT_RULES, **(settings or {})}
         self.rules = Rules(index, self.settings)
         self.keep_ledger = keep_ledger
+        self.keep_counters = keep_counters
 
     # ---- records.Judge -----------------------------------------------------------------------
 
@@ -90,13 +95,18 @@ class CustodyJudge:
             box = row[0] if row else None
         plan = self.plans.get(box) if box else None
         fr = record(rec.counter, rec.event_time, rec.received_at, rec.frame.body)
+        epoch = self._epoch(db, dev)
         cur = db.execute("INSERT OR IGNORE INTO judge_frames(device, counter, body) VALUES (?,?,?)",
                          (dev, rec.counter, json.dumps(fr, separators=(",", ":"))))
         if cur.rowcount == 0:
             return []  # judged already (the pipeline dedupes; a second judge call is harmless)
         now = rec.received_at
-        db.execute("INSERT INTO judge_devices(device, box, first_rx, last_rx) VALUES (?,?,?,?) ON CONFLICT(device) DO "
-                   "UPDATE SET box = excluded.box, last_rx = MAX(last_rx, excluded.last_rx)", (dev, box, now, now))
+        db.execute("INSERT INTO judge_devices(device, box, first_rx, last_rx, key_epoch, newest) VALUES (?,?,?,?,?,?) "
+                   "ON CONFLICT(device) DO UPDATE SET box = excluded.box, last_rx = MAX(last_rx, excluded.last_rx), "
+                   "key_epoch = excluded.key_epoch, newest = MAX(newest, excluded.newest)",
+                   (dev, box, now, now, epoch, rec.counter))
+        if rec.counter % 256 == 0:  # frames beyond the replay window can never be re-judged
+            db.execute("DELETE FROM judge_frames WHERE device = ? AND counter < ?", (dev, rec.counter - self.keep_counters))
         prev = db.execute("SELECT state FROM judge_frames WHERE device = ? AND counter < ? ORDER BY counter DESC LIMIT 1",
                           (dev, rec.counter)).fetchone()
         state = json.loads(prev[0]) if prev and prev[0] else initial_state()
@@ -186,6 +196,17 @@ class CustodyJudge:
         return out
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def _epoch(self, db: sqlite3.Connection, dev: int) -> int:
+        """A re-imaged tracker (new key epoch) counts from 0 again: its judged frames are dropped
+        (the findings and the ledger stay) and its rule state starts afresh."""
+        row = db.execute("SELECT key_epoch FROM devices WHERE device_id = ?", (dev,)).fetchone()
+        epoch = int(row[0]) if row else 0
+        mine = db.execute("SELECT key_epoch FROM judge_devices WHERE device = ?", (dev,)).fetchone()
+        if mine is not None and int(mine[0]) != epoch:
+            db.execute("DELETE FROM judge_frames WHERE device = ?", (dev,))
+            db.execute("UPDATE judge_devices SET key_epoch = ?, newest = -1 WHERE device = ?", (epoch, dev))
+        return epoch
 
     def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
                   arrived: list[tuple[str, float]], open_id: str | None, done: set[tuple[int, str]]) -> list[dict]:
