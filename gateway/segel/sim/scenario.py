@@ -49,7 +49,7 @@ class Settings:
     gnss_dropouts_per_day: float = 2.0  # short no-fix spells (forest, buildings)
     battery_mv: int = 4100  # a fresh cell
     battery_mv_per_day: float = 45.0  # drain at the report interval above
-    end_after_s: int = 3600  # a box back at the warehouse is switched off this long after arrival
+    end_after_s: int = 10800  # trackers stay on this long after the last box is back at the warehouse
 
 
 @dataclass(frozen=True)

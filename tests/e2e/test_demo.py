@@ -1,0 +1,75 @@
+"""`segel demo` end to end, scaled down: embedded amqtt broker, the real gateway and custody judge,
+virtual trackers running the firmware's wake cycle on simulated hardware in a child process.
+
+Checks what a user would notice: every scripted incident raised its alert (found in the gateway's
+own database), no critical alert appeared that no incident explains, boxes reached their TPS
+and came back, and the attacker's frames were rejected. A second run proves the check can fail.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from segel.cli import main
+from segel.demo import DemoOptions, run_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+KUTIM = ROOT / "scenarios" / "kutai-timur"
+BOXES = 18
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_scaled_down_raises_every_scripted_alert(tmp_path: Path) -> None:
+    keep = tmp_path / "rehearsal"
+    res = CliRunner().invoke(main, ["demo", "--boxes", str(BOXES), "--json", "--no-live", "--keep", str(keep)])
+    assert res.exit_code == 0, res.output[-3000:]
+    s = json.loads(res.stdout[res.stdout.index("{"):])
+    assert s["boxes"] == BOXES and s["ok"] is True
+    incidents = {i["id"]: i for i in s["incidents"]}
+    assert set(incidents) == {"detour", "unauthorised-seal-cut", "authorised-opening", "wrong-tps",
+                              "silent-tracker", "dead-zone", "forged-frame"}
+    assert all(i["raised"] for i in incidents.values()), incidents
+    assert incidents["dead-zone"]["late"] is True  # judged from frames uploaded after the dead zone
+    assert s["unscripted_critical"] == []
+    # the same facts straight from the gateway's database
+    db = sqlite3.connect(keep / "segel.db")
+    for inc in incidents.values():
+        assert inc["alert_ids"]
+        for aid in inc["alert_ids"]:
+            kind, = db.execute("SELECT kind FROM alerts WHERE id = ?", (aid,)).fetchone()
+            assert kind == inc["alert"]
+    crit_boxes = {b for (b,) in db.execute("SELECT box FROM alerts WHERE severity = 'critical'")}
+    assert crit_boxes == {incidents["unauthorised-seal-cut"]["box"], incidents["forged-frame"]["box"]}
+    # every box but the one whose battery was pulled reached its TPS and came back
+    assert s["delivered_to_tps"] == BOXES - 1 and s["back_at_warehouse"] == BOXES - 1
+    g = s["gateway"]
+    assert g["accepted"] == s["frames_sent"] - g["duplicates"]
+    assert g["rejected"] == {"bad_mac": 5}  # the attacker's five frames, nothing else
+    assert s["frames_unheard"] > 0  # the dead zone swallowed frames that were re-sent later
+    assert s["trackers_off"].get("battery pulled") == 1
+
+
+def test_a_missing_alert_fails_the_rehearsal(tmp_path: Path) -> None:
+    scn = tmp_path / "kutim-wrong"
+    shutil.copytree(KUTIM, scn)
+    text = (scn / "incidents.toml").read_text()
+    # keep only the unauthorised seal cut, and claim it must raise a case-opened alert
+    blocks = text.split("[[incident]]")
+    cut = next(b for b in blocks if 'id = "unauthorised-seal-cut"' in b)
+    (scn / "incidents.toml").write_text("[[incident]]" + cut.replace('alert = "seal_unauthorised"',
+                                                                    'alert = "case_opened"'))
+    out = io.StringIO()
+    s = run_demo(DemoOptions(scenario=str(scn), boxes=1, live=False, json_out=True), out=out)
+    assert json.loads(out.getvalue())["ok"] is False
+    assert not s.ok
+    assert [(i.id, i.raised) for i in s.incidents] == [("unauthorised-seal-cut", False)]
+    # the cut seal is now an unscripted critical alert
+    assert [r["kind"] for r in s.unscripted_critical] == ["seal_unauthorised"]
