@@ -33,8 +33,10 @@ class FrameCodec:
         h.update(data)
         return h.digest()[:MAC_LEN]
 
-    def verify_and_decode(self, frame: bytes) -> protocol.Frame:
-        hdr = protocol.parse_header(frame)
+    def verify_and_decode(self, frame: bytes, hdr: protocol.Header | None = None) -> protocol.Frame:
+        """`hdr`: the frame's already parsed header (saves parsing it twice)."""
+        if hdr is None:
+            hdr = protocol.parse_header(frame)
         n = HEADER_LEN + BODY_LEN[FrameType(hdr.type)]
         if not hmac.compare_digest(self._sign(frame[:n]), frame[n:]):
             raise FrameError(RejectReason.BAD_MAC, f"MAC does not verify for device {hdr.device_id:06x}")

@@ -9,7 +9,6 @@ the result says what to publish after the commit.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -102,6 +101,12 @@ def rx_line(device_id: int, counter: int, ts: int, m: RxMeta) -> str | None:
         return None
     return schema.point("rx", {"device": device_hex(device_id), "base": m.base_id, "bridge": m.bridge_id},
                         {"rssi": m.rssi, "snr": m.snr, "freq_khz": m.freq_khz, "sf": m.sf, "counter": counter}, ts)
+
+
+def _copy_state(st: store.DeviceState) -> store.DeviceState:
+    c = object.__new__(store.DeviceState)
+    c.__dict__.update(st.__dict__)
+    return c
 
 
 class Pipeline:
@@ -223,7 +228,7 @@ class Pipeline:
     def _state(self, dev_id: int) -> store.DeviceState:
         st = self._states.get(dev_id)
         if dev_id not in self._undo:
-            self._undo[dev_id] = dataclasses.replace(st) if st is not None else None
+            self._undo[dev_id] = _copy_state(st) if st is not None else None
         if st is None:
             st = self._states[dev_id] = store.load_state(self.conn, dev_id)
         return st
@@ -257,14 +262,14 @@ class Pipeline:
             if seen is not None and seen[0] == digest:
                 return self._duplicate(res, up, hdr, seen, self._codec(dev_id, device.key_epoch), state)
         try:
-            decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame)
+            decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame, hdr)
         except FrameError as e:
             fresh = self._device(dev_id, fresh=True) if e.reason == RejectReason.BAD_MAC else None
             if fresh is None or fresh.key_epoch == device.key_epoch:
                 return self._reject(res, e.reason, e.detail, dev_id)
             device = fresh  # the tracker was re-keyed since we cached its record
             try:
-                decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame)
+                decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame, hdr)
             except FrameError as e2:
                 return self._reject(res, e2.reason, e2.detail, dev_id)
         if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
