@@ -11,7 +11,7 @@ from segel.custody.judge import CustodyJudge, make_plans
 from segel.custody.plan import DEFAULT_RULES, parse_calendar
 from segel.custody.rules import ENTER, EXIT, Rules, initial_state
 from segel.places import Circle, Place, PlaceIndex
-from segel.protocol import Flag, Frame, FrameType, Header, Position, Seal, SealEvent
+from segel.protocol import Flag, Frame, FrameType, Header, Position, Seal, SealEvent, Status
 from segel.records import Accepted
 from tests.rules.world import CALENDAR, K, S, T1, T2, W, offset, places, wita
 
@@ -73,6 +73,8 @@ DEV = 0x000101
 
 
 def frame_for(counter: int, t: int, item: tuple) -> Frame:
+    if item[0] == "status":
+        return Frame(Header(1, int(FrameType.STATUS), DEV, counter, t), Status(item[1], "1.0", 0, 4, Flag.FIX, 10))
     if item[0] == "pos":
         body: object = Position(SPOTS[item[1]][0], SPOTS[item[1]][1], Flag.FIX | item[2], 1.0, 10)
         ftype = FrameType.POSITION
@@ -87,6 +89,7 @@ item_st = st.one_of(
     st.tuples(st.just("pos"), st.integers(0, len(SPOTS) - 1), st.sampled_from([0, 0, 0, Flag.TAMPER])),
     st.tuples(st.just("seal"), st.integers(0, len(SPOTS) - 1),
               st.sampled_from([SealEvent.LOOP_OPEN, SealEvent.REARMED, SealEvent.CASE_OPEN, SealEvent.POWER_RESTORED])),
+    st.tuples(st.just("status"), st.sampled_from([3300, 3500, 3700, 4100])),
 )
 
 

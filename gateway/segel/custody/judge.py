@@ -133,6 +133,8 @@ class CustodyJudge:
                 if old[key][0] != c:
                     db.execute("UPDATE judge_findings SET counter = ? WHERE device = ? AND key = ?", (c, dev, key))
                 continue
+            if db.execute("SELECT 1 FROM judge_findings WHERE device = ? AND key = ?", (dev, key)).fetchone():
+                continue  # made already by an earlier frame (a tracker clock that went back)
             out += self._raise(ctx, c, f, trigger_t)
         silent = al.open_alert(db, subject, "silent")
         if silent is not None:
