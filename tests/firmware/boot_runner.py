@@ -35,6 +35,12 @@ def main() -> None:
         a, r = k.split(":")
         machine._i2c_regs[(int(a, 0), int(r, 0))] = v
     lora._replies[:] = [bytes.fromhex(h) for h in scenario.get("replies", [])]
+    if scenario.get("epoch") == 2000:  # behave like the ESP32 port: time counts from 2000-01-01
+        import time
+
+        real_time, real_gmtime = time.time, time.gmtime
+        time.time = lambda: real_time() - 946684800
+        time.gmtime = lambda secs=None: real_gmtime((real_time() if secs is None else secs + 946684800))
     sys.path.insert(0, str(ROOT / "firmware"))
     import runpy
 

@@ -156,3 +156,14 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
     (work / "config.json").unlink()
     out = boot(work, {})
     assert "config.json not found on the device" in out["log"] and out["sent"] == []
+
+
+def test_device_time_is_unix_time_on_a_2000_epoch_port(tmp_path: Path) -> None:
+    """The ESP32 port's time.time() counts from 2000; frames must still carry Unix seconds."""
+    import time
+
+    work = device(tmp_path, "tbeam-v1.1")
+    out = boot(work, {"uart": [NMEA], "i2c": AXP192_BATT, "epoch": 2000})
+    keys = gp.DeviceKeys.from_device_key(KEY)
+    frames = [gp.verify_and_decode(keys, bytes.fromhex(s["packet"])) for s in out["sent"]]
+    assert frames and all(abs(f.header.time - time.time()) < 120 for f in frames)

@@ -19,6 +19,15 @@ except AttributeError:  # CPython (the boot test with stand-in modules): same se
         time.sleep(ms / 1000)
 
 
+# The ESP32 port counts time from 2000-01-01 (the time module docs: only unix, windows, webassembly,
+# alif, mimxrt and rp2 use 1970); frames carry Unix seconds, so convert here and only here.
+EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def unix_now() -> int:
+    return int(time.time()) + EPOCH_OFFSET
+
+
 class Clock:
     TIME_VALID = 1600000000
 
@@ -26,10 +35,10 @@ class Clock:
         self.rtc = machine.RTC()
 
     def time(self) -> int:
-        return int(time.time())
+        return unix_now()
 
     def set_time(self, unix: int) -> None:
-        t = time.gmtime(unix)
+        t = time.gmtime(unix - EPOCH_OFFSET)
         # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds)
         self.rtc.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
 

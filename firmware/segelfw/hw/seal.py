@@ -8,6 +8,8 @@ import esp32
 import machine
 from machine import Pin
 
+from segelfw.hw.clock import unix_now
+
 try:
     _ticks_ms = time.ticks_ms
     _ticks_add = time.ticks_add
@@ -46,14 +48,14 @@ class SealInputs:
         # soft IRQ (hard=False): allocation is allowed; keep it short
         for n in self.pins:
             if self.pins[n] is pin:
-                self._edges.append((n, pin.value() == self.open_level, int(time.time()), _ticks_ms()))
+                self._edges.append((n, pin.value() == self.open_level, unix_now(), _ticks_ms()))
 
     def _woke_by_pin(self) -> None:
         if machine.reset_cause() != machine.DEEPSLEEP_RESET:
             return
         if machine.wake_reason() not in (machine.EXT0_WAKE, machine.EXT1_WAKE):
             return
-        now = int(time.time())
+        now = unix_now()
         t = _ticks_ms()
         for g in machine.wake_pins():
             n = self.gpio.get(g)
