@@ -71,3 +71,21 @@ def test_kutai_timur_plans_for_every_box():
     assert su.legs[0].window.start == wita("2024-11-26T06:00:00")
     assert bu.legs[0].window.start == wita("2024-11-23T06:00:00")
     assert all(p.legs[0].corridors for p in plans.values())  # every PPK has its road from the warehouse
+
+
+def test_build_judge_loads_kutai_timur_in_bulk(tmp_path):
+    """The demo's path: 861 places + corridors, 1,402 boxes paired with fresh trackers, plans."""
+    if not (KUTIM / "calendar.toml").exists():
+        pytest.skip("scenario data not present")
+    from segel import store
+    from segel.custody import build_judge
+
+    conn = store.connect(tmp_path / "g.db")
+    t0 = time.perf_counter()
+    judge = build_judge(conn, places=[KUTIM / "places.csv", KUTIM / "corridors.geojson"], boxes=KUTIM / "boxes.csv",
+                        calendar=KUTIM / "calendar.toml", assign=True)
+    took = time.perf_counter() - t0
+    assert len(judge.plans) == 1402 and took < 20
+    assert conn.execute("SELECT COUNT(*) FROM boxes WHERE device_id IS NOT NULL").fetchone()[0] == 1402
+    cal = parse_calendar((KUTIM / "calendar.toml").read_text())
+    assert judge.settings["report_interval_s"] == cal.rules.get("report_interval_s", 300)  # the calendar's [rules]
