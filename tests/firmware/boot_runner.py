@@ -30,6 +30,10 @@ def main() -> None:
     os.chdir(work)
     machine._reset_cause = scenario.get("reset_cause", machine.PWRON_RESET)
     machine._rtc_memory = bytes.fromhex(scenario.get("rtc_hex", ""))
+    machine._wake_reason = scenario.get("wake_reason", 0)
+    machine._wake_pins = tuple(scenario.get("wake_pins", ()))
+    for pin, level in scenario.get("pins", {}).items():
+        machine._pin_levels[int(pin)] = level
     machine._uart_feed[:] = [c.encode("latin-1") for c in scenario.get("uart", [])]
     for k, v in scenario.get("i2c", {}).items():
         a, r = k.split(":")

@@ -167,3 +167,20 @@ def test_device_time_is_unix_time_on_a_2000_epoch_port(tmp_path: Path) -> None:
     keys = gp.DeviceKeys.from_device_key(KEY)
     frames = [gp.verify_and_decode(keys, bytes.fromhex(s["packet"])) for s in out["sent"]]
     assert frames and all(abs(f.header.time - time.time()) < 120 for f in frames)
+
+
+def test_a_brief_seal_open_that_woke_the_chip_is_sent_first(tmp_path: Path) -> None:
+    """The loop opened in deep sleep (ext1 wake on GPIO13) and closed again before main.py ran."""
+    work = device(tmp_path, "tbeam-v1.1")
+    (work / "data").mkdir()
+    (work / "data" / "rearm").write_text("")  # the technician armed the seal
+    keys = gp.DeviceKeys.from_device_key(KEY)
+    acks = [gp.encode(keys, 0x101, c + 1, 0, gp.Ack((c,))).hex() for c in range(3)]
+    first = boot(work, {"uart": [NMEA], "i2c": AXP192_BATT, "replies": acks})
+    assert gp.verify_and_decode(keys, bytes.fromhex(first["sent"][0]["packet"])).body.event == 7  # armed
+    out = boot(work, {"uart": [NMEA], "i2c": AXP192_BATT, "reset_cause": 4, "rtc_hex": first["rtc_hex"],
+                      "wake_reason": 3, "wake_pins": [13], "pins": {"13": 0, "14": 0}})
+    frames = [gp.verify_and_decode(keys, bytes.fromhex(s["packet"])) for s in out["sent"]]
+    seal = [(f.body.event, bool(f.body.flags & 8)) for f in frames if f.type.name == "SEAL"]
+    assert seal == [(1, True), (2, True)]  # loop open, loop closed; TAMPER latched on both
+    assert frames[0].type.name == "SEAL"

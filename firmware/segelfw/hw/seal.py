@@ -55,6 +55,8 @@ class SealInputs:
             return
         if machine.wake_reason() not in (machine.EXT0_WAKE, machine.EXT1_WAKE):
             return
+        if not hasattr(machine, "wake_pins"):  # before MicroPython 1.29: which pin is unknown;
+            return  # a lasting change is still caught by seal.poll() comparing levels
         now = unix_now()
         t = _ticks_ms()
         for g in machine.wake_pins():
