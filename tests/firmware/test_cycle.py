@@ -38,6 +38,11 @@ def test_full_journey_with_a_seal_cut_mid_route(tmp_path: Path) -> None:
     s = cut_wake[0]
     assert s.header.time == cut and s.body.flags & P.F_TAMPER and s.body.flags & P.F_LOOP_OPEN
     assert s.body.flags & P.F_FIX and s.body.lat != 0  # last known fix rides along
+    # every other wake: a position, plus the hourly status
+    for w in wakes[1:]:
+        if w is not cut_wake:
+            assert kinds(w) in (["position"], ["position", "status"]), kinds(w)
+    assert kinds(cut_wake) == ["seal", "position"]
     after = [f for w in wakes[wakes.index(cut_wake) + 1:] for f in w]
     assert all(f.body.flags & P.F_TAMPER for f in after if f.type.name == "POSITION")
     # every frame once, counters strictly increasing, positions on the route
