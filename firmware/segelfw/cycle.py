@@ -9,7 +9,7 @@
 import hashlib
 import json
 
-from segelfw import counter, crypto, hal, link, nmea, policy, protocol as P, records
+from segelfw import airtime, counter, crypto, hal, link, nmea, policy, protocol as P, records
 from segelfw.queue import Queue
 from segelfw.seal import DEBOUNCE_MS, Seal
 from segelfw.state import RtcState
@@ -230,9 +230,8 @@ class Cycle:
         if 5 <= c["fix_timeout_s"] <= 600:
             remote["fix_timeout_s"] = c["fix_timeout_s"]
         if c["sf"]:
-            reg = self.link.region if hasattr(self.link, "region") else None
-            if 7 <= c["sf"] <= 12 and (reg is None or P.HEADER_LEN + 13 and
-                                       link.airtime.time_on_air_us(c["sf"], 24, reg["bw_khz"], self.cfg["preamble"]) <= reg["dwell_us"]):
+            reg = airtime.region(self.cfg["region"])
+            if 7 <= c["sf"] <= 12 and airtime.time_on_air_us(c["sf"], 24, reg["bw_khz"], self.cfg["preamble"]) <= reg["dwell_us"]:
                 remote["sf"] = c["sf"]
             else:
                 _log("config downlink: SF" + str(c["sf"]) + " refused (dwell limit)")

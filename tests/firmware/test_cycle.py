@@ -231,3 +231,24 @@ def test_low_battery_slows_reports(tmp_path: Path) -> None:
     ms = cyc.run()
     assert ms > 3 * 300_000
     assert DEV == cyc.dev and ROUTE
+
+
+def test_config_downlink_sf_applies_to_later_uplinks(tmp_path: Path) -> None:
+    t = tracker(tmp_path)
+    gw = Gateway()
+    c = cfg()
+
+    def with_config(packet: bytes, info: dict):
+        return (gw(packet, info) or []) + [(900, gw.downlink(gp.Config(0, 0, 0, 9)))]
+
+    t.radio.responder = with_config
+    wake(t, c)
+    t.radio.responder = gw
+    n = len(t.radio.sent)
+    wake(t, c)
+    assert [s["sf"] for s in t.radio.sent[n:]] == [9]
+    assert airtime.time_on_air_us(9, 24) < airtime.time_on_air_us(10, 24)
+    t.power_cut()  # the remote config is on flash: it survives
+    n = len(t.radio.sent)
+    wake(t, c)
+    assert {s["sf"] for s in t.radio.sent[n:]} == {9}
