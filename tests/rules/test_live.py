@@ -10,7 +10,7 @@ import pytest
 
 from segel import protocol, store
 from segel.custody import build_judge
-from segel.custody.notify import SIGNATURE_HEADER, WebhookNotifier, verify_signature
+from segel.custody.notify import SIGNATURE_HEADER, WebhookNotifier, on_commit_hook, verify_signature
 from segel.gateway import Gateway
 from segel.protocol import SealEvent
 from tests.gateway.gwtest import Publisher, load, setup
@@ -30,12 +30,7 @@ def test_alert_published_on_mqtt_and_pushed_to_a_webhook(tmp_path, mosquitto):
     hook = Receiver([503])
     notifier = WebhookNotifier([hook.url], b"hook secret", backoff_s=0.1).start()
 
-    def on_commit(results, _committed):  # the gateway's hook: push what it just published
-        for r in results:
-            for a in r.alerts:
-                notifier.submit(a)
-
-    gw = Gateway(load(cfg), judges=[judge], on_commit=on_commit).start()
+    gw = Gateway(load(cfg), judges=[judge], on_commit=on_commit_hook(notifier)).start()
     pub = Publisher(mosquitto.port)
     try:
         t = wita("2024-11-24T22:30:00")

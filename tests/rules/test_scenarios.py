@@ -254,3 +254,33 @@ def test_replayed_frame_is_a_security_alert_on_the_box(tmp_path):
     w.send(again, t0 + 6)
     (a,) = [a for a in w.alerts if a["kind"] == "replayed_frame"]
     assert a["box"] == "BOX-1" and a["severity"] == "critical"
+
+
+def test_return_leg_done_early_is_not_behind_schedule(tmp_path):
+    """Counting ended early and the box went back to its PPS before the return window opened:
+    that arrival counts for the return; the outbound visit to the PPS never does."""
+    import textwrap
+
+    w = World.make(tmp_path)
+    cal = textwrap.dedent("""
+        [legs.tps_to_pps]
+        depart = 2024-11-27T19:00:00
+        arrive_by = 2024-11-28T03:00:00
+    """)
+    from segel.custody.judge import make_plans
+    from segel.custody.plan import parse_calendar
+    from tests.rules.world import CALENDAR
+
+    w.judge.plans.update(make_plans(w.judge.index.places, {"BOX-1": "T1"}, parse_calendar(CALENDAR + cal)))
+    run(w, trip(w, wita("2024-11-25T08:00:00"), [S, S]))                    # outbound at the PPS
+    run(w, trip(w, wita("2024-11-26T14:00:00"), [T1, T1]))                  # at its TPS
+    run(w, trip(w, wita("2024-11-27T17:00:00"), [S, S]))                    # back early
+    w.tick(wita("2024-11-28T04:00:00"))
+    late_legs = [a["detail"]["leg"] for a in w.alerts if a["kind"] == "behind_schedule"]
+    assert "tps_to_pps" not in late_legs
+    w2 = World.make(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path)
+    w2.judge.plans.update(make_plans(w2.judge.index.places, {"BOX-1": "T1"}, parse_calendar(CALENDAR + cal)))
+    run(w2, trip(w2, wita("2024-11-25T08:00:00"), [S, S]))
+    run(w2, trip(w2, wita("2024-11-26T14:00:00"), [T1, T1]))                # stays at the TPS
+    w2.tick(wita("2024-11-28T04:00:00"))
+    assert "tps_to_pps" in [a["detail"]["leg"] for a in w2.alerts if a["kind"] == "behind_schedule"]

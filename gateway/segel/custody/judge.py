@@ -221,8 +221,10 @@ class CustodyJudge:
                 continue
             direction = [lg for lg in legs if (lg.name in OUTBOUND) == (leg.name in OUTBOUND)]
             # Outbound, reaching the destination (or a point further on) at any time counts; on the
-            # way back only arrivals after the return began do (the outbound visit is not one).
-            since = float("-inf") if leg.name in OUTBOUND else direction[0].window.start
+            # way back only arrivals after the box reached its TPS do (the outbound visit to its
+            # PPS is not a return), or after the return window opened if it never reached it.
+            at_tps = [t for p, t in arrived if p == plan.tps]
+            since = float("-inf") if leg.name in OUTBOUND else (min(at_tps) if at_tps else direction[0].window.start)
             ahead = {lg.to_code for lg in direction[direction.index(leg):]}
             if not any(p in ahead and t >= since for p, t in arrived):
                 late_legs.append(leg)

@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger("segel.notify")
@@ -172,3 +173,13 @@ class WebhookNotifier:
             return False, e.code == 429 or e.code >= 500, f"HTTP {e.code}"
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             return False, True, f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+
+
+def on_commit_hook(notifier: WebhookNotifier) -> Callable[[list, float], None]:
+    """For `segel.gateway.Gateway(on_commit=...)`: push every alert of a committed batch."""
+
+    def hook(results: list, _committed: float) -> None:
+        for r in results:
+            for a in getattr(r, "alerts", ()):
+                notifier.submit(a)
+    return hook
