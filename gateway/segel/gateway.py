@@ -98,7 +98,7 @@ class Gateway:
         keyring = KeyRing(load_fleet_secret(c.path(g.fleet_secret)), Registry(conn))
         self.pipeline = Pipeline(conn, keyring, self.judges,
                                  Sanity(c.sanity.max_hdop, c.sanity.max_speed_kmh, c.sanity.min_jump_m),
-                                 window=g.replay_window, reack_after_s=g.reack_after_s)
+                                 window=g.replay_window, reack_after_s=g.reack_after_s, clock=self.clock)
         self.recorder = recording.Recorder(c.path(g.recording_dir), int(g.recording_max_mb * 1024 * 1024),
                                            g.recording_keep)
         writer = self._writer or make_writer(c)

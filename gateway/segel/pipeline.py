@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from segel import outbox, protocol, schema, store, topics
@@ -119,7 +119,7 @@ class Pipeline:
 
     def __init__(self, conn: sqlite3.Connection, keyring: KeyRing, judges: Sequence[Judge] = (),
                  sanity: Sanity | None = None, window: int = DEFAULT_WINDOW, reack_after_s: float = 5.0,
-                 registry_ttl_s: float = 2.0) -> None:
+                 registry_ttl_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
         if window < 32:
             raise ValueError("replay window must be at least 32 counters")
         self.conn = conn
@@ -131,6 +131,7 @@ class Pipeline:
         self.window = window
         self.reack_after_s = reack_after_s
         self.registry_ttl_s = registry_ttl_s
+        self.clock = clock  # device time of downlinks (a simulation passes its own clock)
         self._codecs: dict[tuple[int, int], FrameCodec] = {}
         self._devices: dict[int, tuple[float, Device | None]] = {}
         self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
@@ -362,7 +363,7 @@ class Pipeline:
             self._acks[key] = (keys, entry[1], res)
 
     def _flush_acks(self) -> None:
-        now = int(time.time())
+        now = int(self.clock())
         for (dev_id, route), (keys, counters, res) in self._acks.items():
             state = self._state(dev_id)
             kind, _, name = route.partition(":")

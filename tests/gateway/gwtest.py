@@ -42,8 +42,9 @@ def load(cfg: Path) -> cfgmod.Config:
 class Publisher:
     """A QoS 1 publisher that retries until the broker has each message (survives broker restarts)."""
 
-    def __init__(self, port: int, client_id: str = "pub") -> None:
-        self.c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    def __init__(self, port: int, client_id: str = "pub", mqtt5: bool = True) -> None:
+        self.c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=paho.MQTTv5 if mqtt5 else paho.MQTTv311)
         self.c.max_queued_messages_set(0)
         self.c.max_inflight_messages_set(100)
         self.c.reconnect_delay_set(1, 2)
