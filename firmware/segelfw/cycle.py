@@ -69,6 +69,14 @@ class Cycle:
         self.st["keys"] = [fp, k.enc_key.hex(), k.mac_key.hex()]
         return k
 
+    def wait_ms(self, ms):
+        # in steps, feeding the watchdog (30 s) on the way: jitter may be up to 60 s
+        while ms > 0:
+            step = ms if ms < 1000 else 1000
+            self.clock.sleep_ms(step)
+            self.d.wdt.feed()
+            ms -= step
+
     def awake_ms(self):
         return self.clock.ticks_diff(self.clock.ticks_ms(), self.t_start)
 
@@ -168,7 +176,7 @@ class Cycle:
                 break  # seal frames come first in queue order
             jit = self.cfg["jitter_ms"]
             if jit:
-                self.clock.sleep_ms(self.d.system.random_u32() % (jit + 1))
+                self.wait_ms(self.d.system.random_u32() % (jit + 1))
             self.d.wdt.feed()
             try:
                 self.link.send(frame)

@@ -252,3 +252,12 @@ def test_config_downlink_sf_applies_to_later_uplinks(tmp_path: Path) -> None:
     n = len(t.radio.sent)
     wake(t, c)
     assert {s["sf"] for s in t.radio.sent[n:]} == {9}
+
+
+def test_long_jitter_keeps_feeding_the_watchdog(tmp_path: Path) -> None:
+    t = tracker(tmp_path)
+    t.radio.responder = Gateway()
+    c = cfg(jitter_ms=60_000)
+    for _ in range(4):
+        wake(t, c)
+        assert t.wdt.longest_gap_ms < 10_000 < t.wdt.timeout_ms, t.wdt.longest_gap_ms
