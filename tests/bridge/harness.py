@@ -129,6 +129,7 @@ class Collector:
 
     def __init__(self, port: int, topic: str = "segel/bridge/+/up", client_id: str = "test-collector") -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
+        self.dup_flags: list[bool] = []
         self.raw: list[tuple[str, bytes, bool]] = []
         self.redelivered = 0  # DUP flag set: the broker delivering again what it sent before a restart
         self.cond = threading.Condition()
@@ -146,11 +147,17 @@ class Collector:
             self.redelivered += bool(msg.dup)
             if msg.topic.endswith("/up"):
                 self.messages.append((msg.topic, json.loads(msg.payload)))
+                self.dup_flags.append(bool(msg.dup))
             self.cond.notify_all()
 
     def frames(self) -> list[str]:
         with self.cond:
             return [m["frame"] for _, m in self.messages]
+
+    def first_deliveries(self) -> list[str]:
+        """Frames as published: without the broker's own re-deliveries (DUP flag) after a restart."""
+        with self.cond:
+            return [m["frame"] for (_, m), dup in zip(self.messages, self.dup_flags, strict=True) if not dup]
 
     def statuses(self) -> list[dict[str, Any]]:
         with self.cond:
