@@ -20,6 +20,7 @@ class ForwarderClient:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(3.0)
+        self.downlinks: list[bytes] = []  # PULL_RESPs that arrived while waiting for another answer
 
     def _token(self) -> bytes:
         return os.urandom(2)
@@ -44,12 +45,24 @@ class ForwarderClient:
         if stat is not None:
             doc["stat"] = stat
         self.raw(bytes((self.version,)) + tok + bytes((PUSH_DATA,)) + self.eui + (body if body is not None else json.dumps(doc).encode()))
-        return tok, self.recv()
+        return tok, self._answer()
+
+    def _answer(self) -> bytes | None:
+        while True:
+            d = self.recv()
+            if d is None or len(d) < 4 or d[3] != PULL_RESP:
+                return d
+            self.downlinks.append(d)
+
+    def next_downlink(self, timeout: float = 3.0) -> bytes | None:
+        if self.downlinks:
+            return self.downlinks.pop(0)
+        return self.recv(timeout)
 
     def pull(self) -> tuple[bytes, bytes | None]:
         tok = self._token()
         self.raw(bytes((self.version,)) + tok + bytes((PULL_DATA,)) + self.eui)
-        return tok, self.recv()
+        return tok, self._answer()
 
     def tx_ack(self, token: bytes, error: str | None = None) -> None:
         body = b"" if error is None else json.dumps({"txpk_ack": {"error": error}}).encode()
