@@ -161,6 +161,7 @@ class Gateway:
             d = self.drainer.stats
             s.influx_written, s.influx_parked, s.influx_errors, s.influx_last_error = (
                 d.written, d.parked, d.errors, d.last_error)
+            s.outbox_depth, s.outbox_lag_s = d.depth, d.lag_s
         return s
 
     def wait_until(self, pred: Callable[[health.Snapshot], bool], timeout: float = 30.0) -> bool:
@@ -290,7 +291,8 @@ class Gateway:
         assert self.pipeline is not None
         conn = self.pipeline.conn
         s = self.snapshot()
-        health.refresh_outbox(s, conn)
+        if self.drainer is None:
+            health.refresh_outbox(s, conn)
         conn.execute("BEGIN IMMEDIATE")
         health.save(conn, s)
         outbox.enqueue(conn, [schema.point("gateway", {"instance": s.instance}, {

@@ -54,6 +54,8 @@ class DrainStats:
     errors: int = 0
     last_error: str | None = None
     last_ok_at: float | None = None
+    depth: int = 0  # lines waiting, as of the drainer's last look
+    lag_s: float = 0.0
 
 
 class Drainer:
@@ -150,6 +152,7 @@ class Drainer:
                     self._failing = True
                 else:
                     log.debug("InfluxDB still failing (retry in %.1f s): %s", backoff, e)
+                self._measure()
                 self._stop.wait(backoff)
                 backoff = min(self.max_backoff_s, backoff * 2)
                 continue
@@ -159,6 +162,7 @@ class Drainer:
                 self._stop.wait(backoff)
                 backoff = min(self.max_backoff_s, backoff * 2)
                 continue
+            self._measure()
             if self._failing and n:
                 log.warning("InfluxDB writes work again (%s)", self.writer.name)
                 self._failing = False
@@ -166,6 +170,13 @@ class Drainer:
             if n < self.batch_size:
                 self.wake.wait(self.idle_s)
                 self.wake.clear()
+
+    def _measure(self) -> None:
+        try:
+            self.stats.depth = depth(self.conn)
+            self.stats.lag_s = lag_s(self.conn)
+        except sqlite3.Error:
+            pass
 
     def start(self) -> Drainer:
         self._thread = threading.Thread(target=self.run, name="segel-outbox", daemon=True)

@@ -114,6 +114,7 @@ def test_influx_outage_delays_and_loses_nothing(tmp_path: Path, mosquitto, influ
         time.sleep(2.0)
         influxdb.start()
         wait(lambda: influx_counts(influxdb)[0] == 200, 40, "all 200 after the outage")
+        assert gw.wait_until(lambda s: s.outbox_depth == 0 and s.influx_written >= 200, 10), gw.snapshot()
     finally:
         pub.close()
         gw.stop()
