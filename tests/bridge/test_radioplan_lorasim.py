@@ -88,3 +88,19 @@ def test_cli_bridge_flags(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert r.exit_code == 1 and "expected HOST:PORT like 0.0.0.0:1700" in r.output
     r = CliRunner().invoke(main, ["bridge", "--port", "/dev/ttyX", "--broker", "http://x", "--buffer", str(tmp_path / "c.sqlite")])
     assert r.exit_code == 1 and "only mqtt://HOST[:PORT]" in r.output
+
+
+def test_bridge_health_becomes_base_station_points() -> None:
+    from segel.bridge.health import base_station_points
+
+    st = {"bridge_id": "hill-1", "online": True, "bases": {
+        "b00001": {"uptime_s": 3600, "rx_packets": 12, "crc_errors": 1, "tx_packets": 9, "queue": 0, "temperature_c": 41.5,
+                   "tx_late": 2, "connected": True},
+        "aa555a0000000101": {"rx_packets": 7, "crc_errors": 2, "tx_packets": None, "ackr": 100.0}}}
+    lines = base_station_points(st, 1_700_000_000_000_000_000)
+    assert lines == [
+        "base_station,base=aa555a0000000101,bridge=hill-1 crc_errors=2i,rx_packets=7i 1700000000000000000",
+        "base_station,base=b00001,bridge=hill-1 crc_errors=1i,queue=0i,rx_packets=12i,temperature_c=41.5,tx_packets=9i,"
+        "uptime_s=3600i 1700000000000000000",
+    ]
+    assert base_station_points({"bridge_id": "hill-1", "online": False}, 1) == []
