@@ -123,6 +123,13 @@ def test_dashboard_provider_points_where_compose_mounts_the_json() -> None:
     assert any(v.endswith(":/var/lib/grafana/dashboards/segel:ro") and v.startswith("../dashboards") for v in vols)
 
 
+def test_compose_gives_grafana_every_variable_the_data_source_needs() -> None:
+    text = (DASH / "provisioning" / "datasources" / "segel-influxdb.yaml").read_text()
+    needed = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", text))
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    assert needed and needed <= set(compose["services"]["grafana"]["environment"])
+
+
 def all_queries() -> Iterator[tuple[str, str, str]]:
     for name in FILES:
         d = load(name)
