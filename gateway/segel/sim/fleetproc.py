@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -73,13 +76,22 @@ def itineraries(scn: Scenario, boxes: list[str]) -> dict[str, Itinerary]:
     return its
 
 
-def build(spec: FleetSpec, scn: Scenario, hub: Hub) -> tuple[list[VirtualTracker], list[Event]]:
+def flash_root(workdir: str) -> Path:
+    """Where the trackers' simulated flash lives: a RAM disk when there is one (every wake opens
+    several flash files; on a disk that is a sixth of the fleet's time), else the work folder."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="segel-flash-", dir=shm))
+    return Path(tempfile.mkdtemp(prefix="flash-", dir=workdir))
+
+
+def build(spec: FleetSpec, scn: Scenario, hub: Hub, root: Path) -> tuple[list[VirtualTracker], list[Event]]:
     its = itineraries(scn, spec.boxes)
     trackers = []
     for i, b in enumerate(spec.boxes):
         dev = spec.devices[b]
         key = protocol.derive_device_key(spec.secret, dev, 0)
-        trackers.append(VirtualTracker(Path(spec.workdir) / "trackers", dev, key, its[b], scn.settings, hub, seed=i + 1))
+        trackers.append(VirtualTracker(root, dev, key, its[b], scn.settings, hub, seed=i + 1))
     by_box = {t.it.box.box: t for t in trackers}
     events = []
     for inc in scn.incidents:
@@ -96,8 +108,9 @@ def run_fleet(spec: FleetSpec, clock: Any, on_step: Callable[[Progress], None] |
               should_stop: Callable[[], bool] | None = None) -> FleetStats:
     scn = load_scenario(spec.scenario, spec.report_interval_s)
     hub = MqttHub(spec.broker_host, spec.broker_port, username=spec.broker_user, password=spec.broker_password)
+    root = flash_root(spec.workdir)
     try:
-        trackers, events = build(spec, scn, hub)
+        trackers, events = build(spec, scn, hub, root)
         runner = Runner(trackers, clock, step_s=spec.step_s, workers=spec.workers, speed=spec.speed, events=events)
 
         def step(p: Progress) -> None:
@@ -111,6 +124,7 @@ def run_fleet(spec: FleetSpec, clock: Any, on_step: Callable[[Progress], None] |
                           dict(runner.retired), list(runner.errors), prog)
     finally:
         hub.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class SharedClock:
@@ -128,7 +142,10 @@ class SharedClock:
 
 
 def _child(spec: FleetSpec, value: Any, conn: Any) -> None:
+    import sys
+
     logging.basicConfig(level=logging.WARNING)
+    sys.setswitchinterval(0.001)  # the MQTT thread gets the GIL soon after an ack arrives
     last = [0.0]
 
     def on_step(p: Progress) -> None:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from segel.sim.fleet import VirtualTracker
@@ -92,26 +92,31 @@ class Runner:
         return vt
 
     def run(self, on_step: Callable[[Progress], None] | None = None) -> Progress:
+        """Steps overlap by one: the wakes of step k start while step k-1's last acks are still on
+        their way (so neither the fleet nor the gateway idles at a step boundary); a tracker is
+        only ever in one wake, and the gateway's clock is never more than two steps ahead."""
         heap = [(t.next_ms, i) for i, t in enumerate(self.trackers)]
         heapq.heapify(heap)
         now = self.start
         self.clock.set(now)
         wall0 = time.monotonic()
         events = list(self.events)
+        in_flight: list[Future[VirtualTracker]] = []
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segel-sim") as pool:
-            while (heap or events) and not self._stop.is_set():
+            while (heap or events or in_flight) and not self._stop.is_set():
                 nxt = min(heap[0][0] / 1000 if heap else float("inf"), events[0].at if events else float("inf"))
+                if nxt == float("inf"):  # only stragglers left
+                    self._settle(in_flight, heap)
+                    in_flight = []
+                    continue
                 horizon = max(now + self.step_s, nxt)
                 self.clock.set(horizon)
                 batch = []
                 while heap and heap[0][0] / 1000 <= horizon:
                     batch.append(self.trackers[heapq.heappop(heap)[1]])
-                for vt in pool.map(self._wake, batch):
-                    self.wakes += 1
-                    if vt.done:
-                        self.retired[vt.hex] = vt.why_done
-                    else:
-                        heapq.heappush(heap, (vt.next_ms, self._index[vt.hex]))
+                launched = [pool.submit(self._wake, vt) for vt in batch]
+                self._settle(in_flight, heap)  # the previous step's wakes
+                in_flight = launched
                 while events and events[0].at <= horizon:
                     ev = events.pop(0)
                     try:
@@ -125,8 +130,18 @@ class Runner:
                     if ahead > 0:
                         self._stop.wait(ahead)
                 if on_step:
-                    on_step(self.progress(now, wall0, len(heap)))
+                    on_step(self.progress(now, wall0, len(heap) + len(in_flight)))
+            self._settle(in_flight, heap)
         return self.progress(now, wall0, len(heap))
+
+    def _settle(self, futures: list[Future[VirtualTracker]], heap: list[tuple[int, int]]) -> None:
+        for f in futures:
+            vt = f.result()
+            self.wakes += 1
+            if vt.done:
+                self.retired[vt.hex] = vt.why_done
+            else:
+                heapq.heappush(heap, (vt.next_ms, self._index[vt.hex]))
 
     @property
     def _index(self) -> dict[str, int]:
