@@ -132,3 +132,21 @@ def test_every_command_has_help_with_examples():
                  ["replay"], ["bench", "places"]):
         code, out = run(*args, "--help")
         assert code == 0 and "Examples:" in out, args
+
+
+def test_replay_with_the_registry_of_a_gateway_database(tmp_path):
+    f = setup_files(tmp_path)
+    w = World.make(tmp_path / "gw" if (tmp_path / "gw").mkdir() is None else tmp_path)
+    t0 = wita("2024-11-24T22:00:00")
+    ups = [Uplink(t0 + 5 + 300 * i, "segel/up/000101", w.pos_frame(0x000101, t0 + 300 * i, K)) for i in range(2)]
+    rec = tmp_path / "uplinks.jsonl"
+    rec.write_text("".join(recording.to_json(u) + "\n" for u in ups))
+    w.conn.close()
+    out_db = tmp_path / "replay.db"
+    code, out = run("replay", str(rec), "--registry", str(tmp_path / "gw" / "gateway.db"), "--places", str(f["places"]),
+                    "--calendar", str(f["cal"]), "--fleet-secret", str(f["secret"]), "--db", str(out_db), "--tick", "0")
+    assert code == 0, out
+    assert "raised     info     arrived            BOX-1" in out and "1 alert change(s)" in out
+    code, out = run("replay", str(rec), "--registry", str(tmp_path / "gw" / "gateway.db"), "--places", str(f["places"]),
+                    "--fleet-secret", str(f["secret"]), "--db", str(out_db))
+    assert code == 1 and "already exists" in out
