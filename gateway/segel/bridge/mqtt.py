@@ -142,6 +142,14 @@ class Publisher:
             self._drain(client, lost)
         finally:
             self._client = None
+            if self._stop.is_set() and self.connected.is_set():
+                # a clean disconnect sends no last will: say so ourselves
+                info = client.publish(topics.bridge_status(self.bridge_id),
+                                      json.dumps({"bridge_id": self.bridge_id, "online": False}), qos=1, retain=True)
+                try:
+                    info.wait_for_publish(3)
+                except (RuntimeError, ValueError):
+                    pass
             self.connected.clear()
             client.disconnect()
             client.loop_stop()
