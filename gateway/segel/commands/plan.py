@@ -64,7 +64,7 @@ def register(group: click.Group) -> None:
         click.echo(f"    single-channel base station   {p.single_channel_base} trackers")
         click.echo(f"    8-channel gateway             {p.gateway_8ch} trackers")
         if trackers is not None:
-            click.echo(f"  for {trackers} trackers: {p.base_stations_needed} single-channel base stations on distinct channels, "
+            click.echo(f"  for {trackers} trackers: {p.base_stations_needed} single-channel base stations (each its own channel/SF pair), "
                        f"or {p.gateways_needed} 8-channel gateway(s)")
             click.echo(f"    all on one channel: {p.collision_at_fleet_1ch:.1%} of frames collide; "
                        f"spread over 8: {p.collision_at_fleet_8ch:.1%}")
