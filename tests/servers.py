@@ -92,8 +92,13 @@ def mosquitto(workdir: Path, conf_extra: str = "", port: int | None = None) -> S
     conf = workdir / "mosquitto.conf"
     if not conf_extra:
         conf_extra = "listener {port} 127.0.0.1\nallow_anonymous true\n"
+    # Started as root, Mosquitto drops to the `mosquitto` user and then cannot write its database
+    # in pytest's 0700 temporary folder: persistence would silently fail. `user root` keeps it as
+    # the user that started it (Mosquitto ignores the option when not started as root).
+    user = "" if "\nuser " in "\n" + conf_extra else "user root\n"
     conf.write_text(
         conf_extra.format(port=port)
+        + user
         + f"persistence true\npersistence_location {workdir}/\nautosave_interval 1\n"
         + "max_queued_messages 0\nmax_inflight_messages 0\n"
         + "log_dest stdout\n"
