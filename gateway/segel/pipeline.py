@@ -103,6 +103,10 @@ def rx_line(device_id: int, counter: int, ts: int, m: RxMeta) -> str | None:
                         {"rssi": m.rssi, "snr": m.snr, "freq_khz": m.freq_khz, "sf": m.sf, "counter": counter}, ts)
 
 
+class _Redo(Exception):
+    """Raised on the fast path: roll the batch back and run it again with savepoints."""
+
+
 def _copy_state(st: store.DeviceState) -> store.DeviceState:
     c = object.__new__(store.DeviceState)
     c.__dict__.update(st.__dict__)
@@ -140,6 +144,7 @@ class Pipeline:
         self._states: dict[int, store.DeviceState] = {}
         self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
         self._undo: dict[int, store.DeviceState | None] = {}
+        self._careful = True
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -153,35 +158,51 @@ class Pipeline:
 
     def process_batch(self, items: Sequence[Uplink | tuple[Uplink, str | None]]) -> list[ProcessResult]:
         """Handle many uplinks in one transaction (the gateway commits per batch of messages),
-        or in a savepoint of the caller's. Each uplink gets its own savepoint, so an internal
-        error loses only that uplink's changes (it is then logged as `internal_error` with its
-        bytes). Acks for several frames of one tracker are merged into as few ACK frames as fit."""
+        or in a savepoint of the caller's. Acks for several frames of one tracker are merged
+        into as few ACK frames as fit.
+
+        Fast path: no savepoint per uplink. If any uplink raises (a bug) or any judge fails, the
+        batch is rolled back and run again carefully, each uplink and each judge call in its own
+        savepoint, so the failure loses only that uplink's (or judge's) changes; the uplink is
+        then logged as `internal_error` with its bytes."""
         own = not self.conn.in_transaction
         self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_batch")
-        self._lines, self._states, self._acks = [], {}, {}
-        results: list[ProcessResult] = []
-        batch_counts: Counter[str] = Counter()
         try:
-            for item in items:
-                up, err = item if isinstance(item, tuple) else (item, None)
-                res = self._one(up, err)
-                results.append(res)
-                batch_counts[res.outcome] += 1
-            self._flush_acks()
-            outbox.enqueue(self.conn, self._lines)
-            for st in self._states.values():
-                store.save_state(self.conn, st)
-            store.bump(self.conn, batch_counts)
+            self.conn.execute("SAVEPOINT segel_fast")
+            try:
+                results, batch_counts = self._run(items, careful=False)
+                self.conn.execute("RELEASE segel_fast")
+            except _Redo:
+                self.conn.execute("ROLLBACK TO segel_fast")
+                self.conn.execute("RELEASE segel_fast")
+                results, batch_counts = self._run(items, careful=True)
         except BaseException:
             self.conn.execute("ROLLBACK" if own else "ROLLBACK TO segel_batch")
             if not own:
                 self.conn.execute("RELEASE segel_batch")
             raise
-        finally:
-            self._lines, self._states, self._acks = [], {}, {}
         self.conn.execute("COMMIT" if own else "RELEASE segel_batch")
         self.counts.update(batch_counts)
         return results
+
+    def _run(self, items: Sequence[Uplink | tuple[Uplink, str | None]],
+             careful: bool) -> tuple[list[ProcessResult], Counter[str]]:
+        self._lines, self._states, self._acks, self._careful = [], {}, {}, careful
+        results: list[ProcessResult] = []
+        batch_counts: Counter[str] = Counter()
+        try:
+            for item in items:
+                up, err = item if isinstance(item, tuple) else (item, None)
+                res = self._one(up, err) if careful else self._fast(up, err)
+                results.append(res)
+                batch_counts[res.outcome] += 1
+            self._flush_acks()
+            outbox.enqueue(self.conn, self._lines)
+            store.save_states(self.conn, list(self._states.values()))
+            store.bump(self.conn, batch_counts)
+        finally:
+            self._lines, self._states, self._acks, self._careful = [], {}, {}, True
+        return results, batch_counts
 
     def tick(self, now: float) -> list[dict]:
         """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
@@ -194,6 +215,17 @@ class Pipeline:
         return alerts
 
     # ---- stages ----------------------------------------------------------------------------
+
+    def _fast(self, up: Uplink, err: str | None) -> ProcessResult:
+        self._undo = {}
+        try:
+            if err is not None:
+                return self._reject(ProcessResult(up), RejectReason.MALFORMED, err, None)
+            return self._process(up)
+        except _Redo:
+            raise
+        except Exception as e:
+            raise _Redo() from e
 
     def _one(self, up: Uplink, err: str | None) -> ProcessResult:
         self.conn.execute("SAVEPOINT segel_uplink")
@@ -254,45 +286,47 @@ class Pipeline:
         if device is None:
             return self._reject(res, RejectReason.UNKNOWN_DEVICE, f"device {device_hex(dev_id)} is not registered", dev_id)
         state = self._state(dev_id)
-        digest = hashlib.blake2b(frame, digest_size=16).digest()
-        seen = None
-        if state.key_epoch == device.key_epoch:
-            seen = self.conn.execute(
-                "SELECT digest, received_at, rssi, snr, base_id, bridge_id FROM seen WHERE device_id=? AND counter=?",
-                (dev_id, hdr.counter)).fetchone()
-            if seen is not None and seen[0] == digest:
-                return self._duplicate(res, up, hdr, seen, self._codec(dev_id, device.key_epoch), state)
+        codec = self._codec(dev_id, device.key_epoch)
         try:
-            decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame, hdr)
+            decoded = codec.verify_and_decode(frame, hdr)
         except FrameError as e:
             fresh = self._device(dev_id, fresh=True) if e.reason == RejectReason.BAD_MAC else None
             if fresh is None or fresh.key_epoch == device.key_epoch:
                 return self._reject(res, e.reason, e.detail, dev_id)
             device = fresh  # the tracker was re-keyed since we cached its record
+            codec = self._codec(dev_id, device.key_epoch)
             try:
-                decoded = self._codec(dev_id, device.key_epoch).verify_and_decode(frame, hdr)
+                decoded = codec.verify_and_decode(frame, hdr)
             except FrameError as e2:
                 return self._reject(res, e2.reason, e2.detail, dev_id)
         if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
             self.conn.execute("DELETE FROM seen WHERE device_id=?", (dev_id,))
             state.key_epoch, state.max_counter = device.key_epoch, -1
-            seen = None
-        if seen is not None:
-            return self._reject(res, RejectReason.REPLAY,
-                                f"counter {hdr.counter} of {device_hex(dev_id)} was already accepted with other bytes", dev_id)
         if hdr.counter <= state.max_counter - self.window:
             return self._reject(res, RejectReason.REPLAY, f"counter {hdr.counter} of {device_hex(dev_id)} is older than "
                                 f"the replay window ({state.max_counter} - {self.window})", dev_id)
-        return self._accept(res, up, decoded, digest, device.box_id, self._codec(dev_id, device.key_epoch), state)
+        digest = hashlib.blake2b(frame, digest_size=16).digest()
+        m = up.meta
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO seen(device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (dev_id, hdr.counter, digest, up.received_at, m.rssi if m else None, m.snr if m else None,
+             m.base_id if m else None, m.bridge_id if m else None))
+        if cur.rowcount == 1:
+            return self._accept(res, up, decoded, device.box_id, codec, state)
+        seen = self.conn.execute(
+            "SELECT digest, received_at, rssi, snr, base_id, bridge_id FROM seen WHERE device_id=? AND counter=?",
+            (dev_id, hdr.counter)).fetchone()
+        if seen[0] == digest:
+            return self._duplicate(res, up, hdr, seen, codec, state)
+        return self._reject(res, RejectReason.REPLAY,
+                            f"counter {hdr.counter} of {device_hex(dev_id)} was already accepted with other bytes", dev_id)
 
-    def _accept(self, res: ProcessResult, up: Uplink, fr: protocol.Frame, digest: bytes, box_id: str | None,
+    def _accept(self, res: ProcessResult, up: Uplink, fr: protocol.Frame, box_id: str | None,
                 keys: FrameCodec, state: store.DeviceState) -> ProcessResult:
+        """A first-seen frame (its `seen` row is already written)."""
         hdr = fr.header
         m = up.meta
-        self.conn.execute(
-            "INSERT INTO seen(device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id) VALUES (?,?,?,?,?,?,?,?)",
-            (hdr.device_id, hdr.counter, digest, up.received_at, m.rssi if m else None, m.snr if m else None,
-             m.base_id if m else None, m.bridge_id if m else None))
         newest = hdr.counter > state.max_counter
         if newest:
             state.max_counter = hdr.counter
@@ -399,7 +433,13 @@ class Pipeline:
         return c
 
     def _call_judge(self, judge: Judge, method: str, arg: object) -> list[dict]:
-        """One failing judge is logged and rolled back; the frame and the other judges go on."""
+        """One failing judge is logged and rolled back; the frame and the other judges go on.
+        (On the fast path a failure makes the whole batch run again carefully.)"""
+        if not self._careful:
+            try:
+                return list(getattr(judge, method)(arg, self.conn) or [])
+            except Exception as e:
+                raise _Redo() from e
         self.conn.execute("SAVEPOINT segel_judge")
         try:
             out = getattr(judge, method)(arg, self.conn) or []

@@ -122,6 +122,14 @@ def save_state(conn: sqlite3.Connection, s: DeviceState) -> None:
     )
 
 
+def save_states(conn: sqlite3.Connection, states: list[DeviceState]) -> None:
+    conn.executemany(
+        f"INSERT OR REPLACE INTO device_state({_STATE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(s.device_id, s.key_epoch, s.max_counter, s.down_counter, s.last_seen_at, s.last_fix_time, s.last_lat,
+          s.last_lon, s.last_seal_event, s.last_seal_time, s.last_flags, s.last_battery_mv, s.last_route)
+         for s in states])
+
+
 def all_states(conn: sqlite3.Connection) -> list[DeviceState]:
     return [DeviceState(*r) for r in conn.execute(f"SELECT {_STATE_COLS} FROM device_state ORDER BY device_id")]
 

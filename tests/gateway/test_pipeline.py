@@ -11,6 +11,7 @@ from segel import outbox, protocol, store, topics
 from segel.pipeline import Pipeline
 from segel.protocol import RejectReason
 from segel.records import Accepted, Rejected, RxMeta, Uplink
+from segel.sanity import Sanity
 from tests.gateway.fleet import make_fleet
 
 
@@ -216,3 +217,29 @@ def test_golden_vectors_decode_through_the_pipeline(tmp_path: Path) -> None:
         assert got == v["decoded"]
         n += 1
     assert n >= 20
+
+
+def test_a_bug_on_one_uplink_loses_only_that_uplink(tmp_path: Path) -> None:
+    f = make_fleet(tmp_path)
+
+    class Picky:
+        def marks(self, pos, event_time, last):
+            if abs(pos.lat - 0.5) < 1e-3:  # the second frame below triggers a "bug"
+                raise ZeroDivisionError("boom")
+            return frozenset()
+
+    judge = RecordingJudge()
+    p = Pipeline(f.conn, f.keyring, judges=[judge], sanity=Picky())
+    P = protocol.Position
+    frames = [f.frame(0x101, P(1.0, 117.0, 1, 0.9, 0)), f.frame(0x101, P(0.5, 117.0, 1, 0.9, 0)),
+              f.frame(0x102, P(2.0, 117.0, 1, 0.9, 0))]
+    res = p.process_batch([up(fr) for fr in frames])
+    assert [r.outcome for r in res] == ["accepted", "rejected:internal_error", "accepted"]
+    assert "ZeroDivisionError" in res[1].rejected.detail
+    assert f.conn.execute("SELECT COUNT(*) FROM seen").fetchone()[0] == 2
+    assert sorted(r[0] for r in f.conn.execute("SELECT counter FROM judged")) == [1, 1]
+    assert bytes(f.conn.execute("SELECT frame FROM security_log").fetchone()[0]) == frames[1]
+    assert p.counts == {"accepted": 2, "rejected:internal_error": 1}
+    # the frame was not marked seen, so once the bug is fixed a re-send is accepted
+    p.sanity = Sanity()
+    assert p.process(up(frames[1])).accepted
