@@ -284,3 +284,18 @@ def test_return_leg_done_early_is_not_behind_schedule(tmp_path):
     run(w2, trip(w2, wita("2024-11-26T14:00:00"), [T1, T1]))                # stays at the TPS
     w2.tick(wita("2024-11-28T04:00:00"))
     assert "tps_to_pps" in [a["detail"]["leg"] for a in w2.alerts if a["kind"] == "behind_schedule"]
+
+
+def test_late_fixes_retime_an_exit_and_say_so(tmp_path):
+    """Live fixes after a dead zone show the box already on the road; the buffered ones, uploaded
+    later, show it left the warehouse earlier: the exit is re-timed, never doubled."""
+    w = World.make(tmp_path)
+    t0 = wita("2024-11-23T07:00:00")
+    tr = trip(w, t0, [W, W] + along(W, K, 12)[2:8])
+    head, buffered, live = tr[:2], tr[2:5], tr[5:]
+    run(w, head + live + [(t0 + 9000 + i, f) for i, (_rx, f) in enumerate(buffered)])
+    exits = [f for f in w.findings(("exit",))]
+    assert exits == [("exit", "KPU-X", float(t0 + 600))]  # the first fix beyond the halo, from the buffer
+    lines = [r[0] for r in w.conn.execute("SELECT line FROM outbox WHERE line LIKE 'custody,%'")]
+    assert sum("event=exit" in ln for ln in lines) == 2 and sum("event=withdrawn_exit" in ln for ln in lines) == 1
+    assert w.raised("withdrawn") == []  # custody events are not alerts

@@ -279,10 +279,20 @@ class CustodyJudge:
 
     def _withdraw(self, ctx: _Ctx, key: str, aid: str | None, note: str) -> list[dict]:
         db = ctx.db
+        row = db.execute("SELECT kind, place, t, counter FROM judge_findings WHERE device = ? AND key = ?",
+                         (ctx.dev, key)).fetchone()
         db.execute("DELETE FROM judge_findings WHERE device = ? AND key = ?", (ctx.dev, key))
         if self.keep_ledger:
             ledger.append(db, ctx.subject, ctx.now, None, "withdrawn", {"key": key, "note": note})
         if aid is None:
+            if row is not None and row[0] in CUSTODY_EVENTS and ctx.box:
+                # InfluxDB keeps the point written when it was found; say that it no longer stands
+                p = self.index.get(row[1]) if row[1] else None
+                outbox.enqueue(db, [schema.point(
+                    "custody", {"box": ctx.box, "district": ctx.plan.district if ctx.plan else None,
+                                "event": f"withdrawn_{row[0]}", "place_kind": p.kind if p else None},
+                    {"place": row[1] or "", "device": device_hex(ctx.dev), "late_s": ctx.now - row[2]},
+                    int(row[2] * 1e9) + int(row[3]) % 1000 + 1)])
             return []
         res = al.withdraw(db, aid, ctx.now, note)
         if res is None:
