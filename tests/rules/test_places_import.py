@@ -118,3 +118,11 @@ def test_kutai_timur_scenario_files_import(conn):
     for p in load(conn):
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
     assert n == sum(kinds.values()) and kinds["tps"] == 701 and kinds["ppk"] == 18 and kinds["pps"] == 141
+
+
+def test_self_crossing_polygon_is_refused(conn, tmp_path):
+    bowtie = {"type": "Polygon", "coordinates": [[[117.5, 0.5], [117.51, 0.51], [117.51, 0.5], [117.5, 0.51], [117.5, 0.5]]]}
+    p = write(tmp_path, "z.geojson", json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "Z", "kind": "zone"}, "geometry": bowtie}]}))
+    with pytest.raises(ImportErrors, match=r"z.geojson: feature 0 \(Z\): field geometry: invalid polygon \(Self-intersection"):
+        import_file(conn, p)

@@ -82,6 +82,9 @@ def _shape_from_geom(where: str, kind: str, geom: shapely.Geometry, get: dict) -
     if gt == "Polygon":
         if len(geom.interiors):
             raise PlaceError(where, "geometry", "polygons with holes are not supported")
+        if not geom.is_valid:
+            raise PlaceError(where, "geometry", f"invalid polygon ({shapely.is_valid_reason(geom)}): "
+                                                "a ring must not cross itself")
         return Area(_coords(geom.exterior))
     if gt == "LineString":
         return Corridor(_coords(geom), _num(where, "width_m", get.get("width_m")),
