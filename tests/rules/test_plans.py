@@ -89,3 +89,19 @@ def test_build_judge_loads_kutai_timur_in_bulk(tmp_path):
     assert conn.execute("SELECT COUNT(*) FROM boxes WHERE device_id IS NOT NULL").fetchone()[0] == 1402
     cal = parse_calendar((KUTIM / "calendar.toml").read_text())
     assert judge.settings["report_interval_s"] == cal.rules.get("report_interval_s", 300)  # the calendar's [rules]
+
+
+def test_seal_windows_staged_per_ppk_and_per_box():
+    text = CALENDAR + """
+[ppk."K1".seal.ppk]
+open = 2024-11-28T10:00:00
+close = 2024-12-04T23:00:00
+[box."BOX-2".seal.tps]
+open = 2024-11-27T09:00:00
+close = 2024-11-27T20:00:00
+"""
+    plans = make_plans({p.code: p for p in places()}, {"BOX-1": "T1", "BOX-2": "T1"}, parse_calendar(text))
+    s1 = {s.place: s.window for s in plans["BOX-1"].seal}
+    s2 = {s.place: s.window for s in plans["BOX-2"].seal}
+    assert s1["K1"].start == wita("2024-11-28T10:00:00") and s1["T1"].start == wita("2024-11-27T06:00:00")
+    assert s2["T1"].start == wita("2024-11-27T09:00:00") and s2["K1"].start == wita("2024-11-28T10:00:00")
