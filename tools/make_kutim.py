@@ -80,7 +80,7 @@ ROADS: list[tuple[str, str, str, float, list]] = [
      ["@64.08.05", (0.960, 118.060), (0.880, 118.250), (0.890, 118.450), "@64.08.11"]),
 ]
 
-REPORT_INTERVAL_S = 3600  # the simulated trackers' report interval; see docs/demo.md
+REPORT_INTERVAL_S = 7200  # the simulated trackers' report interval; see docs/demo.md
 CONTESTS = (("GUB", "governor"), ("BUP", "regent"))
 ELECTION_DAY = "2024-11-27"
 
@@ -96,16 +96,16 @@ INCIDENTS = [
     {"id": "authorised-opening", "kind": "authorised_opening", "alert": "seal_authorised", "district": "64.08.04",
      "what": "the KPPS opens a Sangatta Utara box at its TPS on election day, as the law says (recorded, info only)"},
     {"id": "wrong-tps", "kind": "wrong_tps", "alert": "wrong_tps", "district": "64.08.09",
-     "what": "a Bengalon box is dropped at the neighbouring TPS of its village, and fetched three hours later"},
+     "what": "a Bengalon box is dropped at the neighbouring TPS of its village, and fetched three report "
+             "intervals later"},
     {"id": "silent-tracker", "kind": "silent", "alert": "silent", "district": "64.08.02",
      "what": "a Muara Wahau tracker's battery is pulled at the PPK office; it never reports again",
      "at": "2024-11-25T05:00:00+08:00"},
     {"id": "dead-zone", "kind": "dead_zone", "alert": "long_stop", "district": "64.08.06",
-     "what": "the Busang convoy waits two hours at a river crossing with no coverage; the command post sees its "
+     "what": "the Busang convoy waits at a river crossing with no coverage; the command post sees its "
              "trackers go silent; they queue frames in flash and upload them when coverage returns; the long stop "
              "is then judged from the late frames and marked late",
-     "leg": "warehouse_to_ppk", "convoy": True, "late": True, "zone_center": [0.725, 116.492], "zone_radius_m": 3000,
-     "stop_s": 7200},
+     "leg": "warehouse_to_ppk", "convoy": True, "late": True, "zone_center": [0.725, 116.492], "zone_radius_m": 3000},
     {"id": "forged-frame", "kind": "forged_frame", "alert": "forged_frame", "district": "64.08.05",
      "what": "an attacker near Sangkulirang replays a captured frame with altered position bytes and sends frames "
              "under a registered device id without its key",
@@ -376,11 +376,11 @@ def incidents_toml(incs: list[dict]) -> str:
 STAGED = {
     4: {"warehouse_to_ppk": ("2024-11-23T06:00", "2024-11-23T23:00"), "ppk_to_pps": ("2024-11-25T07:00", "2024-11-25T21:00")},
     3: {"warehouse_to_ppk": ("2024-11-24T06:00", "2024-11-24T23:00"), "ppk_to_pps": ("2024-11-25T07:00", "2024-11-25T21:00")},
-    2: {"warehouse_to_ppk": ("2024-11-25T06:00", "2024-11-25T20:00"), "ppk_to_pps": ("2024-11-26T06:00", "2024-11-26T13:00")},
-    1: {"warehouse_to_ppk": ("2024-11-26T06:00", "2024-11-26T10:00"), "ppk_to_pps": ("2024-11-26T10:00", "2024-11-26T14:00")},
+    2: {"warehouse_to_ppk": ("2024-11-25T06:00", "2024-11-25T20:00"), "ppk_to_pps": ("2024-11-26T06:00", "2024-11-26T15:00")},
+    1: {"warehouse_to_ppk": ("2024-11-26T06:00", "2024-11-26T12:00"), "ppk_to_pps": ("2024-11-26T10:00", "2024-11-26T18:00")},
 }
 COMMON_LEGS = {
-    "pps_to_tps": ("2024-11-26T13:00", "2024-11-26T22:00"),
+    "pps_to_tps": ("2024-11-26T13:00", "2024-11-26T23:30"),
     "tps_to_pps": ("2024-11-27T19:00", "2024-11-28T03:00"),
     "pps_to_ppk": ("2024-11-28T06:00", "2024-11-28T15:00"),
     "ppk_to_warehouse": ("2024-11-29T06:00", "2024-11-29T22:00"),
@@ -428,14 +428,14 @@ def scenario_toml() -> str:
         'name = "kutai-timur"',
         "",
         "[simulation]",
-        f"report_interval_s = {REPORT_INTERVAL_S}  # docs/demo.md: why one hour",
+        f"report_interval_s = {REPORT_INTERVAL_S}  # docs/demo.md: why two hours",
         "status_interval_s = 21600",
         "power_on_before_s = 5400  # switched on and armed at packing, 1.5 h before the convoy leaves",
         "road_kmh = 40.0",
         "local_kmh = 25.0",
         "sea_kmh = 15.0  # the navy boat to Sandaran",
         "stagger_s = 3600",
-        "min_stay_s = 9000",
+        "# at each custody point at least 2.5 report intervals (its arrival is recorded on the second fix)",
         'show_empty = "06:45"  # the KPPS shows the empty box before voting opens at 07:00',
         'show_empty_close = "06:55"',
         'count_open = "13:05"  # the count, after voting closes at 13:00',

@@ -176,7 +176,7 @@ class Builder:
         eday = scn.calendar.election_day or dt.datetime.fromtimestamp(first.window.start, tz).date()
         count_close = scn.local(eday, s.count_close)
         for leg in legs:
-            depart = max(leg.window.start + self._stagger(box, district, leg), arrived + s.min_stay_s)
+            depart = max(leg.window.start + self._stagger(box, district, leg), arrived + s.stay_s)
             if leg.name == "tps_to_pps":
                 depart = max(depart, count_close + 1800)
             self._stay(it, arrived, depart)
@@ -243,7 +243,7 @@ class Builder:
                 # the convoy waits inside the zone (a river crossing) at the point of its road nearest the centre
                 k, stop = _nearest_on_path(path, zc)
                 t = self._drive(it, depart, path[: k + 1] + [(stop[0], stop[1], path[k + 1][2])])
-                stay = float(p.get("stop_s", 2.5 * self.s.report_interval_s))
+                stay = float(p.get("stop_s", 2.2 * self.s.report_interval_s))
                 self._stay(it, t, t + stay)
                 it.stops.append((t, t + stay))
                 return self._drive(it, t + stay, [(stop[0], stop[1], "road")] + path[k + 1:])

@@ -31,14 +31,14 @@ class ScenarioError(ValueError):
 class Settings:
     """How the virtual fleet behaves ([simulation] in scenario.toml). Times are local (calendar tz)."""
 
-    report_interval_s: int = 3600  # the trackers' configured report interval
+    report_interval_s: int = 7200  # the trackers' configured report interval (docs/demo.md)
     status_interval_s: int = 6 * 3600
     power_on_before_s: int = 5400  # trackers are switched on and armed this long before departure
     road_kmh: float = 40.0  # average convoy speed on the road axes
     local_kmh: float = 25.0  # village roads
     sea_kmh: float = 15.0  # navy boat
     stagger_s: int = 3600  # departures of one leg spread over this long after the window opens
-    min_stay_s: int = 9000  # at least this long at each custody point (two fixes at report interval)
+    min_stay_s: int | None = None  # at each custody point at least this long; None: 2.5 report intervals
     show_empty: str = "06:45"  # KPPS opens the box before voting to show it empty ...
     show_empty_close: str = "06:55"
     count_open: str = "13:05"  # ... and for the count
@@ -50,6 +50,11 @@ class Settings:
     battery_mv: int = 4100  # a fresh cell
     battery_mv_per_day: float = 45.0  # drain at the report interval above
     end_after_s: int = 10800  # trackers stay on this long after the last box is back at the warehouse
+
+
+    @property
+    def stay_s(self) -> float:
+        return float(self.min_stay_s if self.min_stay_s is not None else 2.5 * self.report_interval_s)
 
 
 @dataclass(frozen=True)
