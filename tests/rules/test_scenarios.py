@@ -299,3 +299,32 @@ def test_late_fixes_retime_an_exit_and_say_so(tmp_path):
     lines = [r[0] for r in w.conn.execute("SELECT line FROM outbox WHERE line LIKE 'custody,%'")]
     assert sum("event=exit" in ln for ln in lines) == 2 and sum("event=withdrawn_exit" in ln for ln in lines) == 1
     assert w.raised("withdrawn") == []  # custody events are not alerts
+
+
+def test_no_silent_alert_once_custody_is_complete(tmp_path):
+    """Back at the warehouse after the count, trackers are switched off: that is not news."""
+    from segel.custody.judge import make_plans
+    from segel.custody.plan import parse_calendar
+    from tests.rules.world import CALENDAR
+
+    back = """
+[legs.tps_to_pps]
+depart = 2024-11-27T19:00:00
+arrive_by = 2024-11-28T03:00:00
+[legs.pps_to_ppk]
+depart = 2024-11-28T06:00:00
+arrive_by = 2024-11-28T15:00:00
+[legs.ppk_to_warehouse]
+depart = 2024-11-29T06:00:00
+arrive_by = 2024-11-29T22:00:00
+"""
+    def world(sub: str, end_at: tuple[float, float]) -> World:
+        (tmp_path / sub).mkdir()
+        w = World.make(tmp_path / sub)
+        w.judge.plans.update(make_plans(w.judge.index.places, {"BOX-1": "T1"}, parse_calendar(CALENDAR + back)))
+        run(w, trip(w, wita("2024-11-26T14:00:00"), [T1, T1]))
+        run(w, trip(w, wita("2024-11-29T12:00:00"), [end_at, end_at]))
+        w.tick(wita("2024-11-29T23:00:00"))
+        return w
+    assert [a["kind"] for a in world("done", W).alerts if a["kind"] in ("silent", "behind_schedule")] == []
+    assert "silent" in [a["kind"] for a in world("not-done", K).alerts]

@@ -179,7 +179,9 @@ class CustodyJudge:
         for dev, box, last_rx in db.execute("SELECT device, box, last_rx FROM judge_devices ORDER BY device").fetchall():
             subject = box or f"device:{device_hex(dev)}"
             plan = self.plans.get(box) if box else None
-            if now - last_rx > limit and subject not in open_silent:
+            # back at the end of its plan: a tracker switched off there is not news
+            done = plan is not None and _custody_complete(plan, arrivals.get(dev, []))
+            if now - last_rx > limit and subject not in open_silent and not done:
                 row, ev = al.raise_alert(db, kind="silent", subject=subject, key=f"silent|{last_rx:.3f}", now=now,
                                          device_time=None, box=box, device=device_hex(dev),
                                          district=plan.district if plan else None,
@@ -319,6 +321,15 @@ class CustodyJudge:
                             {"lat": fr["lat"], "lon": fr["lon"], "place": inside[0] if inside else "",
                              "device": device_hex(dev), "tps": plan.tps if plan else ""},
                             int(fr["t"] * 1e9) + fr["c"] % 1000)
+
+
+def _custody_complete(plan: Plan, arrived: list[tuple[str, float]]) -> bool:
+    """The box reached the end of its last return leg after it was at its TPS."""
+    ret = [lg for lg in plan.legs if lg.name not in OUTBOUND]
+    if not ret:
+        return False
+    at_tps = [t for p, t in arrived if p == plan.tps]
+    return bool(at_tps) and any(p == ret[-1].to_code and t > min(at_tps) for p, t in arrived)
 
 
 class _Ctx:
