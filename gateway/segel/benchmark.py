@@ -174,8 +174,11 @@ def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: floa
 
 def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None, batch_max: int = 1000,
         workdir: Path | None = None, timeout: float = 600) -> BenchResult:
-    from segel.gateway import Gateway
+    import sys
 
+    from segel.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
+
+    sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)  # as `segel gateway` does
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     proc = None

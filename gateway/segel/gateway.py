@@ -62,6 +62,11 @@ def make_writer(cfg: Config) -> Writer | None:
 
 CommitHook = Callable[[list[ProcessResult], float], None]
 
+# The worker thread releases the GIL on every SQLite call; with Python's default 5 ms switch
+# interval it then often waits for paho's network thread to give the GIL back. A dedicated
+# gateway process (`segel gateway`, the benchmark) uses a shorter interval.
+GATEWAY_SWITCH_INTERVAL_S = 0.0005
+
 
 class Gateway:
     """`Gateway(config).start()` … `.stop()`; runs in the calling process (demo, tests) or under

@@ -145,6 +145,10 @@ class Pipeline:
         self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
         self._undo: dict[int, store.DeviceState | None] = {}
         self._careful = True
+        # device_state rows as last committed by this pipeline (it is their only writer); only
+        # used while this pipeline owns its transactions, dropped on any rollback
+        self._cache: dict[int, store.DeviceState] = {}
+        self._saved: dict[int, store.DeviceState] = {}
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -166,6 +170,8 @@ class Pipeline:
         savepoint, so the failure loses only that uplink's (or judge's) changes; the uplink is
         then logged as `internal_error` with its bytes."""
         own = not self.conn.in_transaction
+        if not own:  # the caller may still roll back: keep no per-device state across batches
+            self._cache.clear()
         self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_batch")
         try:
             self.conn.execute("SAVEPOINT segel_fast")
@@ -177,11 +183,21 @@ class Pipeline:
                 self.conn.execute("RELEASE segel_fast")
                 results, batch_counts = self._run(items, careful=True)
         except BaseException:
+            self._cache.clear()
             self.conn.execute("ROLLBACK" if own else "ROLLBACK TO segel_batch")
             if not own:
                 self.conn.execute("RELEASE segel_batch")
             raise
-        self.conn.execute("COMMIT" if own else "RELEASE segel_batch")
+        try:
+            self.conn.execute("COMMIT" if own else "RELEASE segel_batch")
+        except BaseException:
+            self._cache.clear()
+            raise
+        if own:  # committed: what this batch saved is what the database holds
+            self._cache.update(self._saved)
+        else:
+            self._cache.clear()
+        self._saved = {}
         self.counts.update(batch_counts)
         return results
 
@@ -199,6 +215,7 @@ class Pipeline:
             self._flush_acks()
             outbox.enqueue(self.conn, self._lines)
             store.save_states(self.conn, list(self._states.values()))
+            self._saved = {k: _copy_state(v) for k, v in self._states.items()}
             store.bump(self.conn, batch_counts)
         finally:
             self._lines, self._states, self._acks, self._careful = [], {}, {}, True
@@ -263,7 +280,9 @@ class Pipeline:
         if dev_id not in self._undo:
             self._undo[dev_id] = _copy_state(st) if st is not None else None
         if st is None:
-            st = self._states[dev_id] = store.load_state(self.conn, dev_id)
+            cached = self._cache.get(dev_id)
+            st = _copy_state(cached) if cached is not None else store.load_state(self.conn, dev_id)
+            self._states[dev_id] = st
         return st
 
     def _process(self, up: Uplink) -> ProcessResult:

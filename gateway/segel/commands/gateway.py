@@ -44,7 +44,11 @@ acknowledged, so the broker delivers them again on the next start.""")
         if print_example_config:
             click.echo(cfgmod.EXAMPLE, nl=False)
             return
-        from segel.gateway import Gateway
+        import sys
+
+        from segel.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
+
+        sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)
 
         try:
             cfg = cfgmod.load(config_path, overrides={
