@@ -42,6 +42,8 @@ class BenchResult:
     p99_ms: float
     peak_rss_mb: float
     committed: int
+    load_before: float = 0.0  # 1-minute load average when the run started
+    load_after: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -56,6 +58,8 @@ class BenchResult:
             f"latency publish -> commit: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms",
             f"peak RSS (benchmark process, gateway inside): {self.peak_rss_mb:.0f} MB",
             f"committed {self.committed} of {self.frames}",
+            f"machine: {os.cpu_count()} CPUs, load average {self.load_before:.1f} at start, {self.load_after:.1f} at end "
+            "(other work on the machine lowers both rates; compare the ratio)",
         ])
 
 
@@ -179,6 +183,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
     from segel.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
 
     sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)  # as `segel gateway` does
+    load_before = os.getloadavg()[0]
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     proc = None
@@ -240,7 +245,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return BenchResult(frames, devices, mqtt.redact(broker_url), bare, rate,
                            lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
-                           rss, committed)
+                           rss, committed, load_before, os.getloadavg()[0])
     finally:
         if proc is not None:
             proc.terminate()

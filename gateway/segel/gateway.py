@@ -204,7 +204,7 @@ class Gateway:
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
-            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, msg.payload, self.clock()))
+            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), self.clock()))
             self.snap.received += 1
         except Exception:
             log.exception("error in on_message")

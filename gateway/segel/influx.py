@@ -126,7 +126,8 @@ class V2Writer:
         from influxdb_client.rest import ApiException
 
         try:
-            self._api.write(bucket=self.bucket, org=self.org, record="\n".join(lines), write_precision=WritePrecision.NS)
+            self._api.write(bucket=self.bucket, org=self.org, record="\n".join(lines),
+                            write_precision=WritePrecision.NS)  # type: ignore[arg-type]  # an enum of str
         except ApiException as e:
             raise _classify(int(e.status or 0), str(e.body or e.reason or ""), self.name) from None
         except Exception as e:  # urllib3 connection errors and timeouts
