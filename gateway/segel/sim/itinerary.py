@@ -171,7 +171,7 @@ class Builder:
         it.power_on = t - s.power_on_before_s
         it.rearm.append(it.power_on + 60)  # armed at packing
         it.phases.append((it.power_on, WAREHOUSE, first.from_code))
-        arrived = it.power_on
+        arrived = it.power_on - s.stay_s  # it has been in the warehouse all along: no stay to wait out
         tz = scn.tz
         eday = scn.calendar.election_day or dt.datetime.fromtimestamp(first.window.start, tz).date()
         count_close = scn.local(eday, s.count_close)

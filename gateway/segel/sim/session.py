@@ -50,7 +50,7 @@ class Options:
     influx_url: str | None = None  # http://host:8086/db (InfluxDB 1.x /write); None: lines stay in the outbox
     workdir: Path | None = None  # None: a temporary folder, removed at the end
     speed: float | None = None  # simulation seconds per real second at most; None: as fast as possible
-    step_s: float = 300.0
+    step_s: float = 120.0  # two overlapping steps keep receive times within 240 s of device times
     workers: int = 48
     report_interval_s: int | None = None  # overrides scenario.toml
     gateway_tick_s: float = 600.0  # simulation seconds between the judges' timer runs
@@ -114,12 +114,16 @@ class AlertFeed:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id="segel-demo-alerts")
-        c.on_connect = lambda cl, *_a: (cl.subscribe(topics.ALERT_SUB, qos=1), self._ready.set())
+        c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.connect(host, port)
         c.loop_start()
         self._ready.wait(10)
         self.client = c
+
+    def _on_connect(self, client: Any, *_args: Any) -> None:
+        client.subscribe(topics.ALERT_SUB, qos=1)
+        self._ready.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         try:
