@@ -143,6 +143,7 @@ class Pipeline:
         self._lines: list[str] = []
         self._states: dict[int, store.DeviceState] = {}
         self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
+        self._best_bridge: dict[int, tuple[RxMeta, str]] = {}
         self._undo: dict[int, store.DeviceState | None] = {}
         self._careful = True
         # device_state rows as last committed by this pipeline (it is their only writer); only
@@ -204,6 +205,7 @@ class Pipeline:
     def _run(self, items: Sequence[Uplink | tuple[Uplink, str | None]],
              careful: bool) -> tuple[list[ProcessResult], Counter[str]]:
         self._lines, self._states, self._acks, self._careful = [], {}, {}, careful
+        self._best_bridge = {}
         results: list[ProcessResult] = []
         batch_counts: Counter[str] = Counter()
         try:
@@ -331,6 +333,7 @@ class Pipeline:
             "VALUES (?,?,?,?,?,?,?,?)",
             (dev_id, hdr.counter, digest, up.received_at, m.rssi if m else None, m.snr if m else None,
              m.base_id if m else None, m.bridge_id if m else None))
+        self._heard(dev_id, up)
         if cur.rowcount == 1:
             return self._accept(res, up, decoded, device.box_id, codec, state)
         seen = self.conn.execute(
@@ -403,11 +406,21 @@ class Pipeline:
             self._want_ack(res, hdr.device_id, hdr.counter, keys)
         return res
 
+    def _heard(self, dev_id: int, up: Uplink) -> None:
+        """Remember the best bridge reception of a tracker in this batch (where acks go)."""
+        route = topics.split(up.topic)
+        if route is None or route[0] != "bridge":
+            return
+        m = up.meta or RxMeta()
+        best = self._best_bridge.get(dev_id)
+        if best is None or m.better_than(best[0]):
+            self._best_bridge[dev_id] = (m, route[1])
+
     def _want_ack(self, res: ProcessResult, dev_id: int, counter: int, keys: FrameCodec) -> None:
         route = topics.split(res.uplink.topic)
         if route is None:  # e.g. a replayed recording with foreign topics: nobody to answer
             return
-        key = (dev_id, route[0] + ":" + route[1])
+        key = (dev_id, route[0])  # "tracker" (WiFi) or "bridge" (the best one, chosen at flush)
         entry = self._acks.get(key)
         if entry is None:
             self._acks[key] = (keys, [counter], res)
@@ -417,17 +430,17 @@ class Pipeline:
 
     def _flush_acks(self) -> None:
         now = int(self.clock())
-        for (dev_id, route), (keys, counters, res) in self._acks.items():
+        for (dev_id, kind), (keys, counters, res) in self._acks.items():
             state = self._state(dev_id)
-            kind, _, name = route.partition(":")
             for group in protocol.ack_groups(counters):
                 state.down_counter += 1
                 frame = keys.encode(dev_id, state.down_counter, now, protocol.Ack(group))
                 if kind == "tracker":
                     res.downlinks.append((topics.tracker_down(device_hex(dev_id)), frame))
                 else:
+                    bridge = self._best_bridge[dev_id][1]
                     payload = json.dumps({"device": device_hex(dev_id), "frame": frame.hex(), "tx_at": None})
-                    res.downlinks.append((topics.bridge_down(name), payload.encode()))
+                    res.downlinks.append((topics.bridge_down(bridge), payload.encode()))
 
     def _reject(self, res: ProcessResult, reason: str, detail: str, dev_id: int | None) -> ProcessResult:
         up = res.uplink

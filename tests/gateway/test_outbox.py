@@ -99,3 +99,40 @@ def test_v2_client_path_against_victoriametrics(tmp_path: Path, victoria) -> Non
         time.sleep(0.2)
     assert len(series) == 40
     assert sorted(int(s["values"][0]) for s in series) == list(range(40))
+
+
+class CrashAfterWrite:
+    """Writes to InfluxDB, then 'crashes' before the outbox can delete what was written."""
+
+    def __init__(self, inner: V1Writer) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.crash = True
+
+    def write(self, lines: list[str]) -> None:
+        self.inner.write(lines)
+        if self.crash:
+            raise SystemExit("power cut")
+
+    def close(self) -> None:
+        pass
+
+
+def test_crash_between_write_and_delete_writes_nothing_twice(tmp_path: Path, influxdb) -> None:
+    from segel.pipeline import Pipeline
+    from segel.records import Uplink
+    from tests.gateway.fleet import make_fleet
+
+    f = make_fleet(tmp_path)
+    p = Pipeline(f.conn, f.keyring)
+    p.process_batch([Uplink(time.time(), "segel/up/000101", f.frame(0x101)) for _ in range(30)])
+    w = CrashAfterWrite(V1Writer(influxdb.url, "segel", create_database=True))
+    d = outbox.Drainer(f.db_path, w)
+    with pytest.raises(SystemExit):
+        d.drain_once()
+    assert outbox.depth(f.conn) == 30  # InfluxDB has them, the outbox does not know
+    w.crash = False
+    assert d.drain_all() == 30 and outbox.depth(f.conn) == 0
+    res = servers.influx_query(influxdb, "SELECT count(counter) FROM position", "segel")
+    assert res["results"][0]["series"][0]["values"][0][1] == 30
+    d.stop()

@@ -243,3 +243,20 @@ def test_a_bug_on_one_uplink_loses_only_that_uplink(tmp_path: Path) -> None:
     # the frame was not marked seen, so once the bug is fixed a re-send is accepted
     p.sanity = Sanity()
     assert p.process(up(frames[1])).accepted
+
+
+def test_ack_goes_to_the_bridge_that_heard_the_tracker_best(tmp_path: Path) -> None:
+    f = make_fleet(tmp_path)
+    p = Pipeline(f.conn, f.keyring)
+    fr1, fr2 = f.frame(0x101), f.frame(0x101)
+    now = time.time()
+    weak = RxMeta(rssi=-120.0, snr=-12.0, base_id="bs-a", bridge_id="far")
+    strong = RxMeta(rssi=-85.0, snr=6.0, base_id="bs-b", bridge_id="near")
+    res = p.process_batch([up(fr1, meta=weak, at=now, topic=topics.bridge_up("far")),
+                           up(fr1, meta=strong, at=now + 0.1, topic=topics.bridge_up("near")),
+                           up(fr2, meta=weak, at=now + 0.2, topic=topics.bridge_up("far"))])
+    assert [r.outcome for r in res] == ["accepted", "duplicate", "accepted"]
+    downs = [d for r in res for d in r.downlinks]
+    assert len(downs) == 1 and downs[0][0] == "segel/bridge/near/down"
+    ack = protocol.verify_and_decode(f.keys(0x101), bytes.fromhex(json.loads(downs[0][1])["frame"]))
+    assert ack.body == protocol.Ack((1, 2))  # both frames in one ACK
