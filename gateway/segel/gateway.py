@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,6 +92,7 @@ class Gateway:
         self.metrics_port: int | None = None
         self.pipeline: Pipeline | None = None
         self._lock = threading.Lock()
+        self._last_fail: str | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class Gateway:
         cl.on_connect = self._on_connect
         cl.on_disconnect = self._on_disconnect
         cl.on_message = self._on_message
+        cl.on_connect_fail = self._on_connect_fail
         self.client = cl
         log.info("connecting to %s as %r (MQTT %s, persistent session)", mqtt.redact(m.url), m.client_id, m.protocol)
         mqtt.connect_async(cl, broker, mqtt5=mqtt5, session_expiry_s=m.session_expiry_s, keepalive_s=m.keepalive_s)
@@ -187,12 +190,24 @@ class Gateway:
             with self._lock:
                 self._gen += 1
             self.snap.mqtt_connected = True
+            self._last_fail = None
             self.snap.mqtt_connects += 1
             client.subscribe(mqtt.subscriptions())
             log.warning("connected to broker (session present: %s); subscribed to %s",
                         getattr(flags, "session_present", "?"), ", ".join(t for t, _ in mqtt.subscriptions()))
         except Exception:
             log.exception("error in on_connect")
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        try:  # paho calls this inside its `except OSError`, so the reason is at hand
+            exc = sys.exc_info()[1]
+            why = f"{type(exc).__name__}: {exc}" if exc else "unknown reason"
+            if why != self._last_fail:  # log each new reason once, not every retry
+                self._last_fail = why
+                log.warning("cannot connect to the broker %s: %s (retrying with backoff up to %.0f s)",
+                            mqtt.redact(self.cfg.mqtt.url), why, self.cfg.mqtt.reconnect_max_s)
+        except Exception:
+            pass
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         try:
