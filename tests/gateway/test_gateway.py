@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -119,3 +120,36 @@ def test_influx_outage_delays_and_loses_nothing(tmp_path: Path, mosquitto, influ
         pub.close()
         gw.stop()
     assert influx_counts(influxdb) == (200, 4)
+
+
+def test_v2_path_end_to_end_into_victoriametrics(tmp_path: Path, mosquitto, victoria) -> None:
+    from segel import config as cfgmod
+
+    cfgfile, fleet = setup(tmp_path, mosquitto.port)
+    cfg = cfgmod.load(cfgfile, env={"SEGEL_INFLUX_TOKEN": "not-a-real-token"}, overrides={
+        "influx.kind": "v2", "influx.url": victoria.url, "influx.bucket": "segel", "influx.org": "-"})
+    gw = Gateway(cfg).start()
+    pub = Publisher(mosquitto.port)
+    try:
+        assert gw.wait_until(lambda s: s.mqtt_connected, 10)
+        time.sleep(0.2)
+        for _ in range(5):
+            for d in range(0x101, 0x105):
+                fr = fleet.frame(d)
+                pub.publish(topics.tracker_up(fr[1:4].hex()), fr)
+        assert gw.wait_until(lambda s: s.accepted == 20 and s.influx_written >= 20 and s.outbox_depth == 0, 20), gw.snapshot()
+    finally:
+        pub.close()
+        gw.stop()
+    urllib.request.urlopen(f"{victoria.url}/internal/force_flush").read()
+    q = urllib.parse.quote('{__name__="position_counter"}')
+    deadline = time.time() + 10
+    while True:
+        with urllib.request.urlopen(f"{victoria.url}/api/v1/export?match[]={q}") as r:
+            series = [json.loads(x) for x in r.read().decode().splitlines() if x]
+        n = sum(len(s["values"]) for s in series)
+        if n >= 20 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(series) == 4 and n == 20
+    assert sorted(v for s in series for v in s["values"]) == sorted(list(range(1, 6)) * 4)
