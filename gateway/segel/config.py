@@ -43,6 +43,7 @@ class GatewaySection:
     metrics_host: str = "127.0.0.1"
     replay_window: int = 4096
     reack_after_s: float = 5.0
+    security_log_keep: int = 1_000_000
 
 
 @dataclass

@@ -314,6 +314,10 @@ class Gateway:
         if self.drainer is None:
             health.refresh_outbox(s, conn)
         conn.execute("BEGIN IMMEDIATE")
+        pruned = store.prune_security_log(conn, self.cfg.gateway.security_log_keep)
+        if pruned:
+            log.warning("security log: dropped the %d oldest events (gateway.security_log_keep = %d)",
+                        pruned, self.cfg.gateway.security_log_keep)
         health.save(conn, s)
         outbox.enqueue(conn, [schema.point("gateway", {"instance": s.instance}, {
             "accepted": s.accepted, "rejected": sum(s.rejected.values()), "duplicates": s.duplicates,

@@ -146,6 +146,7 @@ class Pipeline:
         self._best_bridge: dict[int, tuple[RxMeta, str]] = {}
         self._undo: dict[int, store.DeviceState | None] = {}
         self._careful = True
+        self._reject_log: dict[str, tuple[float, int, int]] = {}  # reason -> (minute start, shown, hidden)
         # device_state rows as last committed by this pipeline (it is their only writer); only
         # used while this pipeline owns its transactions, dropped on any rollback
         self._cache: dict[int, store.DeviceState] = {}
@@ -450,12 +451,31 @@ class Pipeline:
         ts = int(up.received_at * 1000) * 1_000_000 + row % 1_000_000
         self._lines.append(schema.point("rejected", {"reason": reason}, {
             "device": device_hex(dev_id) if dev_id is not None else None, "topic": up.topic, "count": 1}, ts))
-        log.warning("rejected %s from %s: %s", reason, up.topic, detail)
+        self._log_reject(reason, up.topic, detail)
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_rejected", rej)
         return res
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    LOG_REJECTS_PER_MINUTE = 10
+
+    def _log_reject(self, reason: str, topic: str, detail: str) -> None:
+        """Each rejection is counted and kept in the security log; the operator's log shows at
+        most LOG_REJECTS_PER_MINUTE per reason per minute (a flood of garbage must not bury it)."""
+        now = time.monotonic()
+        start, shown, hidden = self._reject_log.get(reason, (now, 0, 0))
+        if now - start >= 60:
+            if hidden:
+                log.warning("... and %d more %s rejections in the last minute (see `segel status --security`)",
+                            hidden, reason)
+            start, shown, hidden = now, 0, 0
+        if shown < self.LOG_REJECTS_PER_MINUTE:
+            log.warning("rejected %s from %s: %s", reason, topic, detail)
+            shown += 1
+        else:
+            hidden += 1
+        self._reject_log[reason] = (start, shown, hidden)
 
     def _codec(self, dev_id: int, epoch: int) -> FrameCodec:
         c = self._codecs.get((dev_id, epoch))

@@ -155,6 +155,14 @@ def log_security(conn: sqlite3.Connection, at: float, topic: str, reason: str, d
     return int(cur.lastrowid or 0)
 
 
+def prune_security_log(conn: sqlite3.Connection, keep: int) -> int:
+    """Keep the newest `keep` security events (a flood of garbage must not fill the disk)."""
+    row = conn.execute("SELECT MAX(id) FROM security_log").fetchone()
+    if not row or row[0] is None:
+        return 0
+    return conn.execute("DELETE FROM security_log WHERE id <= ?", (row[0] - keep,)).rowcount
+
+
 def security_events(conn: sqlite3.Connection, limit: int = 50) -> list[tuple]:
     return conn.execute(
         "SELECT id, at, topic, reason, detail, device_id, hex(frame) FROM security_log ORDER BY id DESC LIMIT ?",

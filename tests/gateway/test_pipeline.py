@@ -260,3 +260,16 @@ def test_ack_goes_to_the_bridge_that_heard_the_tracker_best(tmp_path: Path) -> N
     assert len(downs) == 1 and downs[0][0] == "segel/bridge/near/down"
     ack = protocol.verify_and_decode(f.keys(0x101), bytes.fromhex(json.loads(downs[0][1])["frame"]))
     assert ack.body == protocol.Ack((1, 2))  # both frames in one ACK
+
+
+def test_a_flood_of_garbage_is_counted_but_logged_sparingly(tmp_path: Path, caplog) -> None:
+    import logging
+
+    f = make_fleet(tmp_path)
+    p = Pipeline(f.conn, f.keyring)
+    with caplog.at_level(logging.WARNING, logger="segel.pipeline"):
+        p.process_batch([Uplink(time.time(), "segel/up/000101", b"\x11\x00") for _ in range(200)])
+    assert p.counts["rejected:truncated"] == 200
+    assert caplog.text.count("rejected truncated") == Pipeline.LOG_REJECTS_PER_MINUTE
+    assert store.prune_security_log(f.conn, keep=50) == 150
+    assert f.conn.execute("SELECT COUNT(*) FROM security_log").fetchone()[0] == 50
