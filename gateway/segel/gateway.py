@@ -248,6 +248,8 @@ class Gateway:
                 if batch:
                     self._handle(batch)
                     batch = []
+                    if self._stopping.is_set():
+                        break  # what is still queued was not acknowledged: the broker keeps it
                 now = self.clock()
                 if now >= next_tick:
                     next_tick = now + g.tick_interval_s
