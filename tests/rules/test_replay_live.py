@@ -32,13 +32,9 @@ def test_replay_of_a_rehearsal_reproduces_its_alerts(tmp_path):
     live = set(db.execute("SELECT kind, box, place, device_time, late FROM alerts").fetchall())
     db.close()
     assert {k for k, *_ in live} >= {"arrived", "seal_unauthorised", "forged_frame", "wrong_tps"}
-    cal = (KUTIM / "calendar.toml").read_text()
-    interval = float(next(ln.split("=")[1].split("#")[0] for ln in cal.splitlines()
-                          if ln.startswith("report_interval_s")))
-    scn = (KUTIM / "scenario.toml").read_text()
-    for ln in scn.splitlines():  # the simulator's trackers may report at another interval
-        if ln.strip().startswith("report_interval_s"):
-            interval = float(ln.split("=")[1].split("#")[0])
+    from segel.sim import scenario as scn_mod
+
+    interval = float(scn_mod.load(KUTIM).settings.report_interval_s)  # what the rehearsal's judge was given
     alerts = list(replay(work / "recordings", load_fleet_secret(work / "fleet.key"),
                          places=[KUTIM / "places.csv", KUTIM / "corridors.geojson"], boxes=work / "boxes.csv",
                          calendar=KUTIM / "calendar.toml", settings={"report_interval_s": interval}, tick_every=600))
