@@ -80,3 +80,21 @@ def test_a_missing_alert_fails_the_rehearsal(tmp_path: Path) -> None:
     assert [(i.id, i.raised) for i in s.incidents] == [("unauthorised-seal-cut", False)]
     # the cut seal is now an unscripted critical alert
     assert [r["kind"] for r in s.unscripted_critical] == ["seal_unauthorised"]
+
+
+def test_demo_against_real_mosquitto_and_influxdb(tmp_path: Path, mosquitto, influxdb) -> None:
+    from tests.servers import influx_query
+
+    s = run_demo(DemoOptions(boxes=10, broker_url=mosquitto.url, influx_url=f"{influxdb.url}/segel", live=False,
+                             json_out=True), out=io.StringIO())
+    assert s.ok, s.to_json()
+
+    def count(q: str) -> int:
+        series = influx_query(influxdb, q, db="segel")["results"][0].get("series")
+        return int(series[0]["values"][0][1]) if series else 0
+
+    # every accepted frame is one point in InfluxDB, and the incidents' alerts are there too
+    frames = sum(count(f"SELECT count(counter) FROM {m}") for m in ("position", "seal", "status"))
+    assert frames == s.gateway["accepted"]
+    for inc in s.incidents:
+        assert count(f"SELECT count(alert_id) FROM alert WHERE kind = '{inc.alert}'") >= 1, inc.alert

@@ -269,6 +269,17 @@ class Rehearsal:
         self.clock.set(prog.now + self.opts.gateway_tick_s + 1)
         time.sleep(0.5)
         self.gateway.wait_until(lambda sn: sn.queue == 0, 60)
+        if self.gateway.drainer is not None:  # --influx: everything written before the summary
+            import sqlite3
+
+            from segel import outbox
+
+            db = sqlite3.connect(str(self.dir / "segel.db"), timeout=30)
+            deadline = time.monotonic() + 300
+            while outbox.depth(db) and time.monotonic() < deadline:
+                self.gateway.drainer.wake.set()
+                time.sleep(0.2)
+            db.close()
         return self.summary(prog, time.monotonic() - wall0)
 
     def stop(self) -> None:
