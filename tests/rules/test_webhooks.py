@@ -93,7 +93,7 @@ def test_client_error_is_not_retried_and_submit_never_blocks():
         t0 = time.monotonic()
         for i in range(50):
             assert n.submit({**ALERT, "id": f"AL-{i}"})
-        assert time.monotonic() - t0 < 0.1  # the receiver takes 0.5 s per request; ingest does not wait
+        assert time.monotonic() - t0 < 1.0  # 50 deliveries take the receiver 25 s; ingest does not wait
         wait_for(lambda: n.stats.failed == 1 and n.stats.delivered >= 1, timeout=5)
     finally:
         n.stop()
