@@ -43,6 +43,7 @@ class BenchResult:
     peak_rss_mb: float
     committed: int
     load_before: float = 0.0  # 1-minute load average when the run started
+    bare_runs: tuple[float, ...] = ()  # the bare rate before and after the gateway phase
     load_after: float = 0.0
 
     @property
@@ -52,7 +53,8 @@ class BenchResult:
     def report(self) -> str:
         return "\n".join([
             f"frames {self.frames} from {self.devices} simulated trackers, broker {self.broker}",
-            f"bare paho subscriber : {self.bare_rate:10,.0f} frames/s (receive, no work)",
+            f"bare paho subscriber : {self.bare_rate:10,.0f} frames/s (receive, no work; mean of the runs before "
+            f"and after the gateway's: {', '.join(f'{r:,.0f}' for r in self.bare_runs)})",
             f"segel gateway        : {self.gateway_rate:10,.0f} frames/s (publish -> committed: SQLite + outbox)",
             f"ratio gateway / bare : {self.ratio:10.2f}",
             f"latency publish -> commit: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms",
@@ -203,7 +205,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
         bare_items = _frames(ring, ids, frames, 10)
         gw_items = _frames(ring, ids, frames, 10)
         conn.close()
-        bare = bare_rate(broker, bare_items, timeout)
+        bare_before = bare_rate(broker, bare_items, timeout)
 
         cfg = cfgmod.load(None, env={}, overrides={
             "gateway.db": str(tmp / "segel.db"), "gateway.fleet_secret": str(tmp / "fleet.key"),
@@ -236,6 +238,8 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
             p.join(30)
         finally:
             gw.stop()
+        bare_after = bare_rate(broker, bare_items, timeout)  # the machine's load may have changed meanwhile
+        bare = (bare_before + bare_after) / 2
         with lock:
             keys = [(int.from_bytes(fr[1:4], "big"), int.from_bytes(fr[4:7], "big")) for _, fr in gw_items]
             lat = sorted((commit_at[k] - t) * 1000 for k, t in zip(keys, times) if k in commit_at)
@@ -245,7 +249,8 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return BenchResult(frames, devices, mqtt.redact(broker_url), bare, rate,
                            lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
-                           rss, committed, load_before, os.getloadavg()[0])
+                           rss, committed, load_before=load_before, load_after=os.getloadavg()[0],
+                           bare_runs=(bare_before, bare_after))
     finally:
         if proc is not None:
             proc.terminate()
