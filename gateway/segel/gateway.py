@@ -48,7 +48,8 @@ class _Msg:
     qos: int
     topic: str
     payload: bytes
-    received_at: float
+    received_at: float  # on the gateway's clock
+    wall: float  # time.monotonic() at receipt, for the ingest lag
 
 
 def make_writer(cfg: Config) -> Writer | None:
@@ -219,7 +220,8 @@ class Gateway:
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
-            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), self.clock()))
+            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), self.clock(),
+                                time.monotonic()))
             self.snap.received += 1
         except Exception:
             log.exception("error in on_message")
@@ -293,6 +295,7 @@ class Gateway:
         self.snap.outcomes = dict(p.counts)
         self.snap.batches += 1
         self.snap.last_commit_at = committed
+        self.snap.ingest_lag_s = time.monotonic() - min(m.wall for m in batch)
         if self.drainer:
             self.drainer.wake.set()
         if self.on_commit:

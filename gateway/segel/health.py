@@ -39,6 +39,7 @@ class Snapshot:
     alerts_published: int = 0
     downlinks_published: int = 0
     last_commit_at: float | None = None
+    ingest_lag_s: float = 0.0  # receipt -> commit of the oldest message of the last batch
 
     @property
     def accepted(self) -> int:
@@ -85,6 +86,8 @@ class _Collector(Collector):
         yield GaugeMetricFamily("segel_mqtt_connected", "1 when connected to the broker", value=int(s.mqtt_connected))
         yield CounterMetricFamily("segel_mqtt_connects", "Successful broker connections", value=s.mqtt_connects)
         yield GaugeMetricFamily("segel_ingest_queue", "Messages received, not yet committed", value=s.queue)
+        yield GaugeMetricFamily("segel_ingest_lag_seconds", "Receipt to commit of the last batch's oldest message",
+                                value=s.ingest_lag_s)
         yield GaugeMetricFamily("segel_outbox_depth", "InfluxDB lines waiting in the outbox", value=s.outbox_depth)
         yield GaugeMetricFamily("segel_outbox_lag_seconds", "Age of the oldest outbox line", value=s.outbox_lag_s)
         yield CounterMetricFamily("segel_influx_written_lines", "Lines InfluxDB accepted", value=s.influx_written)
@@ -115,7 +118,8 @@ def status_text(conn: sqlite3.Connection, now: float | None = None) -> str:
         out.append(f"gateway {s.instance}: {state}; broker {'connected' if s.mqtt_connected else 'DISCONNECTED'} "
                    f"(connects {s.mqtt_connects}); up {max(0.0, s.at - s.started_at):.0f} s")
         out.append(f"  since start: received {s.received}, accepted {s.accepted}, duplicates {s.duplicates}, "
-                   f"rejected {sum(s.rejected.values())}; alerts {s.alerts_published}")
+                   f"rejected {sum(s.rejected.values())}; alerts {s.alerts_published}; "
+                   f"ingest lag {s.ingest_lag_s:.2f} s")
         out.append(f"  InfluxDB: written {s.influx_written}, parked {s.influx_parked}, failed attempts {s.influx_errors}"
                    + (f"; last error: {s.influx_last_error}" if s.influx_last_error else ""))
     st = store.stats(conn)

@@ -60,7 +60,7 @@ def test_end_to_end_mqtt_to_influx_with_acks_metrics_and_recording(tmp_path: Pat
         body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics").read().decode()
         assert 'segel_uplinks_total{outcome="accepted",reason=""} 41.0' in body
         assert 'segel_uplinks_total{outcome="rejected",reason="malformed"} 1.0' in body
-        assert "segel_mqtt_connected 1.0" in body
+        assert "segel_mqtt_connected 1.0" in body and "segel_ingest_lag_seconds" in body
     finally:
         pub.close()
         gw.stop()
