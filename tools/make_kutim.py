@@ -446,7 +446,7 @@ def scenario_toml() -> str:
         "gnss_dropouts_per_day = 2.0",
         "battery_mv = 4100",
         "battery_mv_per_day = 45.0",
-        "end_after_s = 10800  # the last box back stays on three report intervals (its arrival is two fixes)",
+        "# trackers stay on 2.5 report intervals after the last box is back (its arrival is recorded on the second fix)",
         "",
     ])
 

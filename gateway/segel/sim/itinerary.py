@@ -193,7 +193,7 @@ class Builder:
             if kind == "ppk" and not outbound:
                 recap_day = eday + dt.timedelta(days=1)
                 self._opening(it, scn.local(recap_day, s.recap_open), scn.local(recap_day, s.recap_close))
-        it.end = arrived + s.end_after_s
+        it.end = arrived + s.end_s
         self._stay(it, arrived, it.end)
         for inc in incs:
             self._point_incident(it, inc)

@@ -49,8 +49,12 @@ class Settings:
     gnss_dropouts_per_day: float = 2.0  # short no-fix spells (forest, buildings)
     battery_mv: int = 4100  # a fresh cell
     battery_mv_per_day: float = 45.0  # drain at the report interval above
-    end_after_s: int = 10800  # trackers stay on this long after the last box is back at the warehouse
+    end_after_s: int | None = None  # trackers stay on this long after the last box is back; None: 2.5 intervals
 
+
+    @property
+    def end_s(self) -> float:
+        return float(self.end_after_s if self.end_after_s is not None else 2.5 * self.report_interval_s)
 
     @property
     def stay_s(self) -> float:
