@@ -145,6 +145,11 @@ class Pipeline:
         self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
         self._best_bridge: dict[int, tuple[RxMeta, str]] = {}
         self._undo: dict[int, store.DeviceState | None] = {}
+        # `seen` rows of this batch, read in one query and written in one executemany:
+        # key -> [digest, received_at, rssi, snr, base_id, bridge_id, receptions]
+        self._seen: dict[tuple[int, int], list] = {}
+        self._seen_dirty: set[tuple[int, int]] = set()
+        self._undo_seen: dict[tuple[int, int], list | None] = {}
         self._careful = True
         self._reject_log: dict[str, tuple[float, int, int]] = {}  # reason -> (minute start, shown, hidden)
         # device_state rows as last committed by this pipeline (it is their only writer); only
@@ -207,6 +212,7 @@ class Pipeline:
              careful: bool) -> tuple[list[ProcessResult], Counter[str]]:
         self._lines, self._states, self._acks, self._careful = [], {}, {}, careful
         self._best_bridge = {}
+        self._seen, self._seen_dirty = self._prefetch_seen(items), set()
         results: list[ProcessResult] = []
         batch_counts: Counter[str] = Counter()
         try:
@@ -216,13 +222,45 @@ class Pipeline:
                 results.append(res)
                 batch_counts[res.outcome] += 1
             self._flush_acks()
+            self._write_seen()
             outbox.enqueue(self.conn, self._lines)
             store.save_states(self.conn, list(self._states.values()))
             self._saved = {k: _copy_state(v) for k, v in self._states.items()}
             store.bump(self.conn, batch_counts)
         finally:
             self._lines, self._states, self._acks, self._careful = [], {}, {}, True
+            self._seen, self._seen_dirty = {}, set()
         return results, batch_counts
+
+    def _prefetch_seen(self, items: Sequence[Uplink | tuple[Uplink, str | None]]) -> dict[tuple[int, int], list]:
+        keys = set()
+        for item in items:
+            up, err = item if isinstance(item, tuple) else (item, None)
+            f = up.frame
+            if err is None and len(f) >= 7:
+                keys.add((int.from_bytes(f[1:4], "big"), int.from_bytes(f[4:7], "big")))
+        out: dict[tuple[int, int], list] = {}
+        klist = list(keys)
+        for i in range(0, len(klist), 400):
+            chunk = klist[i:i + 400]
+            sql = ("SELECT device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id, receptions FROM seen "
+                   "WHERE (device_id, counter) IN (VALUES " + ",".join(["(?,?)"] * len(chunk)) + ")")
+            for r in self.conn.execute(sql, [v for k in chunk for v in k]):
+                out[(r[0], r[1])] = list(r[2:])
+        return out
+
+    def _seen_put(self, key: tuple[int, int], row: list) -> None:
+        if key not in self._undo_seen:
+            self._undo_seen[key] = self._seen.get(key)
+        self._seen[key] = row
+        self._seen_dirty.add(key)
+
+    def _write_seen(self) -> None:
+        self.conn.executemany(
+            "INSERT INTO seen(device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id, receptions) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(device_id, counter) DO UPDATE SET rssi=excluded.rssi, "
+            "snr=excluded.snr, base_id=excluded.base_id, bridge_id=excluded.bridge_id, receptions=excluded.receptions",
+            [(k[0], k[1], *self._seen[k]) for k in self._seen_dirty if k in self._seen])
 
     def tick(self, now: float) -> list[dict]:
         """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
@@ -237,7 +275,7 @@ class Pipeline:
     # ---- stages ----------------------------------------------------------------------------
 
     def _fast(self, up: Uplink, err: str | None) -> ProcessResult:
-        self._undo = {}
+        self._undo, self._undo_seen = {}, {}
         try:
             if err is not None:
                 return self._reject(ProcessResult(up), RejectReason.MALFORMED, err, None)
@@ -250,7 +288,7 @@ class Pipeline:
     def _one(self, up: Uplink, err: str | None) -> ProcessResult:
         self.conn.execute("SAVEPOINT segel_uplink")
         n_lines = len(self._lines)
-        self._undo = {}
+        self._undo, self._undo_seen = {}, {}
         try:
             if err is not None:
                 res = self._reject(ProcessResult(up), RejectReason.MALFORMED, err, None)
@@ -265,6 +303,12 @@ class Pipeline:
                     self._states.pop(dev, None)
                 else:
                     self._states[dev] = before
+            for key, row in self._undo_seen.items():
+                if row is None:
+                    self._seen.pop(key, None)
+                    self._seen_dirty.discard(key)
+                else:
+                    self._seen[key] = row
             res = ProcessResult(up)
             self._reject(res, INTERNAL_ERROR, f"{type(e).__name__}: {e}", None)
         self.conn.execute("RELEASE segel_uplink")
@@ -323,23 +367,23 @@ class Pipeline:
                 return self._reject(res, e2.reason, e2.detail, dev_id)
         if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
             self.conn.execute("DELETE FROM seen WHERE device_id=?", (dev_id,))
+            for key in [k for k in self._seen if k[0] == dev_id]:
+                self._undo_seen.setdefault(key, self._seen[key])
+                del self._seen[key]
+                self._seen_dirty.discard(key)
             state.key_epoch, state.max_counter = device.key_epoch, -1
         if hdr.counter <= state.max_counter - self.window:
             return self._reject(res, RejectReason.REPLAY, f"counter {hdr.counter} of {device_hex(dev_id)} is older than "
                                 f"the replay window ({state.max_counter} - {self.window})", dev_id)
         digest = hashlib.blake2b(frame, digest_size=16).digest()
         m = up.meta
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO seen(device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (dev_id, hdr.counter, digest, up.received_at, m.rssi if m else None, m.snr if m else None,
-             m.base_id if m else None, m.bridge_id if m else None))
+        key = (dev_id, hdr.counter)
+        seen = self._seen.get(key)
         self._heard(dev_id, up)
-        if cur.rowcount == 1:
+        if seen is None:
+            self._seen_put(key, [digest, up.received_at, m.rssi if m else None, m.snr if m else None,
+                                 m.base_id if m else None, m.bridge_id if m else None, 1])
             return self._accept(res, up, decoded, device.box_id, codec, state)
-        seen = self.conn.execute(
-            "SELECT digest, received_at, rssi, snr, base_id, bridge_id FROM seen WHERE device_id=? AND counter=?",
-            (dev_id, hdr.counter)).fetchone()
         if seen[0] == digest:
             return self._duplicate(res, up, hdr, seen, codec, state)
         return self._reject(res, RejectReason.REPLAY,
@@ -385,19 +429,17 @@ class Pipeline:
         self._want_ack(res, hdr.device_id, hdr.counter, keys)
         return res
 
-    def _duplicate(self, res: ProcessResult, up: Uplink, hdr: protocol.Header, seen: tuple,
+    def _duplicate(self, res: ProcessResult, up: Uplink, hdr: protocol.Header, seen: list,
                    keys: FrameCodec, state: store.DeviceState) -> ProcessResult:
         """The same bytes again: a second base station, or a re-send after a lost ack."""
         res.duplicate = True
         m = up.meta
         best = RxMeta(rssi=seen[2], snr=seen[3], base_id=seen[4], bridge_id=seen[5])
+        row = list(seen)
+        row[6] = (row[6] or 1) + 1
         if m is not None and m.better_than(best):
-            self.conn.execute(
-                "UPDATE seen SET rssi=?, snr=?, base_id=?, bridge_id=?, receptions=receptions+1 WHERE device_id=? AND counter=?",
-                (m.rssi, m.snr, m.base_id, m.bridge_id, hdr.device_id, hdr.counter))
-        else:
-            self.conn.execute("UPDATE seen SET receptions=receptions+1 WHERE device_id=? AND counter=?",
-                              (hdr.device_id, hdr.counter))
+            row[2:6] = [m.rssi, m.snr, m.base_id, m.bridge_id]
+        self._seen_put((hdr.device_id, hdr.counter), row)
         if m is not None:
             line = rx_line(hdr.device_id, hdr.counter, frame_ts_ns(hdr.time, seen[1], hdr.counter), m)
             if line:

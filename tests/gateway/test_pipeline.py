@@ -273,3 +273,15 @@ def test_a_flood_of_garbage_is_counted_but_logged_sparingly(tmp_path: Path, capl
     assert caplog.text.count("rejected truncated") == Pipeline.LOG_REJECTS_PER_MINUTE
     assert store.prune_security_log(f.conn, keep=50) == 150
     assert f.conn.execute("SELECT COUNT(*) FROM security_log").fetchone()[0] == 50
+
+
+def test_duplicates_and_replays_inside_one_batch(tmp_path: Path) -> None:
+    f = make_fleet(tmp_path)
+    p = Pipeline(f.conn, f.keyring)
+    a = f.frame(0x101, counter=5, dev_time=1_800_000_000)
+    b = f.frame(0x101, counter=5, dev_time=1_800_000_009)  # same counter, other bytes
+    res = p.process_batch([up(a), up(a), up(b), up(f.frame(0x101, counter=6))])
+    assert [r.outcome for r in res] == ["accepted", "duplicate", "rejected:replay", "accepted"]
+    assert f.conn.execute("SELECT counter, receptions FROM seen ORDER BY counter").fetchall() == [(5, 2), (6, 1)]
+    assert p.process(up(a)).duplicate  # and in the next batch, from the database
+    assert f.conn.execute("SELECT receptions FROM seen WHERE counter=5").fetchone() == (3,)
