@@ -151,6 +151,7 @@ class Pipeline:
         self._seen_dirty: set[tuple[int, int]] = set()
         self._undo_seen: dict[tuple[int, int], list | None] = {}
         self._careful = True
+        self._routes: dict[str, tuple[str, str] | None] = {}
         self._reject_log: dict[str, tuple[float, int, int]] = {}  # reason -> (minute start, shown, hidden)
         # device_state rows as last committed by this pipeline (it is their only writer); only
         # used while this pipeline owns its transactions, dropped on any rollback
@@ -250,7 +251,7 @@ class Pipeline:
         return out
 
     def _seen_put(self, key: tuple[int, int], row: list) -> None:
-        if key not in self._undo_seen:
+        if self._careful and key not in self._undo_seen:
             self._undo_seen[key] = self._seen.get(key)
         self._seen[key] = row
         self._seen_dirty.add(key)
@@ -314,6 +315,14 @@ class Pipeline:
         self.conn.execute("RELEASE segel_uplink")
         return res
 
+    def _route(self, topic: str) -> tuple[str, str] | None:
+        r = self._routes.get(topic, False)
+        if r is False:
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            r = self._routes[topic] = topics.split(topic)
+        return r  # type: ignore[return-value]
+
     def _device(self, dev_id: int, fresh: bool = False) -> Device | None:
         now = time.monotonic()
         hit = self._devices.get(dev_id)
@@ -324,7 +333,7 @@ class Pipeline:
 
     def _state(self, dev_id: int) -> store.DeviceState:
         st = self._states.get(dev_id)
-        if dev_id not in self._undo:
+        if self._careful and dev_id not in self._undo:  # (the fast path redoes the batch instead)
             self._undo[dev_id] = _copy_state(st) if st is not None else None
         if st is None:
             cached = self._cache.get(dev_id)
@@ -343,7 +352,7 @@ class Pipeline:
         dev_id = hdr.device_id
         if hdr.is_downlink:
             return self._reject(res, RejectReason.BAD_TYPE, f"downlink frame type {hdr.type} sent as an uplink", dev_id)
-        route = topics.split(up.topic)
+        route = self._route(up.topic)
         if route and route[0] == "tracker" and route[1] != device_hex(dev_id):
             return self._reject(res, WRONG_TOPIC, f"frame of device {device_hex(dev_id)} on topic {up.topic}", dev_id)
         device = self._device(dev_id)
@@ -418,7 +427,7 @@ class Pipeline:
         if newest and isinstance(body, (protocol.Position, protocol.Seal, protocol.Status)):
             state.last_flags = body.flags
         state.last_seen_at = max(state.last_seen_at or 0.0, up.received_at)
-        route = topics.split(up.topic)
+        route = self._route(up.topic)
         if route:
             state.last_route = "tracker" if route[0] == "tracker" else f"bridge:{route[1]}"
         acc = Accepted(hdr.device_id, hdr.counter, hdr.time, up.received_at, fr, m, box_id, quality)
@@ -451,7 +460,7 @@ class Pipeline:
 
     def _heard(self, dev_id: int, up: Uplink) -> None:
         """Remember the best bridge reception of a tracker in this batch (where acks go)."""
-        route = topics.split(up.topic)
+        route = self._route(up.topic)
         if route is None or route[0] != "bridge":
             return
         m = up.meta or RxMeta()
@@ -460,7 +469,7 @@ class Pipeline:
             self._best_bridge[dev_id] = (m, route[1])
 
     def _want_ack(self, res: ProcessResult, dev_id: int, counter: int, keys: FrameCodec) -> None:
-        route = topics.split(res.uplink.topic)
+        route = self._route(res.uplink.topic)
         if route is None:  # e.g. a replayed recording with foreign topics: nobody to answer
             return
         key = (dev_id, route[0])  # "tracker" (WiFi) or "bridge" (the best one, chosen at flush)

@@ -8,6 +8,7 @@ and free text are fields. Documented in docs/influx-schema.md (kept in sync by a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 FLOAT, INT, STR, BOOL = "float", "int", "string", "bool"
@@ -98,6 +99,7 @@ class SchemaError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=65536)  # the same keys and tag values recur on every point
 def _escape_key(s: str) -> str:
     return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
