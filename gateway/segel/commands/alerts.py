@@ -25,9 +25,11 @@ Examples:
                   type=click.Choice(["active", "open", "acknowledged", "resolved", "withdrawn", "all"]),
                   help="active = open or acknowledged.")
     @click.option("--kind", help="Only this kind (segel alerts kinds).")
-    @click.option("--severity", type=click.Choice(["critical", "high", "warning", "info"]))
+    @click.option("--severity", type=click.Choice(["critical", "high", "warning", "info"]),
+                  help="Only alerts of this severity.")
     @click.option("--box", help="Only this box.")
-    @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+    @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
+                  help="Show at most this many alerts, newest first.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (the published schema).")
     @db_options
     def list_cmd(state: str, kind: str | None, severity: str | None, box: str | None, limit: int, as_json: bool,
@@ -54,7 +56,7 @@ Examples:
   segel alerts show AL-3f2a9c1b0d4e
   segel alerts show AL-3f2a9c1b0d4e --json""")
     @click.argument("alert_id")
-    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True, help="The alert and its history as one JSON object.")
     @db_options
     def show_cmd(alert_id: str, as_json: bool, config_path: Path | None, db: str | None) -> None:
         """Show one alert with its history."""

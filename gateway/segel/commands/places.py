@@ -137,7 +137,7 @@ overridden per box); times are shown in the calendar's time zone.""")
     @click.argument("box")
     @click.option("--calendar", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
                   help="The election calendar (TOML, docs/custody.md).")
-    @click.option("--json", "as_json", is_flag=True)
+    @click.option("--json", "as_json", is_flag=True, help="The plan as one JSON object.")
     @db_options
     def plan_cmd(box: str, calendar: Path, as_json: bool, config_path: Path | None, db: str | None) -> None:
         """Show a box's custody plan: legs, windows, corridors, seal permits."""
