@@ -42,6 +42,7 @@ class BenchResult:
     p99_ms: float
     peak_rss_mb: float
     committed: int
+    rate: float = 0.0  # publisher pacing, 0 = as fast as possible
     load_before: float = 0.0  # 1-minute load average when the run started
     bare_runs: tuple[float, ...] = ()  # the bare rate before and after the gateway phase
     load_after: float = 0.0
@@ -52,7 +53,8 @@ class BenchResult:
 
     def report(self) -> str:
         return "\n".join([
-            f"frames {self.frames} from {self.devices} simulated trackers, broker {self.broker}",
+            f"frames {self.frames} from {self.devices} simulated trackers, broker {self.broker}, publisher "
+            + (f"paced at {self.rate:,.0f}/s" if self.rate else "as fast as possible"),
             f"bare paho subscriber : {self.bare_rate:10,.0f} frames/s (receive, no work; mean of the runs before "
             f"and after the gateway's: {', '.join(f'{r:,.0f}' for r in self.bare_runs)})",
             f"segel gateway        : {self.gateway_rate:10,.0f} frames/s (publish -> committed: SQLite + outbox)",
@@ -92,8 +94,9 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("mosquitto did not start")
 
 
-def _publisher(host: str, port: int, items: list[tuple[str, bytes]], out: Any, client_id: str) -> None:
-    """Child process: publish everything at QoS 1 as fast as the broker takes it."""
+def _publisher(host: str, port: int, items: list[tuple[str, bytes]], out: Any, client_id: str,
+               rate: float = 0.0) -> None:
+    """Child process: publish everything at QoS 1, as fast as the broker takes it or at `rate`/s."""
     done = threading.Event()
     room = threading.Condition()
     n = [0]
@@ -114,7 +117,12 @@ def _publisher(host: str, port: int, items: list[tuple[str, bytes]], out: Any, c
     c.connect(host, port)
     c.loop_start()
     times = []
+    t0 = time.time()
     for i, (topic, payload) in enumerate(items):
+        if rate > 0:
+            ahead = t0 + i / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
         if i - n[0] >= window:
             with room:
                 room.wait_for(lambda: i - n[0] < window, timeout=10)
@@ -139,15 +147,17 @@ def _frames(keyring: KeyRing, devices: list[int], n: int, first_counter: int) ->
     return out
 
 
-def _run_publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], tag: str) -> tuple[mp.process.BaseProcess, Any]:
+def _run_publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], tag: str,
+                   rate: float = 0.0) -> tuple[mp.process.BaseProcess, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_publisher, args=(broker.host, broker.port, items, q, f"segel-bench-pub-{tag}-{os.getpid()}"))
+    p = ctx.Process(target=_publisher,
+                    args=(broker.host, broker.port, items, q, f"segel-bench-pub-{tag}-{os.getpid()}", rate))
     p.start()
     return p, q
 
 
-def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: float = 300) -> float:
+def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: float = 300, rate: float = 0.0) -> float:
     got = [0]
     last = [0.0]
     done = threading.Event()
@@ -166,7 +176,7 @@ def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: floa
     c.connect(broker.host, broker.port)
     c.loop_start()
     ready.wait(10)
-    p, q = _run_publisher(broker, items, "bare")
+    p, q = _run_publisher(broker, items, "bare", rate)
     ok = done.wait(timeout)
     times = q.get(timeout=60)
     p.join(30)
@@ -179,7 +189,8 @@ def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: floa
 
 
 def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None, batch_max: int = 1000,
-        workdir: Path | None = None, timeout: float = 600) -> BenchResult:
+        workdir: Path | None = None, timeout: float = 600, rate: float = 0.0) -> BenchResult:
+    """`rate` > 0 paces the publisher (frames/s) to measure latency below saturation."""
     import sys
 
     from segel.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
@@ -205,7 +216,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
         bare_items = _frames(ring, ids, frames, 10)
         gw_items = _frames(ring, ids, frames, 10)
         conn.close()
-        bare_before = bare_rate(broker, bare_items, timeout)
+        bare_before = bare_rate(broker, bare_items, timeout, rate)
 
         cfg = cfgmod.load(None, env={}, overrides={
             "gateway.db": str(tmp / "segel.db"), "gateway.fleet_secret": str(tmp / "fleet.key"),
@@ -232,13 +243,13 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
             gw.wait_until(lambda s: s.accepted >= devices, 60)
             with lock:
                 commit_at.clear()
-            p, q = _run_publisher(broker, gw_items, "gw")
+            p, q = _run_publisher(broker, gw_items, "gw", rate)
             gw.wait_until(lambda s: s.accepted >= devices + frames, timeout)
             times = q.get(timeout=60)
             p.join(30)
         finally:
             gw.stop()
-        bare_after = bare_rate(broker, bare_items, timeout)  # the machine's load may have changed meanwhile
+        bare_after = bare_rate(broker, bare_items, timeout, rate)  # the machine's load may have changed meanwhile
         bare = (bare_before + bare_after) / 2
         with lock:
             keys = [(int.from_bytes(fr[1:4], "big"), int.from_bytes(fr[4:7], "big")) for _, fr in gw_items]
@@ -250,7 +261,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
         return BenchResult(frames, devices, mqtt.redact(broker_url), bare, rate,
                            lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
                            rss, committed, load_before=load_before, load_after=os.getloadavg()[0],
-                           bare_runs=(bare_before, bare_after))
+                           bare_runs=(bare_before, bare_after), rate=rate)
     finally:
         if proc is not None:
             proc.terminate()

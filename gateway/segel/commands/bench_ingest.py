@@ -17,6 +17,7 @@ Examples:
   segel bench ingest                          # 20,000 frames, 500 trackers, private Mosquitto
   segel bench ingest --frames 100000 --devices 5000
   segel bench ingest --broker mqtt://127.0.0.1:1883   # an existing broker (set max_queued_messages 0)
+  segel bench ingest --rate 500               # paced publisher: latency below saturation
 
 \b
 Prints the bare paho subscriber's receive rate and the gateway's publish->committed rate
@@ -27,14 +28,17 @@ its own Mosquitto on a free loopback port (needs the mosquitto package).""")
     @click.option("--broker", help="Broker URL (default: start a private Mosquitto).")
     @click.option("--batch-max", type=click.IntRange(1), default=1000, show_default=True,
                   help="Messages per SQLite commit at most (gateway.batch_max).")
+    @click.option("--rate", type=click.FloatRange(0), default=0.0, show_default=True,
+                  help="Pace the publisher at this many frames/s (0 = as fast as possible, measures throughput).")
     @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
                   help="Keep the database and recording here (default: a temporary folder, removed).")
-    def ingest_cmd(frames: int, devices: int, broker: str | None, batch_max: int, workdir: Path | None) -> None:
+    def ingest_cmd(frames: int, devices: int, broker: str | None, batch_max: int, rate: float,
+                   workdir: Path | None) -> None:
         """Measure ingest frames/s, publish to committed, against a bare subscriber."""
         from segel import benchmark
 
         try:
-            res = benchmark.run(frames, devices, broker, batch_max, workdir)
+            res = benchmark.run(frames, devices, broker, batch_max, workdir, rate=rate)
         except RuntimeError as e:
             raise click.ClickException(str(e)) from None
         click.echo(res.report())
