@@ -101,7 +101,9 @@ def build(tmp: Path, influx_url: str) -> Run:
     for i, (box, tps) in enumerate(chosen):
         reg.add_device(0x000201 + i)
         reg.pair(box, 0x000201 + i, tps=tps)
-    judge = build_judge(conn, calendar=SCENARIO / "calendar.toml")
+    # this run's trackers report every STAY_S at most (not the demo rehearsal's interval in the
+    # scenario calendar), so a tracker quiet for hours is silent
+    judge = build_judge(conn, calendar=SCENARIO / "calendar.toml", settings={"report_interval_s": STAY_S})
     pipeline = Pipeline(conn, KeyRing(SECRET, reg), judges=[judge])
     trackers = [Tracker(0x000201 + i, box, judge.plans[box], lora=i % 3 != 2) for i, (box, _tps) in enumerate(chosen)]
     districts = sorted({t.plan.district for t in trackers if t.plan.district})
