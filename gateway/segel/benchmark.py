@@ -256,9 +256,9 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
             lat = sorted((commit_at[k] - t) * 1000 for k, t in zip(keys, times) if k in commit_at)
             last = max(commit_at.values()) if commit_at else times[0]
         committed = len(lat)
-        rate = committed / (last - times[0]) if committed else 0.0
+        gw_rate = committed / (last - times[0]) if committed else 0.0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return BenchResult(frames, devices, mqtt.redact(broker_url), bare, rate,
+        return BenchResult(frames, devices, mqtt.redact(broker_url), bare, gw_rate,
                            lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
                            rss, committed, load_before=load_before, load_after=os.getloadavg()[0],
                            bare_runs=(bare_before, bare_after), rate=rate)
