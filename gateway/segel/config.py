@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,11 +108,25 @@ class Config:
             out[sec] = {}
             for f in dataclasses.fields(getattr(self, sec)):
                 v = getattr(getattr(self, sec), f.name)
-                out[sec][f.name] = "***" if f"{sec}.{f.name}" in SECRET_KEYS and v else v
+                if f"{sec}.{f.name}" in SECRET_KEYS and v:
+                    v = "***"
+                elif f.name == "url" and isinstance(v, str):
+                    v = _redact_url(v)
+                out[sec][f.name] = v
         return out
 
 
 SECTIONS = ("gateway", "mqtt", "influx", "sanity")
+
+
+def _redact_url(url: str) -> str:
+    """A URL with any password in it replaced by ***."""
+    u = urllib.parse.urlsplit(url)
+    if u.password is None:
+        return url
+    host = u.hostname or ""
+    netloc = f"{u.username}:***@{host}" + (f":{u.port}" if u.port else "")
+    return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
 CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1")}
 
 

@@ -21,6 +21,8 @@ def test_file_env_and_flags_in_that_order(tmp_path: Path) -> None:
     assert cfg.path(cfg.gateway.db) == tmp_path / "data" / "g.db"
     red = cfg.redacted()
     assert red["mqtt"]["password"] == "***" and "hunter2" not in json.dumps(red)
+    cfg2 = config.load(None, env={"SEGEL_MQTT_URL": "mqtts://gw:s3cret@broker:8883"})
+    assert cfg2.redacted()["mqtt"]["url"] == "mqtts://gw:***@broker:8883"
 
 
 @pytest.mark.parametrize("text, key, reason", [
