@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token"}
+SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token", "custody.webhook_secret"}
 
 
 class ConfigError(ValueError):
@@ -89,11 +89,26 @@ class SanitySection:
 
 
 @dataclass
+class CustodySection:
+    """The custody judge (docs/custody.md): places, boxes and the election calendar. With no
+    calendar the gateway stores telemetry but judges nothing."""
+
+    places: list[str] = field(default_factory=list)  # CSV/GeoJSON files imported at start (all or nothing)
+    boxes: str = ""  # boxes CSV paired through the registry at start ("" = use what is registered)
+    calendar: str = ""  # election calendar TOML; enables the rules
+    report_interval_s: float = 0.0  # the trackers' report interval for the silence rule; 0 = calendar's
+    webhook_urls: list[str] = field(default_factory=list)
+    webhook_secret: str = ""  # signs webhook deliveries (HMAC-SHA256)
+    webhook_min_severity: str = ""  # "" = every alert; else critical | high | warning | info
+
+
+@dataclass
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     influx: InfluxSection = field(default_factory=InfluxSection)
     sanity: SanitySection = field(default_factory=SanitySection)
+    custody: CustodySection = field(default_factory=CustodySection)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "defaults"
 
@@ -116,7 +131,7 @@ class Config:
         return out
 
 
-SECTIONS = ("gateway", "mqtt", "influx", "sanity")
+SECTIONS = ("gateway", "mqtt", "influx", "sanity", "custody")
 
 
 def _redact_url(url: str) -> str:
@@ -127,10 +142,16 @@ def _redact_url(url: str) -> str:
     host = u.hostname or ""
     netloc = f"{u.username}:***@{host}" + (f":{u.port}" if u.port else "")
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
-CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1")}
+CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"),
+           "custody.webhook_min_severity": ("", "critical", "high", "warning", "info")}
 
 
 def _coerce(key: str, kind: type, value: Any, source: str) -> Any:
+    if kind is list:  # a TOML array of strings, or a comma-separated string (environment, flags)
+        items = [x.strip() for x in value.split(",") if x.strip()] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+            raise ConfigError(key, f"expected a list of strings, got {value!r}", source)
+        return items
     if isinstance(value, str) and kind is not str:
         text = value.strip()
         try:
@@ -164,7 +185,7 @@ def _set(cfg: Config, key: str, value: Any, source: str) -> None:
     v = _coerce(key, kind, value, source)
     if key in CHOICES and v not in CHOICES[key]:
         raise ConfigError(key, f"must be one of {', '.join(CHOICES[key])}, got {v!r}", source)
-    if kind in (int, float) and v < 0:
+    if kind in (int, float) and not isinstance(v, bool) and v < 0:
         raise ConfigError(key, f"must not be negative, got {v}", source)
     setattr(obj, name, v)
 
@@ -231,4 +252,12 @@ database = "segel"            # v1
 [sanity]
 max_hdop = 5.0
 max_speed_kmh = 250.0
+
+[custody]                     # the rules; without a calendar nothing is judged (docs/custody.md)
+# places = ["places.csv", "corridors.geojson"]   # imported at start, all or nothing
+# boxes = "boxes.csv"         # paired through the registry at start
+# calendar = "calendar.toml"  # the election calendar (WITA)
+# report_interval_s = 300     # for the silence rule (0 = the calendar's)
+# webhook_urls = ["https://ops.example/segel"]
+# webhook_secret = "..."      # or SEGEL_CUSTODY_WEBHOOK_SECRET
 """

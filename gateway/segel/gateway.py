@@ -75,13 +75,16 @@ class Gateway:
     `segel gateway`. `judges` are the places/custody stages; `on_commit` sees every committed batch."""
 
     def __init__(self, config: Config, judges: Sequence[Judge] = (), writer: Writer | None = None,
-                 on_commit: CommitHook | None = None, clock: Callable[[], float] | None = None) -> None:
+                 on_commit: CommitHook | None = None, clock: Callable[[], float] | None = None,
+                 on_alerts: Callable[[list[dict]], None] | None = None) -> None:
         self.cfg = config
         # receive time and the judges' timers; the fleet simulator passes its accelerated clock
         self.clock: Callable[[], float] = clock or time.time
         self.judges = list(judges)
         self._writer = writer
         self.on_commit = on_commit
+        # every alert after it is committed, from frames and from timers alike (webhooks)
+        self.on_alerts = on_alerts
         self.snap = health.Snapshot(instance=config.gateway.instance)
         self._q: queue.Queue[_Msg] = queue.Queue()
         self._gen = 0
@@ -272,7 +275,12 @@ class Gateway:
         assert self.pipeline is not None
         p = self.pipeline
         ups: list[tuple[Uplink, str | None]] = []
+        status = [m for m in batch if mqtt.is_bridge_status(m.topic)]
+        if status:
+            self._store_bridge_status(status)
         for m in batch:
+            if status and mqtt.is_bridge_status(m.topic):
+                continue
             try:
                 ups.append((mqtt.to_uplink(m.topic, m.payload, m.received_at), None))
             except mqtt.PayloadError as e:
@@ -304,7 +312,32 @@ class Gateway:
             except Exception:
                 log.exception("on_commit hook failed")
 
+    def _store_bridge_status(self, msgs: list[_Msg]) -> None:
+        """Base-station health from bridges' retained status messages -> `base_station` points."""
+        from segel.bridge.health import base_station_points
+
+        assert self.pipeline is not None
+        lines: list[str] = []
+        for m in msgs:
+            try:
+                doc = json.loads(m.payload)
+                if not isinstance(doc, dict):
+                    raise ValueError("not a JSON object")
+                lines += base_station_points(doc, int(m.received_at * 1e9))
+            except ValueError as e:
+                log.warning("ignoring bridge status on %s: %s", m.topic, e)
+        if lines:
+            conn = self.pipeline.conn
+            conn.execute("BEGIN IMMEDIATE")
+            outbox.enqueue(conn, lines)
+            conn.execute("COMMIT")
+
     def _publish_alerts(self, alerts: list[dict]) -> None:
+        if alerts and self.on_alerts is not None:
+            try:
+                self.on_alerts(alerts)
+            except Exception:
+                log.exception("on_alerts hook failed")
         if not alerts or self.client is None:
             return
         for a in alerts:

@@ -96,7 +96,12 @@ def connect_async(c: paho.Client, broker: Broker, *, mqtt5: bool = True, session
 
 
 def subscriptions() -> list[tuple[str, int]]:
-    return [(topics.TRACKER_UP_SUB, 1), (topics.BRIDGE_UP_SUB, 1)]
+    return [(topics.TRACKER_UP_SUB, 1), (topics.BRIDGE_UP_SUB, 1), (topics.BRIDGE_STATUS_SUB, 1)]
+
+
+def is_bridge_status(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 4 and parts[0] == topics.PREFIX and parts[1] == "bridge" and parts[3] == "status"
 
 
 def _num(d: dict, key: str, kind: type) -> Any:

@@ -16,6 +16,7 @@ BRIDGE_UP_SUB = PREFIX + "/bridge/+/up"
 BRIDGE_DOWN = PREFIX + "/bridge/{bridge}/down"
 # Bridge and base-station health (JSON, retained) and the bridge's last will.
 BRIDGE_STATUS = PREFIX + "/bridge/{bridge}/status"
+BRIDGE_STATUS_SUB = PREFIX + "/bridge/+/status"
 # Alerts as JSON, one topic per kind so consumers can subscribe to what they handle.
 ALERT = PREFIX + "/alerts/{kind}"
 ALERT_SUB = PREFIX + "/alerts/#"

@@ -62,11 +62,16 @@ acknowledged, so the broker delivers them again on the next start.""")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        from segel.service import assemble
+
         try:
-            gw = Gateway(cfg).start()
-        except (RegistryError, ValueError, OSError) as e:
+            parts = assemble(cfg)
+            gw = Gateway(cfg, judges=parts.judges, on_alerts=parts.on_alerts).start()
+        except (RegistryError, ValueError, OSError) as e:  # ConfigError is a ValueError
             raise click.ClickException(str(e)) from None
-        click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}); "
-                   "Ctrl-C to stop", err=True)
+        log.info("%s", parts.summary)
+        click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}; "
+                   f"{parts.summary}); Ctrl-C to stop", err=True)
         stop.wait()
         gw.stop()
+        parts.close()

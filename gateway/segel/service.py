@@ -1,0 +1,80 @@
+"""Assemble the gateway service from its configuration: the custody judge and alert notifiers.
+
+`segel gateway` calls `assemble(cfg)`; tests call it the same way. Kept apart from
+`segel.gateway` so the ingest core does not depend on places, plans or webhooks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from segel import store
+from segel.config import Config, ConfigError
+from segel.records import Judge
+
+log = logging.getLogger("segel.service")
+
+
+@dataclass
+class Assembly:
+    judges: list[Judge] = field(default_factory=list)
+    on_alerts: Callable[[list[dict]], None] | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    summary: str = "no custody rules (custody.calendar not set)"
+
+    def close(self) -> None:
+        for c in self.closers:
+            c()
+
+
+def assemble(cfg: Config) -> Assembly:
+    """The judges and alert hooks `[custody]` asks for. Imports places and pairs boxes first
+    (all or nothing); raises ConfigError naming the key when a file or value is wrong."""
+    c = cfg.custody
+    out = Assembly()
+    if not c.calendar:
+        if c.places or c.boxes:
+            raise ConfigError("custody.calendar", "places/boxes are set but no calendar: the rules need one",
+                              cfg.source)
+        if c.webhook_urls:
+            raise ConfigError("custody.webhook_urls", "webhooks deliver custody alerts: set custody.calendar too",
+                              cfg.source)
+        return out
+    from segel.custody import build_judge
+    from segel.custody.notify import WebhookNotifier
+
+    conn = store.connect(cfg.path(cfg.gateway.db))
+    settings = {"report_interval_s": c.report_interval_s} if c.report_interval_s else None
+    try:
+        judge = build_judge(conn, places=[cfg.path(p) for p in c.places] or None,
+                            boxes=cfg.path(c.boxes) if c.boxes else None, calendar=cfg.path(c.calendar),
+                            settings=settings)
+    except FileNotFoundError as e:
+        raise ConfigError("custody", f"file not found: {e.filename}", cfg.source) from None
+    except ValueError as e:  # places.io.ImportErrors, calendar and boxes errors are ValueErrors
+        raise ConfigError("custody", str(e), cfg.source) from None
+    finally:
+        conn.close()
+    out.judges.append(judge)
+    out.summary = (f"custody rules on: {len(judge.index)} places, {len(judge.plans)} box plans, "
+                   f"report interval {judge.settings['report_interval_s']:.0f} s")
+    if c.webhook_urls:
+        if not c.webhook_secret:
+            raise ConfigError("custody.webhook_secret", "needed to sign webhook deliveries "
+                              "(or set SEGEL_CUSTODY_WEBHOOK_SECRET)", cfg.source)
+        try:
+            notifier = WebhookNotifier(c.webhook_urls, c.webhook_secret.encode(),
+                                       min_severity=c.webhook_min_severity or None).start()
+        except ValueError as e:
+            raise ConfigError("custody.webhook_urls", str(e), cfg.source) from None
+
+        def push(alerts: list[dict]) -> None:
+            for a in alerts:
+                notifier.submit(a)
+
+        out.on_alerts = push
+        out.closers.append(notifier.stop)
+        out.summary += f"; webhooks to {len(c.webhook_urls)} URL(s)"
+    return out
