@@ -10,7 +10,7 @@ import click
 def register(group: click.Group) -> None:
     @group.command("demo", epilog="""\b
 Examples:
-  segel demo                         all 1,402 boxes, distribution through return (a few minutes)
+  segel demo                         all 1,402 boxes, distribution through return (~15 min, 2 cores)
   segel demo --boxes 40              a quick run: every scripted incident, 40 boxes
   segel demo --json > summary.json   the summary as JSON (the live view goes to stderr)
   segel demo --broker mqtt://127.0.0.1:1883 --influx http://127.0.0.1:8086/segel
@@ -21,7 +21,7 @@ Examples:
 What runs: an embedded MQTT broker (amqtt) in this process, the real gateway (verify, dedupe,
 places, custody rules, alerts) on a fresh SQLite database, and one virtual tracker per ballot
 box running the firmware's own wake cycle on simulated hardware, in a child process. Simulated
-time runs as fast as the machine allows (the trackers report every hour of simulated time;
+time runs as fast as the machine allows (the trackers report every two hours of simulated time;
 see docs/demo.md for why). The table counts boxes by the last custody point the gateway
 recorded (KPU warehouse, PPK, PPS, TPS, back at the warehouse); alerts appear as they open.
 Exit status 0 when every scripted incident raised its alert and no unscripted critical alert
@@ -35,7 +35,7 @@ appeared, 1 otherwise.""")
     @click.option("--speed", type=click.FloatRange(min=1), metavar="X",
                   help="At most X simulated seconds per real second (default: as fast as possible).")
     @click.option("--report-interval", "report_interval_s", type=click.IntRange(60, 86400), metavar="S",
-                  help="The trackers' report interval in seconds (default: the scenario's, 3600).")
+                  help="The trackers' report interval in seconds (default: the scenario's, 7200).")
     @click.option("--scenario", metavar="DIR|NAME", help="Another scenario folder (default: kutai-timur).")
     @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
                   help="Keep the gateway database, registry and recordings in this folder.")
