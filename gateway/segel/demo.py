@@ -12,6 +12,7 @@ incident whether its alert was raised. Timing choices: docs/demo.md.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -72,6 +73,9 @@ def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
     try:
         r.setup()
         view = LiveView(r.scn, r.itineraries, out=view_out, tty=o.live)
+        if view.tty:  # the redrawn table is the output; log lines (e.g. each forged frame) would tear it
+            for name in ("segel.pipeline", "segel.gateway", "segel.custody"):
+                logging.getLogger(name).setLevel(logging.ERROR)
         feed = r.feed
 
         def pump() -> None:  # alerts from the broker into the view, while the fleet runs
