@@ -11,6 +11,8 @@ import secrets
 import sqlite3
 import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,22 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.executescript(SCHEMA)
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """All or nothing: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error. Inside a transaction
+    the caller already holds (the pipeline's, a judge's), it only joins that one."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class Registry:
@@ -138,10 +156,7 @@ class Registry:
                     f"device {device_hex(device_id)} is already on box {current[0]}; use --force to move it"
                 )
             previous_box = current[0]
-        own_tx = not self.conn.in_transaction
-        if own_tx:
-            self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             if previous_box:
                 self.conn.execute("UPDATE boxes SET device_id = NULL WHERE box_id = ?", (previous_box,))
             self.conn.execute(
@@ -154,12 +169,6 @@ class Registry:
                 "INSERT INTO pairings(at, box_id, device_id, tps, previous_box, forced, by) VALUES (?,?,?,?,?,?,?)",
                 (time.time(), box_id, device_id, tps, previous_box, int(force), by),
             )
-        except BaseException:
-            if own_tx:
-                self.conn.execute("ROLLBACK")
-            raise
-        if own_tx:
-            self.conn.execute("COMMIT")
 
 
 # ---- fleet secret -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from segel.places.model import TPS, Place
 from segel.records import device_hex, parse_device
-from segel.registry import Registry, RegistryError
+from segel.registry import Registry, RegistryError, transaction
 
 COLUMNS = ("box", "device", "tps", "contest")
 
@@ -102,10 +102,7 @@ def pair_boxes(conn: sqlite3.Connection, rows: list[BoxRow], register: bool = Fa
                           "(provision it first, or import with --register)")
     if errors:
         raise BoxesError(errors)
-    own_tx = not conn.in_transaction
-    if own_tx:
-        conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for r in rows:  # the file's own devices first, so fresh ids never take one of them
             if r.device is not None and reg.get(r.device) is None:
                 reg.add_device(r.device)
@@ -127,12 +124,6 @@ def pair_boxes(conn: sqlite3.Connection, rows: list[BoxRow], register: bool = Fa
                 reg.pair(r.box, dev, tps=r.tps, contest=r.contest, force=force, by=by)
             except RegistryError as e:
                 raise BoxesError([f"{r.where}: {e}"]) from None
-    except BaseException:
-        if own_tx:
-            conn.execute("ROLLBACK")
-        raise
-    if own_tx:
-        conn.execute("COMMIT")
     return len(rows)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import shapely  # type: ignore[import-untyped]
 
+from segel.registry import transaction
 from segel.places.model import (
     CORRIDOR,
     DEFAULT_DWELL_S,
@@ -215,21 +216,12 @@ def store(conn: sqlite3.Connection, places: Iterable[Place], where_of: dict[str,
         check_hierarchy(merged, where_of or {})
     except PlaceError as e:
         raise ImportErrors([e]) from None
-    own_tx = not conn.in_transaction
-    if own_tx:
-        conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.executemany(
             "INSERT INTO places(code, kind, parent, body) VALUES (?,?,?,?) ON CONFLICT(code) DO UPDATE SET "
             "kind=excluded.kind, parent=excluded.parent, body=excluded.body",
             [(p.code, p.kind, p.parent, json.dumps(p.to_json(), separators=(",", ":"))) for p in new],
         )
-    except BaseException:
-        if own_tx:
-            conn.execute("ROLLBACK")
-        raise
-    if own_tx:
-        conn.execute("COMMIT")
     return len(new)
 
 
