@@ -138,16 +138,20 @@ def parse_csv(text: str, name: str = "<csv>") -> tuple[list[Place], dict[str, st
             else:
                 shape = Circle(_num(where, "lat", row.get("lat")), _num(where, "lon", row.get("lon")),
                                _num(where, "radius_m", row.get("radius_m")))
-            p = _place(where, row, shape)
-            if p.code in where_of:
-                raise PlaceError(where, "code", f"{p.code!r} is defined twice (first at {where_of[p.code]})")
-            where_of[p.code] = where
-            out.append(p)
+            _add(out, where_of, _place(where, row, shape), where)
         except PlaceError as e:
             errors.append(e)
     if errors:
         raise ImportErrors(errors)
     return out, where_of
+
+
+def _add(out: list[Place], where_of: dict[str, str], p: Place, where: str) -> None:
+    """Collect a parsed place, refusing a code the same file already defined."""
+    if p.code in where_of:
+        raise PlaceError(where, "code", f"{p.code!r} is defined twice (first at {where_of[p.code]})")
+    where_of[p.code] = where
+    out.append(p)
 
 
 def parse_geojson(text: str, name: str = "<geojson>") -> tuple[list[Place], dict[str, str]]:
@@ -172,11 +176,7 @@ def parse_geojson(text: str, name: str = "<geojson>") -> tuple[list[Place], dict
             except (shapely.errors.GEOSException, ValueError) as e:
                 raise PlaceError(where, "geometry", f"not valid GeoJSON geometry ({e})") from None
             shape = _shape_from_geom(where, str(props.get("kind", "")).lower(), geom, props)
-            p = _place(where, props, shape)
-            if p.code in where_of:
-                raise PlaceError(where, "code", f"{p.code!r} is defined twice (first at {where_of[p.code]})")
-            where_of[p.code] = where
-            out.append(p)
+            _add(out, where_of, _place(where, props, shape), where)
         except PlaceError as e:
             errors.append(e)
     if errors:
