@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pty
 import struct
-import threading
-import tty
 import zlib
 
 from esptool.targets import CHIP_DEFS
+from ptyboard import PtyBoard
 
 SYNC, WRITE_REG, READ_REG = 0x08, 0x09, 0x0A
 MEM_END = 0x06
@@ -28,7 +26,7 @@ def slip(payload: bytes) -> bytes:
     return b"\xc0" + payload.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + b"\xc0"
 
 
-class EspRomBoard:
+class EspRomBoard(PtyBoard):
     def __init__(self, chip: str = "esp32", flash_mb: int = 4) -> None:
         self.chip = chip
         self.flash = bytearray(b"\xff") * (flash_mb << 20)
@@ -37,22 +35,9 @@ class EspRomBoard:
         self._w0 = cls.SPI_REG_BASE + cls.SPI_W0_OFFS
         self.stub = False
         self.commands: list[int] = []
-        self.master, self.slave = pty.openpty()
-        tty.setraw(self.slave)
-        self.port = os.ttyname(self.slave)
         self._write_at = 0
         self._inflate: zlib._Decompress | None = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> EspRomBoard:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop = True
-        os.close(self.master)
-        os.close(self.slave)
+        super().__init__()
 
     def _reply(self, op: int, val: int = 0, data: bytes = b"", ok: bool = True, unsupported: bool = False) -> None:
         status = b"\x01\x05" if unsupported else (b"\x00\x00" if ok else b"\x01\x00")

@@ -6,37 +6,23 @@ serial transport and the real probe on real MicroPython; only the UART is simula
 from __future__ import annotations
 
 import os
-import pty
 import subprocess
 import tempfile
-import threading
-import tty
 from pathlib import Path
+
+from ptyboard import PtyBoard
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tools" / "mpy-node" / "run.mjs"
 BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 
 
-class RawReplBoard:
+class RawReplBoard(PtyBoard):
     def __init__(self, files_dir: Path, node: str) -> None:
         self.files_dir = files_dir
         self.node = node
-        self.master, self.slave = pty.openpty()
-        tty.setraw(self.slave)
-        self.port = os.ttyname(self.slave)
         self.executed: list[str] = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> RawReplBoard:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop = True
-        os.close(self.master)
-        os.close(self.slave)
+        super().__init__()
 
     def _run(self, code: str) -> tuple[bytes, bytes]:
         self.executed.append(code)
