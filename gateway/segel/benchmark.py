@@ -2,7 +2,7 @@
 bare paho subscriber's receive rate measured in the same run on the same broker.
 
 A publisher in a child process sends N signed position frames from many simulated devices
-(QoS 1). Phase 1: a bare paho subscriber (auto ack, no work) receives them; its rate is the
+(QoS 1, pre-encoded packets: `segel.loadgen`). Phase 1: a bare paho subscriber (auto ack, no work) receives them; its rate is the
 baseline. Phase 2: the real gateway (in this process: record, verify, dedupe, decode, state,
 outbox, ack downlinks; commit, then MQTT ack) receives a fresh set of frames; its rate is from the
 first publish to the last commit. Latency per frame = commit time - publish time.
@@ -27,7 +27,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from segel import config as cfgmod
-from segel import mqtt, protocol, store, topics
+from segel import loadgen, mqtt, protocol, store, topics
 from segel.registry import KeyRing, Registry, create_fleet_secret
 
 
@@ -46,6 +46,7 @@ class BenchResult:
     load_before: float = 0.0  # 1-minute load average when the run started
     bare_runs: tuple[float, ...] = ()  # the bare rate before and after the gateway phase
     load_after: float = 0.0
+    mqtt_rss_mb: float = 0.0  # the gateway's MQTT process (mqtt.link = process), peak
 
     @property
     def ratio(self) -> float:
@@ -60,7 +61,8 @@ class BenchResult:
             f"segel gateway        : {self.gateway_rate:10,.0f} frames/s (publish -> committed: SQLite + outbox)",
             f"ratio gateway / bare : {self.ratio:10.2f}",
             f"latency publish -> commit: p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms",
-            f"peak RSS (benchmark process, gateway inside): {self.peak_rss_mb:.0f} MB",
+            f"peak RSS: gateway {self.peak_rss_mb:.0f} MB (the benchmark process, gateway inside)"
+            + (f" + its MQTT process {self.mqtt_rss_mb:.0f} MB" if self.mqtt_rss_mb else ""),
             f"committed {self.committed} of {self.frames}",
             f"machine: {os.cpu_count()} CPUs, load average {self.load_before:.1f} at start, {self.load_after:.1f} at end "
             "(other work on the machine lowers both rates; compare the ratio)",
@@ -94,44 +96,16 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("mosquitto did not start")
 
 
-def _publisher(host: str, port: int, items: list[tuple[str, bytes]], out: Any, client_id: str,
+def _publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], out: Any, client_id: str,
                rate: float = 0.0) -> None:
-    """Child process: publish everything at QoS 1, as fast as the broker takes it or at `rate`/s."""
-    done = threading.Event()
-    room = threading.Condition()
-    n = [0]
-    window = 500  # paho scans its whole outgoing queue on every PUBACK: keep that queue short
-
-    def on_publish(c: Any, u: Any, mid: Any, rc: Any, p: Any) -> None:
-        n[0] += 1
-        if n[0] % 50 == 0 or n[0] >= len(items):
-            with room:
-                room.notify()
-        if n[0] >= len(items):
-            done.set()
-
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
-    c.max_inflight_messages_set(1000)
-    c.max_queued_messages_set(0)
-    c.on_publish = on_publish
-    c.connect(host, port)
-    c.loop_start()
-    times = []
-    t0 = time.time()
-    for i, (topic, payload) in enumerate(items):
-        if rate > 0:
-            ahead = t0 + i / rate - time.time()
-            if ahead > 0:
-                time.sleep(ahead)
-        if i - n[0] >= window:
-            with room:
-                room.wait_for(lambda: i - n[0] < window, timeout=10)
-        times.append(time.time())
-        c.publish(topic, payload, qos=1)
-    done.wait(600)
-    c.disconnect()
-    c.loop_stop()
-    out.put(times)
+    """Child process: publish everything at QoS 1 (segel.loadgen: pre-encoded packets, so the
+    load generator takes little of the CPU the broker and the gateway share)."""
+    try:
+        pub = loadgen.Publisher(broker.host, broker.port, client_id, username=broker.username,
+                                password=broker.password, tls=broker.tls)
+        out.put(pub.run(items, rate))
+    except Exception as e:  # the parent waits on `out`: tell it why instead of hanging
+        out.put(f"{type(e).__name__}: {e}")
 
 
 def _frames(keyring: KeyRing, devices: list[int], n: int, first_counter: int) -> list[tuple[str, bytes]]:
@@ -151,10 +125,29 @@ def _run_publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], tag: str
                    rate: float = 0.0) -> tuple[mp.process.BaseProcess, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_publisher,
-                    args=(broker.host, broker.port, items, q, f"segel-bench-pub-{tag}-{os.getpid()}", rate))
+    p = ctx.Process(target=_publisher, args=(broker, items, q, f"segel-bench-pub-{tag}-{os.getpid()}", rate))
     p.start()
     return p, q
+
+
+def _peak_rss_mb(pid: int | None) -> float:
+    """VmHWM of a live process (Linux), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _times(q: Any) -> list[float]:
+    got = q.get(timeout=60)
+    if isinstance(got, str):
+        raise RuntimeError(f"the benchmark publisher failed: {got}")
+    return list(got)
 
 
 def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: float = 300, rate: float = 0.0) -> float:
@@ -178,7 +171,7 @@ def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: floa
     ready.wait(10)
     p, q = _run_publisher(broker, items, "bare", rate)
     ok = done.wait(timeout)
-    times = q.get(timeout=60)
+    times = _times(q)
     p.join(30)
     c.disconnect()
     c.loop_stop()
@@ -238,15 +231,16 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
                 raise RuntimeError(f"gateway could not connect to {mqtt.redact(broker_url)}")
             time.sleep(0.3)  # the subscription settles
             p, q = _run_publisher(broker, warm, "warm")
-            q.get(timeout=60)
+            _times(q)
             p.join(30)
             gw.wait_until(lambda s: s.accepted >= devices, 60)
             with lock:
                 commit_at.clear()
             p, q = _run_publisher(broker, gw_items, "gw", rate)
             gw.wait_until(lambda s: s.accepted >= devices + frames, timeout)
-            times = q.get(timeout=60)
+            times = _times(q)
             p.join(30)
+            mqtt_rss = _peak_rss_mb(getattr(gw.link, "pid", None))
         finally:
             gw.stop()
         bare_after = bare_rate(broker, bare_items, timeout, rate)  # the machine's load may have changed meanwhile
@@ -261,7 +255,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
         return BenchResult(frames, devices, mqtt.redact(broker_url), bare, gw_rate,
                            lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
                            rss, committed, load_before=load_before, load_after=os.getloadavg()[0],
-                           bare_runs=(bare_before, bare_after), rate=rate)
+                           bare_runs=(bare_before, bare_after), rate=rate, mqtt_rss_mb=mqtt_rss)
     finally:
         if proc is not None:
             proc.terminate()

@@ -44,6 +44,10 @@ class GatewaySection:
     metrics_host: str = "127.0.0.1"
     replay_window: int = 4096
     reack_after_s: float = 5.0
+    # QoS of the ack downlinks: an ack is only useful within seconds (the tracker's receive
+    # window) and a lost one makes the tracker send again, which the gateway acks again; QoS 1
+    # would double the broker round trips for nothing (docs/mqtt.md)
+    ack_qos: int = 0
     security_log_keep: int = 1_000_000
 
 
@@ -56,6 +60,7 @@ class MqttSection:
     ca_file: str = ""
     tls_insecure: bool = False
     protocol: str = "5"  # "5" or "3.1.1" (the embedded amqtt broker)
+    link: str = "process"  # paho in its own process (uses a second core) or "thread" (in the gateway's)
     session_expiry_s: int = 7 * 86400
     keepalive_s: int = 30
     reconnect_min_s: float = 1.0
@@ -142,7 +147,7 @@ def _redact_url(url: str) -> str:
     host = u.hostname or ""
     netloc = f"{u.username}:***@{host}" + (f":{u.port}" if u.port else "")
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
-CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"),
+CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"), "mqtt.link": ("process", "thread"),
            "custody.webhook_min_severity": ("", "critical", "high", "warning", "info")}
 
 
@@ -221,6 +226,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
             _set(cfg, key, value, "command line")
     if cfg.gateway.batch_max < 1:
         raise ConfigError("gateway.batch_max", "must be at least 1", cfg.source)
+    if cfg.gateway.ack_qos not in (0, 1):
+        raise ConfigError("gateway.ack_qos", f"must be 0 or 1, got {cfg.gateway.ack_qos}", cfg.source)
     if cfg.gateway.replay_window < 32:
         raise ConfigError("gateway.replay_window", "must be at least 32 counters", cfg.source)
     return cfg
@@ -241,6 +248,7 @@ client_id = "segel-gateway"   # keep it stable: the broker keeps our session und
 # username = "gateway"
 # password = "..."            # or SEGEL_MQTT_PASSWORD
 # ca_file = "ca.pem"
+# link = "process"            # paho in its own process (a second core); "thread" = in the gateway's
 
 [influx]
 kind = "v1"                   # none | v1 (InfluxDB < 1.8, /write) | v2 (2.x, 3.x, Cloud, 1.8+)

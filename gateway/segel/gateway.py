@@ -1,8 +1,10 @@
 """The gateway service: MQTT in, verified state in SQLite, outbox to InfluxDB, acks and alerts out.
 
 Threads and who owns what:
-- paho's network thread runs the MQTT callbacks. They only put messages on a queue and flip
-  flags: no I/O, no database, and they never raise (an exception would end paho's loop).
+- the MQTT link (`segel.mqttlink`): paho runs in a child process by default (`mqtt.link =
+  "process"`, so its parsing and publishing use the second core) or in this process (`"thread"`).
+  Either way its callbacks only hand batches of messages to a queue and report connection
+  events: no I/O, no database, and they never raise.
 - the worker thread owns the database connection and the pipeline. It takes every waiting
   message (up to `gateway.batch_max`), records them, processes them in ONE transaction,
   commits, and only then acknowledges them to the broker (manual ack), publishes the ack
@@ -27,10 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as paho
 from prometheus_client import start_http_server
 
-from segel import health, mqtt, outbox, recording, schema, store, topics
+from segel import health, mqtt, mqttlink, outbox, recording, schema, store, topics
 from segel.config import Config
 from segel.influx import V1Writer, V2Writer, Writer
 from segel.pipeline import Pipeline, ProcessResult
@@ -68,6 +69,7 @@ CommitHook = Callable[[list[ProcessResult], float], None]
 # interval it then often waits for paho's network thread to give the GIL back. A dedicated
 # gateway process (`segel gateway`, the benchmark) uses a shorter interval.
 GATEWAY_SWITCH_INTERVAL_S = 0.0005
+FIRST_CONNECT_WAIT_S = 10.0
 
 
 class Gateway:
@@ -86,17 +88,17 @@ class Gateway:
         # every alert after it is committed, from frames and from timers alike (webhooks)
         self.on_alerts = on_alerts
         self.snap = health.Snapshot(instance=config.gateway.instance)
-        self._q: queue.Queue[_Msg] = queue.Queue()
-        self._gen = 0
+        self._q: queue.Queue[list[_Msg]] = queue.Queue()  # batches as the MQTT link hands them over
+        self._queued = 0  # messages in self._q
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
-        self.client: paho.Client | None = None
+        self.link: mqttlink.Link | None = None
         self.drainer: outbox.Drainer | None = None
         self._httpd: Any = None
         self.metrics_port: int | None = None
         self.pipeline: Pipeline | None = None
         self._lock = threading.Lock()
-        self._last_fail: str | None = None
+        self._first_contact = threading.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -131,20 +133,13 @@ class Gateway:
 
     def _connect(self) -> None:
         m = self.cfg.mqtt
-        broker = mqtt.parse_url(m.url)
-        mqtt5 = m.protocol == "5"
-        cl = mqtt.make_client(m.client_id, broker, mqtt5=mqtt5, username=m.username or None,
-                              password=m.password or None, ca_file=m.ca_file or None, tls_insecure=m.tls_insecure,
-                              reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s)
-        cl.suppress_exceptions = True
-        cl.on_connect = self._on_connect
-        cl.on_disconnect = self._on_disconnect
-        cl.on_message = self._on_message
-        cl.on_connect_fail = self._on_connect_fail
-        self.client = cl
-        log.info("connecting to %s as %r (MQTT %s, persistent session)", mqtt.redact(m.url), m.client_id, m.protocol)
-        mqtt.connect_async(cl, broker, mqtt5=mqtt5, session_expiry_s=m.session_expiry_s, keepalive_s=m.keepalive_s)
-        cl.loop_start()
+        log.info("connecting to %s as %r (MQTT %s, persistent session, paho in %s)", mqtt.redact(m.url),
+                 m.client_id, m.protocol, "its own process" if m.link == "process" else "this process")
+        self._first_contact.clear()
+        self.link = mqttlink.make(m, m.link).start(self._on_messages, self._on_event)
+        # Wait (a little) for the first attempt's outcome, so the log says at once whether the
+        # broker is there; an absent broker is retried in the background all the same.
+        self._first_contact.wait(FIRST_CONNECT_WAIT_S)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, then disconnect. Messages still queued were not acknowledged:
@@ -152,9 +147,8 @@ class Gateway:
         self._stopping.set()
         if self._worker:
             self._worker.join(timeout)
-        if self.client:
-            self.client.disconnect()
-            self.client.loop_stop()
+        if self.link:
+            self.link.stop()
         if self.drainer:
             self.drainer.stop()
         if self._httpd:
@@ -168,7 +162,7 @@ class Gateway:
     def snapshot(self) -> health.Snapshot:
         s = self.snap
         s.at = time.time()
-        s.queue = self._q.qsize()
+        s.queue = self._queued
         if self.drainer:
             d = self.drainer.stats
             s.influx_written, s.influx_parked, s.influx_errors, s.influx_last_error = (
@@ -184,50 +178,39 @@ class Gateway:
             time.sleep(0.02)
         return False
 
-    # ---- MQTT callbacks (paho's thread: quick, never raise) ----------------------------------
+    # ---- from the MQTT link (its thread: quick, never raise) ----------------------------------
 
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_event(self, event: str, detail: str) -> None:
         try:
-            if reason.is_failure:
-                log.error("broker refused the connection: %s (check mqtt.username/password, mqtt.client_id)", reason)
-                return
-            with self._lock:
-                self._gen += 1
-            self.snap.mqtt_connected = True
-            self._last_fail = None
-            self.snap.mqtt_connects += 1
-            client.subscribe(mqtt.subscriptions())
-            log.warning("connected to broker (session present: %s); subscribed to %s",
-                        getattr(flags, "session_present", "?"), ", ".join(t for t, _ in mqtt.subscriptions()))
-        except Exception:
-            log.exception("error in on_connect")
-
-    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
-        try:  # paho calls this inside its `except OSError`, so the reason is at hand
-            exc = sys.exc_info()[1]
-            why = f"{type(exc).__name__}: {exc}" if exc else "unknown reason"
-            if why != self._last_fail:  # log each new reason once, not every retry
-                self._last_fail = why
+            if event == "connected":
+                self.snap.mqtt_connected = True
+                self.snap.mqtt_connects += 1
+                log.warning("connected to broker (session present: %s); subscribed to %s", detail,
+                            ", ".join(t for t, _ in mqtt.subscriptions()))
+            elif event == "refused":
+                log.error("broker refused the connection: %s (check mqtt.username/password, mqtt.client_id)", detail)
+            elif event == "connect_failed":
                 log.warning("cannot connect to the broker %s: %s (retrying with backoff up to %.0f s)",
-                            mqtt.redact(self.cfg.mqtt.url), why, self.cfg.mqtt.reconnect_max_s)
+                            mqtt.redact(self.cfg.mqtt.url), detail, self.cfg.mqtt.reconnect_max_s)
+            elif event == "disconnected":
+                self.snap.mqtt_connected = False
+                if not self._stopping.is_set():
+                    log.warning("lost the broker (%s); reconnecting with backoff", detail)
+            if event in ("connected", "refused", "connect_failed"):
+                self._first_contact.set()
         except Exception:
-            pass
+            log.exception("error handling MQTT event %s", event)
 
-    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_messages(self, msgs: list[mqttlink.Incoming]) -> None:
         try:
-            self.snap.mqtt_connected = False
-            if not self._stopping.is_set():
-                log.warning("lost the broker (%s); reconnecting with backoff", reason)
+            now = self.clock()
+            batch = [_Msg(g, mid, qos, topic, payload, now, at) for g, mid, qos, topic, payload, at in msgs]
+            with self._lock:
+                self._queued += len(batch)
+            self._q.put(batch)
+            self.snap.received += len(batch)
         except Exception:
-            pass
-
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        try:
-            self._q.put(_Msg(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), self.clock(),
-                                time.monotonic()))
-            self.snap.received += 1
-        except Exception:
-            log.exception("error in on_message")
+            log.exception("error queueing %d MQTT messages", len(msgs))
 
     # ---- worker ----------------------------------------------------------------------------
 
@@ -238,15 +221,7 @@ class Gateway:
         batch: list[_Msg] = []
         while True:
             if not batch:
-                try:
-                    batch.append(self._q.get(timeout=0.1))
-                except queue.Empty:
-                    pass
-                while len(batch) < g.batch_max:
-                    try:
-                        batch.append(self._q.get_nowait())
-                    except queue.Empty:
-                        break
+                batch = self._take(g.batch_max)
             if not batch and self._stopping.is_set():
                 break
             try:
@@ -271,6 +246,19 @@ class Gateway:
                 if self._stopping.wait(1.0):
                     break
 
+    def _take(self, batch_max: int) -> list[_Msg]:
+        """Up to about `batch_max` waiting messages (whole hand-overs; waits 0.1 s for the first)."""
+        out: list[_Msg] = []
+        try:
+            out += self._q.get(timeout=0.1)
+            while len(out) < batch_max:
+                out += self._q.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            self._queued -= len(out)
+        return out
+
     def _handle(self, batch: list[_Msg]) -> None:
         assert self.pipeline is not None
         p = self.pipeline
@@ -289,16 +277,17 @@ class Gateway:
         self.recorder.flush()
         results = p.process_batch(ups)  # one transaction for the whole batch, committed here
         committed = time.time()
-        gen = self._gen
-        cl = self.client
-        if cl is not None:
+        link = self.link
+        if link is not None:
+            by_gen: dict[int, list[tuple[int, int]]] = {}
             for m in batch:
-                if m.qos and m.gen == gen:  # an older connection's message ids mean nothing now
-                    cl.ack(m.mid, m.qos)
-            for r in results:
-                for topic, payload in r.downlinks:
-                    cl.publish(topic, payload, qos=1)
-                    self.snap.downlinks_published += 1
+                if m.qos:
+                    by_gen.setdefault(m.gen, []).append((m.mid, m.qos))
+            for gen, acks in by_gen.items():  # the link drops an older connection's ids
+                link.ack(gen, acks)
+            down = [(topic, payload, self.cfg.gateway.ack_qos, False) for r in results for topic, payload in r.downlinks]
+            link.publish(down)
+            self.snap.downlinks_published += len(down)
         self._publish_alerts([a for r in results for a in r.alerts])
         self.snap.outcomes = dict(p.counts)
         self.snap.batches += 1
@@ -338,12 +327,11 @@ class Gateway:
                 self.on_alerts(alerts)
             except Exception:
                 log.exception("on_alerts hook failed")
-        if not alerts or self.client is None:
+        if not alerts or self.link is None:
             return
-        for a in alerts:
-            kind = str(a.get("kind") or "unknown")
-            self.client.publish(topics.alert(kind), json.dumps(a, default=str), qos=1)
-            self.snap.alerts_published += 1
+        self.link.publish([(topics.alert(str(a.get("kind") or "unknown")), json.dumps(a, default=str).encode(), 1, False)
+                           for a in alerts])
+        self.snap.alerts_published += len(alerts)
 
     def _health(self, now: float) -> None:
         assert self.pipeline is not None
@@ -361,8 +349,8 @@ class Gateway:
             "accepted": s.accepted, "rejected": sum(s.rejected.values()), "duplicates": s.duplicates,
             "outbox_depth": s.outbox_depth, "lag_s": s.outbox_lag_s}, int(now * 1000) * 1_000_000)])
         conn.execute("COMMIT")
-        if self.client is not None:
-            self.client.publish(topics.GATEWAY_STATUS, json.dumps({
+        if self.link is not None:
+            self.link.publish([(topics.GATEWAY_STATUS, json.dumps({
                 "instance": s.instance, "at": now, "connected": s.mqtt_connected, "accepted": s.accepted,
                 "duplicates": s.duplicates, "rejected": s.rejected, "outbox_depth": s.outbox_depth,
-                "outbox_lag_s": round(s.outbox_lag_s, 1)}), qos=1, retain=True)
+                "outbox_lag_s": round(s.outbox_lag_s, 1)}).encode(), 1, True)])

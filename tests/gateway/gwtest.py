@@ -18,7 +18,7 @@ from segel.registry import KeyRing
 
 
 def setup(tmp: Path, broker_port: int, influx_url: str | None = None, devices: int = 4,
-          extra: str = "", metrics_port: int = 0) -> tuple[Path, Fleet]:
+          extra: str = "", metrics_port: int = 0, mqtt_extra: str = "") -> tuple[Path, Fleet]:
     secret = create_fleet_secret(tmp / "fleet.key")
     conn = store.connect(tmp / "segel.db")
     reg = Registry(conn)
@@ -30,7 +30,7 @@ def setup(tmp: Path, broker_port: int, influx_url: str | None = None, devices: i
     cfg.write_text(
         f'[gateway]\ndb = "segel.db"\nfleet_secret = "fleet.key"\nrecording_dir = "rec"\n'
         f"tick_interval_s = 0.5\nhealth_interval_s = 0.5\nmetrics_port = {metrics_port}\n{extra}\n"
-        f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nclient_id = "gw-test"\nreconnect_max_s = 2\n'
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nclient_id = "gw-test"\nreconnect_max_s = 2\n{mqtt_extra}'
         + influx)
     return cfg, Fleet(conn, reg, KeyRing(secret, reg), tmp / "segel.db")
 

@@ -32,6 +32,8 @@ def test_file_env_and_flags_in_that_order(tmp_path: Path) -> None:
     ('[influx]\nkind = "v3"\n', "influx.kind", "must be one of none, v1, v2"),
     ('[gateway]\ntick_interval_s = -1\n', "gateway.tick_interval_s", "must not be negative"),
     ('[gateway\n', "config", "not valid TOML"),
+    ('[mqtt]\nlink = "fork"\n', "mqtt.link", "must be one of process, thread"),
+    ('[gateway]\nack_qos = 2\n', "gateway.ack_qos", "must be 0 or 1"),
 ])
 def test_bad_file_names_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     p = tmp_path / "segel.toml"

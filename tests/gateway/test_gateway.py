@@ -73,9 +73,12 @@ def test_end_to_end_mqtt_to_influx_with_acks_metrics_and_recording(tmp_path: Pat
     assert best == (-90.0, "bs-2")
 
 
-def test_mosquitto_restart_mid_stream_loses_nothing(tmp_path: Path, mosquitto, influxdb) -> None:
-    cfg, fleet = setup(tmp_path, mosquitto.port, influxdb.url)
+@pytest.mark.parametrize("link", ["process", "thread"])
+def test_mosquitto_restart_mid_stream_loses_nothing(tmp_path: Path, mosquitto, influxdb, link: str) -> None:
+    """With paho in its own process (the default) and in the gateway's."""
+    cfg, fleet = setup(tmp_path, mosquitto.port, influxdb.url, extra="", mqtt_extra=f'link = "{link}"\n')
     gw = Gateway(load(cfg)).start()
+    assert gw.cfg.mqtt.link == link
     pub = Publisher(mosquitto.port)
     try:
         assert gw.wait_until(lambda s: s.mqtt_connected, 10)
