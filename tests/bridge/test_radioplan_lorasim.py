@@ -87,7 +87,7 @@ def test_cli_bridge_flags(tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = CliRunner().invoke(main, ["bridge", "--udp", "nonsense", "--buffer", str(tmp_path / "b.sqlite")])
     assert r.exit_code == 1 and "expected HOST:PORT like 0.0.0.0:1700" in r.output
     r = CliRunner().invoke(main, ["bridge", "--port", "/dev/ttyX", "--broker", "http://x", "--buffer", str(tmp_path / "c.sqlite")])
-    assert r.exit_code == 1 and "only mqtt://HOST[:PORT]" in r.output
+    assert r.exit_code == 1 and "must start with mqtt:// or mqtts://" in r.output
 
 
 def test_bridge_health_becomes_base_station_points() -> None:

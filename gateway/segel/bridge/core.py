@@ -12,7 +12,8 @@ from typing import Any
 from serial.tools import list_ports as _lp
 
 from segel.bridge.buffer import Buffer
-from segel.bridge.mqtt import BrokerURL, Publisher
+from segel.bridge.mqtt import Publisher
+from segel.mqtt import parse_url
 from segel.bridge.serial_link import SerialLink
 from segel.bridge.udp import PacketForwarderServer
 
@@ -40,14 +41,14 @@ class Bridge:
 
     def __init__(self, bridge_id: str, broker: str, buffer_path: Path | str, port: str | None = None, udp: str | None = None,
                  baudrate: int = 115200, gateways: set[str] | None = None, status_interval_s: float = 30.0,
-                 reopen_s: float = 0.5, window_ms: int = 2500) -> None:
+                 reopen_s: float = 0.5, window_ms: int = 2500, ca_file: str | None = None) -> None:
         if (port is None) == (udp is None):
             raise ValueError("give exactly one of a serial port or --udp HOST:PORT")
         self.bridge_id = bridge_id
-        BrokerURL.parse(broker)  # bad input fails before anything is opened
+        parse_url(broker)  # bad input fails before anything is opened
         hostport = parse_hostport(udp) if udp is not None else None
         self.buffer = Buffer(buffer_path)
-        self.publisher = Publisher(broker, bridge_id, self.buffer, self._downlink)
+        self.publisher = Publisher(broker, bridge_id, self.buffer, self._downlink, ca_file=ca_file)
         self.serial: SerialLink | None = None
         self.udp: PacketForwarderServer | None = None
         if port is not None:

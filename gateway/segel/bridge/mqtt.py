@@ -16,40 +16,25 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+import ssl
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 
 from segel import topics
+from segel.mqtt import parse_url
 from segel.bridge.buffer import Buffer
 
 log = logging.getLogger("segel.bridge.mqtt")
 
 
-@dataclass(frozen=True)
-class BrokerURL:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerURL:
-        u = urlparse(url if "://" in url else f"mqtt://{url}")
-        if u.scheme not in ("mqtt", "tcp"):
-            raise ValueError(f"broker URL {url!r}: only mqtt://HOST[:PORT] is supported (got scheme {u.scheme!r})")
-        if not u.hostname:
-            raise ValueError(f"broker URL {url!r} has no host; example: mqtt://127.0.0.1:1883")
-        return cls(u.hostname, u.port or 1883, unquote(u.username) if u.username else None,
-                   unquote(u.password) if u.password else None)
-
-
 class Publisher:
     def __init__(self, broker: str, bridge_id: str, buffer: Buffer, on_downlink: Callable[[dict[str, Any]], None],
-                 window: int = 64, reconnect_s: float = 0.5) -> None:
-        self.url = BrokerURL.parse(broker)
+                 window: int = 64, reconnect_s: float = 0.5, ca_file: str | None = None) -> None:
+        """`broker`: mqtt://[user:pass@]host[:1883] or mqtts://…[:8883] (TLS, the broker's
+        certificate verified against the system's CAs or `ca_file`)."""
+        self.url = parse_url(broker)
+        self.ca_file = ca_file
         self.bridge_id = bridge_id
         self.buffer = buffer
         self.on_downlink = on_downlink
@@ -64,6 +49,7 @@ class Publisher:
         self._acked: collections.deque[int] = collections.deque()
         self._wake = threading.Event()
         self._client: mqtt.Client | None = None
+        self._last_fail: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"bridge-mqtt-{bridge_id}", daemon=True)
         buffer.listeners.append(self._wake.set)
 
@@ -99,6 +85,8 @@ class Publisher:
                              clean_session=True)
         if self.url.username:
             client.username_pw_set(self.url.username, self.url.password)
+        if self.url.tls:
+            client.tls_set(ca_certs=self.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         client.will_set(topics.bridge_status(self.bridge_id), json.dumps({"bridge_id": self.bridge_id, "online": False}),
                         qos=1, retain=True)
         up = threading.Event()
@@ -127,14 +115,18 @@ class Publisher:
         client.on_message = self._message
         try:
             client.connect(self.url.host, self.url.port, keepalive=15)
-        except OSError as e:
-            log.info("broker %s:%s not reachable: %s", self.url.host, self.url.port, e)
+        except OSError as e:  # (ssl.SSLError is an OSError: a certificate that does not verify)
+            why = f"{type(e).__name__}: {e}"
+            if why != self._last_fail:  # each new reason once at WARNING, not every retry
+                log.warning("broker %s:%s not reachable: %s (retrying)", self.url.host, self.url.port, why)
+            self._last_fail = why
             return
         client.loop_start()
         try:
             if not up.wait(10) or lost.is_set():
                 return
             self._client = client
+            self._last_fail = None
             self.connects += 1
             self.connected.set()
             log.info("connected to broker %s:%s", self.url.host, self.url.port)

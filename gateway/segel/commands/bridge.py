@@ -18,6 +18,7 @@ Serial mode: a T-Beam running the firmware in the base role, on USB:
   segel bridge --list-ports                                   find the board
   segel bridge --port /dev/ttyUSB0 --broker mqtt://127.0.0.1:1883
   segel bridge --port /dev/ttyACM0 --id hill-2 --broker mqtt://gw:pw@10.0.0.5
+  segel bridge --port /dev/ttyUSB0 --broker mqtts://bridge:pw@broker.example:8883 --ca-file ca.pem
 \b
 UDP mode: 8-channel LoRaWAN gateways (RAK, Dragino...) running Semtech's packet forwarder,
 with server_address = this host and serv_port_up/down = 1700 in their global_conf.json:
@@ -40,7 +41,10 @@ def register(group: click.Group) -> None:
     @group.command("bridge", help=HELP)
     @click.option("--port", "port", metavar="PORT", help="Serial port of the base station (or a pyserial URL).")
     @click.option("--udp", "udp", metavar="HOST:PORT", help="Listen for Semtech packet forwarders, e.g. 0.0.0.0:1700.")
-    @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, help="Broker URL mqtt://[user:pass@]host[:port].")
+    @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True,
+                  help="Broker URL mqtt://[user:pass@]host[:1883], or mqtts://…[:8883] for TLS (certificate verified).")
+    @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+                  help="With mqtts://: the CA that signed the broker's certificate (default: the system's CAs).")
     @click.option("--id", "bridge_id", metavar="ID", help="Bridge id in topics (default: from the port name, or udp-PORT).")
     @click.option("--buffer", "buffer_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Durable buffer file (default: ~/.local/state/segel/bridge-<id>.sqlite).")
@@ -49,10 +53,11 @@ def register(group: click.Group) -> None:
                   help="UDP mode: accept only these gateway EUIs (16 hex digits); repeat. Default: any.")
     @click.option("--list-ports", is_flag=True, help="List candidate serial ports and exit.")
     @click.option("--json", "as_json", is_flag=True, help="With --list-ports: print JSON.")
-    def bridge_cmd(port: str | None, udp: str | None, broker: str, bridge_id: str | None, buffer_path: Path | None, baud: int,
+    def bridge_cmd(port: str | None, udp: str | None, broker: str, ca_file: str | None, bridge_id: str | None, buffer_path: Path | None, baud: int,
                    gateways: tuple[str, ...], list_ports: bool, as_json: bool) -> None:
         from segel.bridge import Bridge
         from segel.bridge import list_ports as lp
+        from segel.mqtt import redact
 
         if list_ports:
             ports = lp()
@@ -75,14 +80,15 @@ def register(group: click.Group) -> None:
             raise click.BadParameter("letters, digits, - and _ only (it is an MQTT topic level)", param_hint="--id")
         path = buffer_path or _state_dir() / f"bridge-{bridge_id}.sqlite"
         try:
-            b = Bridge(bridge_id, broker, path, port=port, udp=udp, baudrate=baud, gateways=set(gateways) or None)
+            b = Bridge(bridge_id, broker, path, port=port, udp=udp, baudrate=baud, gateways=set(gateways) or None,
+                       ca_file=ca_file)
         except (ValueError, OSError) as e:
             raise click.ClickException(str(e)) from e
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         b.start()
         where = f"serial {port}" if port else f"UDP {udp}"
-        click.echo(f"bridge {bridge_id}: {where} -> {broker} (buffer {path}); Ctrl-C to stop", err=True)
+        click.echo(f"bridge {bridge_id}: {where} -> {redact(broker)} (buffer {path}); Ctrl-C to stop", err=True)
         try:
             while not done.wait(1.0):
                 pass
