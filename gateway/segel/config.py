@@ -237,8 +237,9 @@ EXAMPLE = """\
 # segel gateway configuration (docs/configuration.md). Relative paths are relative to this file.
 [gateway]
 instance = "gateway"          # name in logs, metrics and the gateway measurement
-db = "segel.db"               # SQLite: registry, state, security log, outbox
-fleet_secret = "fleet.key"    # from `segel fleet init`; owner-only file
+db = "fleet/registry.db"      # SQLite: the registry `segel fleet init`/`segel provision` fill; the
+                              # gateway adds its state, security log and outbox to it
+fleet_secret = "fleet/fleet.secret"  # from `segel fleet init`; owner-only file
 recording_dir = "recordings"  # rotating JSON-lines recording of every uplink
 metrics_port = 9108           # Prometheus /metrics on metrics_host (0 = off)
 

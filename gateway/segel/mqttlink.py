@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
 import sys
 import threading
 import time
@@ -147,6 +148,10 @@ class ThreadLink:
 
 def _child(conn: Any, m: MqttSection, gen_base: int, log_level: int) -> None:
     """Runs in the child: a ThreadLink whose messages and events go up the pipe in batches."""
+    # Ctrl-C reaches the whole process group and systemd signals the whole cgroup: the gateway
+    # decides when to stop (it sends "stop" after its last commit), or its pipe closes
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[mqtt]: %(message)s")
     send_lock = threading.Lock()
     lock = threading.Lock()

@@ -192,7 +192,8 @@ def load_fleet_secret(path: str | Path) -> bytes:
     try:
         text = p.read_text().strip()
     except FileNotFoundError as e:
-        raise RegistryError(f"fleet secret {p} not found: create one with `segel fleet init`") from e
+        raise RegistryError(f"fleet secret {p} not found: create one with `segel fleet init` (it writes "
+                            "fleet/fleet.secret) and point gateway.fleet_secret or --fleet-secret at it") from e
     mode = stat.S_IMODE(p.stat().st_mode)
     if mode & 0o077:
         raise RegistryError(f"fleet secret {p} is readable by others (mode {mode:o}): chmod 600 {p}")
