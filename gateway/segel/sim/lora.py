@@ -567,12 +567,20 @@ class LoraHub(Hub):
         buf.mkdir(parents=True, exist_ok=True)
         self.bases: list[SimBase] = []
         self._closed = False
+        # The embedded amqtt broker (0.12) hands every client that connects the retained messages
+        # of every topic anyone subscribed to, so each bridge gets the other bridges' retained
+        # status on its downlink subscription; it rightly counts them as bad downlinks
+        # (`bad_downlinks` in its status) and would log a warning for each.
+        logging.getLogger("segel.bridge.mqtt").setLevel(logging.ERROR)
         try:
+            deadline = time.monotonic() + timeout_s
             for i, s in enumerate(self.sites):
                 b = SimBase(s, opts, broker_url, buf, self.air.on_downlink, boot_id=0x5000 + i).start()
                 self.bases.append(b)
                 self.air.bases[s.base_id] = b
-            deadline = time.monotonic() + timeout_s
+                # one at a time: amqtt fails a connection that arrives while another subscribes
+                while not b.bridge.publisher.connected.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.005)
             while not all(b.ready() for b in self.bases):
                 if time.monotonic() > deadline:
                     raise ConnectionError(f"{sum(not b.ready() for b in self.bases)} of {len(self.bases)} simulated "
