@@ -18,7 +18,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from segel.sim.runner import Progress
 from segel.sim.session import Options, Rehearsal, Summary
@@ -58,6 +58,8 @@ class DemoOptions:
     json_out: bool = False
     live: bool | None = None  # None: redraw when stdout is a terminal
     processes: bool = True
+    uplink: str = "wifi"  # or "lora" (segel.sim.lora)
+    lora: Any = None  # segel.sim.lora.LoraOptions
 
 
 def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
@@ -65,7 +67,7 @@ def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
     out = out or sys.stdout
     opts = Options(scenario=resolve_scenario(o.scenario), boxes=o.boxes, broker_url=o.broker_url,
                    influx_url=o.influx_url, workdir=o.keep, speed=o.speed, report_interval_s=o.report_interval_s,
-                   processes=o.processes)
+                   processes=o.processes, uplink=o.uplink, lora=o.lora)
     r = Rehearsal(opts)
     view_out: TextIO = sys.stderr if o.json_out else out
     view = LiveView(r.scn, {}, out=view_out, tty=o.live)

@@ -101,6 +101,15 @@ class Channel:
         self.stats["transmissions"] += 1
         return tx
 
+    def forget(self, before_ms: float) -> list[Transmission]:
+        """Drop unresolved transmissions that ended before `before_ms` (a live simulation that
+        judges each transmission as it is made, with overlapping() and hear(), keeps only the
+        recent ones); -> the dropped ones."""
+        gone = [t for t in self._pending if t.end_ms < before_ms]
+        if gone:
+            self._pending = [t for t in self._pending if t.end_ms >= before_ms]
+        return gone
+
     def overlapping(self, tx: Transmission) -> list[Transmission]:
         """Transmissions not yet resolved that overlap `tx` on its frequency and SF."""
         return [o for o in self._pending if o is not tx and o.freq_khz == tx.freq_khz and o.sf == tx.sf

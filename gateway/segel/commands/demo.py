@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from segel.sim.uplink import lora_settings, uplink_options
+
 
 def register(group: click.Group) -> None:
     @group.command("demo", epilog="""\b
@@ -40,10 +42,11 @@ appeared, 1 otherwise.""")
     @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
                   help="Keep the gateway database, registry and recordings in this folder.")
     @click.option("--live/--no-live", default=None, help="Redraw the table in place (default: when on a terminal).")
+    @uplink_options
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process instead of a child process.")
     def demo_cmd(boxes: int | None, json_out: bool, broker_url: str | None, influx_url: str | None,
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
-                 live: bool | None, threads: bool) -> None:
+                 live: bool | None, threads: bool, uplink: str, sf: int, fading: float) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
         from segel.demo import DemoOptions, run_demo
 
@@ -51,7 +54,8 @@ appeared, 1 otherwise.""")
             raise click.ClickException(f"{keep} is not empty: --keep needs a new or empty folder")
         try:
             summary = run_demo(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep,
-                                           json_out, live, processes=not threads))
+                                           json_out, live, processes=not threads, uplink=uplink,
+                                           lora=lora_settings(uplink, sf, fading)))
         except (FileNotFoundError, ConnectionError, ValueError) as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:

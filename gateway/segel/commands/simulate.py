@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from segel.sim.uplink import lora_settings, uplink_options
+
 
 def register(group: click.Group) -> None:
     @group.command("simulate", epilog="""\b
@@ -33,10 +35,11 @@ Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).""")
     @click.option("--report-interval", "report_interval_s", type=click.IntRange(60, 86400), metavar="S",
                   help="The trackers' report interval in seconds (default: scenario.toml).")
     @click.option("--json", "json_out", is_flag=True, help="Print the summary as JSON.")
+    @uplink_options
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process (no child process).")
     def simulate_cmd(scenario: Path, boxes: int | None, workdir: Path | None, broker_url: str | None,
                      influx_url: str | None, speed: float | None, report_interval_s: int | None, json_out: bool,
-                     threads: bool) -> None:
+                     threads: bool, uplink: str, sf: int, fading: float) -> None:
         """Run a scenario's virtual trackers through the real gateway and check its incidents."""
         from segel.demo import DemoOptions, run_demo
 
@@ -44,7 +47,8 @@ Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).""")
             raise click.ClickException(f"{workdir} is not empty: use a new or empty folder")
         try:
             summary = run_demo(DemoOptions(str(scenario), boxes, broker_url, influx_url, speed, report_interval_s,
-                                           workdir, json_out, live=False, processes=not threads))
+                                           workdir, json_out, live=False, processes=not threads, uplink=uplink,
+                                           lora=lora_settings(uplink, sf, fading)))
         except (FileNotFoundError, ConnectionError, ValueError) as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:

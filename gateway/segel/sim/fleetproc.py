@@ -45,6 +45,8 @@ class FleetSpec:
     step_s: float = 120.0  # two overlapping steps keep receive times within 240 s of device times
     workers: int = 48
     speed: float | None = None
+    uplink: str = "wifi"  # or "lora": segel.sim.lora
+    lora: Any = None  # segel.sim.lora.LoraOptions when uplink == "lora"
 
 
 @dataclass
@@ -55,6 +57,7 @@ class FleetStats:
     retired: dict[str, str]
     errors: list[str]
     progress: Progress
+    radio: dict | None = None  # the LoRa path's figures (segel.sim.lora.LoraHub.figures)
 
 
 def load_scenario(path: str, report_interval_s: int | None) -> Scenario:
@@ -91,7 +94,8 @@ def build(spec: FleetSpec, scn: Scenario, hub: Hub, root: Path) -> tuple[list[Vi
     for i, b in enumerate(spec.boxes):
         dev = spec.devices[b]
         key = protocol.derive_device_key(spec.secret, dev, 0)
-        trackers.append(VirtualTracker(root, dev, key, its[b], scn.settings, hub, seed=i + 1))
+        cls = getattr(hub, "tracker_class", VirtualTracker)
+        trackers.append(cls(root, dev, key, its[b], scn.settings, hub, seed=i + 1))
     by_box = {t.it.box.box: t for t in trackers}
     events: list[Event] = []
     for inc in scn.incidents:
@@ -107,8 +111,8 @@ def build(spec: FleetSpec, scn: Scenario, hub: Hub, root: Path) -> tuple[list[Vi
 def run_fleet(spec: FleetSpec, clock: Any, on_step: Callable[[Progress], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> FleetStats:
     scn = load_scenario(spec.scenario, spec.report_interval_s)
-    hub = MqttHub(spec.broker_host, spec.broker_port, username=spec.broker_user, password=spec.broker_password)
     root = flash_root(spec.workdir)
+    hub = make_hub(spec, scn, root, clock)
     try:
         trackers, events = build(spec, scn, hub, root)
         runner = Runner(trackers, clock, step_s=spec.step_s, workers=spec.workers, speed=spec.speed, events=events)
@@ -121,10 +125,29 @@ def run_fleet(spec: FleetSpec, clock: Any, on_step: Callable[[Progress], None] |
 
         prog = runner.run(step)
         return FleetStats(runner.wakes, sum(t.link.sent for t in trackers), sum(t.link.lost for t in trackers),
-                          dict(runner.retired), list(runner.errors), prog)
+                          dict(runner.retired), list(runner.errors), prog, radio=_figures(hub))
     finally:
         hub.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def make_hub(spec: FleetSpec, scn: Scenario, root: Path, clock: Any) -> Hub:
+    if spec.uplink == "lora":
+        from urllib.parse import quote
+
+        from segel.sim.lora import LoraHub, LoraOptions
+
+        auth = f"{quote(spec.broker_user, safe='')}:{quote(spec.broker_password or '', safe='')}@" if spec.broker_user else ""
+        return LoraHub(scn, spec.lora or LoraOptions(), f"mqtt://{auth}{spec.broker_host}:{spec.broker_port}", root, clock)
+    return MqttHub(spec.broker_host, spec.broker_port, username=spec.broker_user, password=spec.broker_password)
+
+
+def _figures(hub: Hub) -> dict | None:
+    f = getattr(hub, "figures", None)
+    if f is None:
+        return None
+    hub.close()  # LoRa: what the base stations heard reaches the broker before the figures are taken
+    return f()  # type: ignore[no-any-return]
 
 
 class SharedClock:

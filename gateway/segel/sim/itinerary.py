@@ -210,8 +210,11 @@ class Builder:
         return _rng(box.tps, leg.name).uniform(0, s)  # one trip per TPS (both boxes together)
 
     def _opening(self, it: Itinerary, t_open: float, t_close: float) -> None:
-        it.seal += [(t_open, "loop", True), (t_close, "loop", False)]
-        it.rearm.append(t_close + self.s.rearm_after_s)
+        # not every KPPS or PPK opens its boxes at the same second: each box's opening starts up
+        # to opening_spread_s after the scheduled time and lasts as scheduled
+        off = _rng(it.box.box, "opening", t_open).uniform(0, self.s.opening_spread_s)
+        it.seal += [(t_open + off, "loop", True), (t_close + off, "loop", False)]
+        it.rearm.append(t_close + off + self.s.rearm_after_s)
 
     def _tps_day(self, it: Itinerary, eday: dt.date) -> None:
         s, scn = self.s, self.scn

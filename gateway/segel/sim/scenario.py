@@ -46,6 +46,7 @@ class Settings:
     recap_open: str = "16:00"  # recapitulation at the PPK, the day after the election
     recap_close: str = "18:00"
     rearm_after_s: int = 300  # the technician re-arms the seal this long after it is closed again
+    opening_spread_s: int = 600  # each box's opening starts up to this long after the scheduled time
     gnss_dropouts_per_day: float = 2.0  # short no-fix spells (forest, buildings)
     battery_mv: int = 4100  # a fresh cell
     battery_mv_per_day: float = 45.0  # drain at the report interval above

@@ -148,16 +148,17 @@ def format_summary(s: object, scn: Scenario) -> str:
     lines = [
         f"Rehearsal {s.scenario}: {s.boxes:,} boxes in {s.districts} districts, "
         f"{wita(scn, s.sim_start)} to {wita(scn, s.sim_end)} WITA in {s.wall_s:,.0f} s",
-        f"  tracker wakes {s.wakes:,}; frames sent {s.frames_sent:,} (+{s.frames_unheard:,} into dead zones, "
-        f"re-sent later)",
+        f"  tracker wakes {s.wakes:,}; frames sent {s.frames_sent:,} (+{s.frames_unheard:,} "
+        + ("nobody heard" if s.radio else "into dead zones") + ", re-sent later)",
         f"  gateway: received {g.get('received', 0):,}, accepted {g.get('accepted', 0):,}, "
         f"duplicates {g.get('duplicates', 0):,}, rejected: {rej}",
         f"  boxes delivered to their TPS: {s.delivered_to_tps:,} of {s.boxes:,}; back at the warehouse: "
         f"{s.back_at_warehouse:,}",
         "  alerts by kind: " + ", ".join(f"{k} {v:,}" for k, v in s.alerts_by_kind.items()),
-        "",
-        "Scripted incidents:",
     ]
+    if s.radio:
+        lines += radio_lines(s.radio)
+    lines += ["", "Scripted incidents:"]
     for i in s.incidents:
         mark = "raised " if i.raised else "MISSING"
         late = " (late)" if i.late else ""
@@ -168,7 +169,32 @@ def format_summary(s: object, scn: Scenario) -> str:
             lines.append(f"  {r['kind']} {r['box']} {r['place'] or ''}")
     else:
         lines.append("Unscripted critical alerts: none")
+    if s.withdrawn_critical:
+        lines.append(f"Critical alerts the gateway withdrew itself (a missing frame arrived later): {s.withdrawn_critical}")
     for e in s.errors[:5]:
         lines.append(f"error: {e}")
     lines.append("RESULT: " + ("every scripted incident raised its alert" if s.ok else "FAILED (see above)"))
     return "\n".join(lines) + "\n"
+
+
+def radio_lines(r: dict) -> list[str]:
+    """The LoRa figures of a --uplink lora summary (segel.sim.lora)."""
+    g = r.get("gateway", {})
+    tx = r.get("transmissions", 0)
+    pb = r.get("per_bridge", {})
+    busiest = sorted(pb.items(), key=lambda kv: -kv[1]["heard"])[:6]
+    return [
+        f"  LoRa: SF{r.get('sf')} on {r.get('channel_khz', 0) / 1000:.1f} MHz, {r.get('base_stations')} base stations "
+        f"({', '.join(f'{n} {k}' for k, n in r.get('sites', {}).items())}), range {r.get('range_km')} km, "
+        f"fading {r.get('fading', 0):.0%}",
+        f"    uplinks on air {tx:,}: heard {r.get('heard', 0):,} ({r.get('delivery_ratio', 0):.1%}); not heard: "
+        f"collided {r.get('collided', 0):,}, faded {r.get('faded', 0):,}, too weak {r.get('too_weak', 0):,}, "
+        f"no base station in range {r.get('out_of_range', 0):,}, dead zone {r.get('dead_zone', 0):,}",
+        f"    copies {r.get('receptions', 0):,}; heard by two or more base stations {r.get('heard_by_two_or_more', 0):,}; "
+        f"late-detected collisions {r.get('late_collisions', 0):,}",
+        f"    acks into receive windows {r.get('acks_delivered', 0):,}, faded {r.get('acks_faded', 0):,}, "
+        f"none in the window {r.get('no_ack', 0):,}",
+        "    heard most: " + ", ".join(f"{k} {v['heard']:,}" for k, v in busiest),
+        f"    gateway: {g.get('stored', 0):,} frames stored once each ({g.get('via_bridge_with_rx', 0):,} with rx metadata), "
+        f"{g.get('stored_with_two_or_more_receptions', 0):,} of them received two or more times",
+    ]
