@@ -74,6 +74,7 @@ class BaseStation:
         self.tx_packets = 0
         self.tx_late = 0
         self.dropped = 0  # uplink records dropped unacknowledged because the queue was full
+        self.foreign_downlinks = 0  # other base stations' downlinks heard (not forwarded)
         self.hello()
 
     # --- serial out ---
@@ -118,6 +119,11 @@ class BaseStation:
         if rx_t is None:
             rx_t = now
         frame = bytes(pkt)
+        if frame and frame[0] & 0x0F >= 8:
+            # a downlink (ACK, CONFIG) that a neighbouring base station sent on our channel:
+            # not a tracker's frame, so it is neither forwarded nor taken as "heard"
+            self.foreign_downlinks += 1
+            return
         if len(frame) >= 4:
             dev = frame[1:4]
             if dev not in self.heard and len(self.heard) >= MAX_DEVICES:

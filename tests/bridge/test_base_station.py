@@ -119,3 +119,21 @@ def test_a_downlink_over_the_dwell_limit_is_refused_and_garbage_is_ignored() -> 
     for _ in range(3):
         bs.poll(0)
     assert radio.sent == [] and [r for r in port.records() if isinstance(r, wire.TxDone)][-1].status == "too_long"
+
+
+def test_a_neighbours_downlink_is_not_forwarded_as_an_uplink() -> None:
+    """Base stations share the channel and the IQ polarity: one hears the ACKs another sends.
+    Those are downlink frames (type >= 8), never a tracker's, so they are not written to the
+    bridge (the gateway would reject each as a downlink sent as an uplink) nor mark a tracker heard."""
+    bs, radio, port, clock = _station()
+    ack = bytes([0x18]) + (0x101).to_bytes(3, "big") + (5).to_bytes(3, "big") + bytes(15)
+    config = bytes([0x19]) + (0x102).to_bytes(3, "big") + (6).to_bytes(3, "big") + bytes(14)
+    radio.rx += [RxPacket(ack, ticks_ms=clock.ticks_ms(), snr=3, rssi=-90),
+                 RxPacket(config, ticks_ms=clock.ticks_ms(), snr=3, rssi=-90),
+                 RxPacket(_frame(0x103, 1), ticks_ms=clock.ticks_ms(), snr=3, rssi=-90)]
+    for _ in range(3):
+        bs.poll(0)
+    ups = [r for r in port.records() if isinstance(r, wire.Uplink)]
+    assert [u.frame for u in ups] == [_frame(0x103, 1)]
+    assert bs.foreign_downlinks == 2 and bs.rx_packets == 3
+    assert list(bs.heard) == [(0x103).to_bytes(3, "big")]
