@@ -429,7 +429,7 @@ def scenario_toml() -> str:
         "",
         "[simulation]",
         f"report_interval_s = {REPORT_INTERVAL_S}  # docs/demo.md: why two hours",
-        "status_interval_s = 21600",
+        "status_interval_s = 86400  # one status frame a day: 12 report intervals, the firmware default ratio (5 min, 1 h)",
         "power_on_before_s = 5400  # switched on and armed at packing, 1.5 h before the convoy leaves",
         "road_kmh = 40.0",
         "local_kmh = 25.0",

@@ -1,6 +1,6 @@
 """`segel demo`: the Kutai Timur rehearsal on embedded defaults, with a live view and a summary.
 
-One call starts an embedded MQTT broker (amqtt) in this process, the real gateway on a fresh
+One call starts an embedded MQTT broker (amqtt) in a child process, the real gateway on a fresh
 SQLite database in a temporary folder (fleet secret, registry, places, boxes and custody plans
 imported as an election office would), and the virtual fleet (every box's tracker running the
 firmware's own wake cycle on simulated hardware) in a child process; shows boxes by custody

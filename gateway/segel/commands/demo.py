@@ -12,7 +12,7 @@ from segel.sim.uplink import lora_settings, uplink_options
 def register(group: click.Group) -> None:
     @group.command("demo", epilog="""\b
 Examples:
-  segel demo                         all 1,402 boxes, distribution through return (~15 min, 2 cores)
+  segel demo                         all 1,402 boxes, distribution through return (~6-9 min, 2 cores)
   segel demo --boxes 40              a quick run: every scripted incident, 40 boxes
   segel demo --json > summary.json   the summary as JSON (the live view goes to stderr)
   segel demo --broker mqtt://127.0.0.1:1883 --influx http://127.0.0.1:8086/segel
@@ -20,7 +20,7 @@ Examples:
         segel status --db rehearsal/segel.db
 
 \b
-What runs: an embedded MQTT broker (amqtt) in this process, the real gateway (verify, dedupe,
+What runs: an embedded MQTT broker (amqtt) in a child process, the real gateway (verify, dedupe,
 places, custody rules, alerts) on a fresh SQLite database, and one virtual tracker per ballot
 box running the firmware's own wake cycle on simulated hardware, in a child process. Simulated
 time runs as fast as the machine allows (the trackers report every two hours of simulated time;

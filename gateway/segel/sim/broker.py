@@ -1,4 +1,7 @@
-"""An embedded MQTT broker (amqtt, pure Python) on a free loopback port, in a thread of this process.
+"""An embedded MQTT broker (amqtt, pure Python) on a free loopback port: in a thread of this process
+(`EmbeddedBroker`) or in a child process of its own (`BrokerProcess`, what `segel demo` uses: amqtt
+costs about as much CPU per message as the gateway's whole pipeline, and in its own process it
+does not hold the gateway's GIL).
 
 Good enough for the demo and tests: amqtt 0.12 keeps no persistent sessions across a gateway
 restart, which the demo never does, and trackers resend until acknowledged anyway. Production
@@ -73,6 +76,70 @@ class EmbeddedBroker:
             self._loop.close()
 
     def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _serve_child(port: int, conn: Any) -> None:
+    """The child process: an EmbeddedBroker until the parent says stop (or goes away)."""
+    b = EmbeddedBroker(port)
+    try:
+        b.start()
+    except BaseException as e:  # report, do not hang the parent
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        raise
+    conn.send(("ready", port))
+    try:
+        while True:
+            try:
+                if conn.poll(1.0) and conn.recv() == "stop":
+                    break
+            except (EOFError, OSError):  # the parent is gone
+                break
+    finally:
+        b.stop()
+
+
+class BrokerProcess:
+    """The embedded amqtt broker in a child process (spawned: no locks of this process inherited)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        import multiprocessing as mp
+
+        self.port = port or free_port()
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve_child, args=(self.port, child), name="segel-broker", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
+        self.proc.start()
+        if not self._conn.poll(timeout):
+            self.proc.kill()
+            raise ConnectionError(f"the embedded MQTT broker did not start within {timeout:.0f} s")
+        kind, body = self._conn.recv()
+        if kind != "ready":
+            self.proc.join(5)
+            raise ConnectionError(f"the embedded MQTT broker failed: {body}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.is_alive():
+            try:
+                self._conn.send("stop")
+            except (OSError, BrokenPipeError):
+                pass
+            self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+
+    def __enter__(self) -> BrokerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -70,7 +70,10 @@ class MqttHub(Hub):
 
         self.qos = qos
         self._boxes: dict[str, deque[bytes]] = {}
-        self._cv = threading.Condition()
+        # one condition per device on one lock: a downlink wakes only the tracker it is for (a
+        # shared notify_all woke every waiting worker thread for each ack)
+        self._lock = threading.Lock()
+        self._cvs: dict[str, threading.Condition] = {}
         self.published = 0
         self.downlinks = 0
         self._connected = threading.Event()
@@ -91,22 +94,28 @@ class MqttHub(Hub):
         client.subscribe(topics.TRACKER_DOWN.format(device="+"), qos=self.qos)
         self._connected.set()
 
+    def _cv(self, dev: str) -> threading.Condition:  # call with self._lock held
+        cv = self._cvs.get(dev)
+        if cv is None:
+            cv = self._cvs[dev] = threading.Condition(self._lock)
+        return cv
+
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         dev = msg.topic.rsplit("/", 1)[-1]
-        with self._cv:
+        with self._lock:
             self._boxes.setdefault(dev, deque()).append(bytes(msg.payload))
             self.downlinks += 1
-            self._cv.notify_all()
+            self._cv(dev).notify()
 
     def publish(self, device: str, frame: bytes) -> None:
         self.client.publish(topics.tracker_up(device), frame, qos=self.qos)
         self.published += 1
 
     def wait_down(self, device: str, timeout_s: float) -> bytes | None:
-        with self._cv:
+        with self._lock:
             q = self._boxes.setdefault(device, deque())
             if not q:
-                self._cv.wait_for(lambda: bool(q), timeout_s)
+                self._cv(device).wait_for(lambda: bool(q), timeout_s)
             return q.popleft() if q else None
 
     def close(self) -> None:

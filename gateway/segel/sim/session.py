@@ -32,7 +32,7 @@ from segel.custody.judge import build_judge
 from segel.gateway import Gateway
 from segel.registry import Registry, create_fleet_secret
 from segel.sim import scenario as scn_mod
-from segel.sim.broker import EmbeddedBroker
+from segel.sim.broker import BrokerProcess, EmbeddedBroker
 from segel.sim.fleetproc import FleetProcess, FleetSpec, FleetStats, itineraries, run_fleet
 from segel.sim.itinerary import Itinerary
 from segel.sim.runner import Progress, SimClock
@@ -46,12 +46,16 @@ FIRST_DEVICE = 0x000101
 class Options:
     scenario: Path
     boxes: int | None = None  # None: every box of the scenario
-    broker_url: str | None = None  # None: an embedded amqtt broker in this process
+    broker_url: str | None = None  # None: an embedded amqtt broker (its own process, or a thread here)
     influx_url: str | None = None  # http://host:8086/db (InfluxDB 1.x /write); None: lines stay in the outbox
     workdir: Path | None = None  # None: a temporary folder, removed at the end
     speed: float | None = None  # simulation seconds per real second at most; None: as fast as possible
-    step_s: float = 120.0  # two overlapping steps keep receive times within 240 s of device times
-    workers: int = 48
+    # Two overlapping steps keep receive times within 2 x step_s (480 s) of device times, under the
+    # judge's late_after_s (600 s). A wake mostly waits for its acks, so the rehearsal's pace is
+    # the number of wakes in flight: 240 s steps put ~90 of the 1,402 trackers in flight at once
+    # (120 s and 48 threads: ~45, and the two processes idled half the time; docs/demo.md).
+    step_s: float = 240.0
+    workers: int = 128
     report_interval_s: int | None = None  # overrides scenario.toml
     gateway_tick_s: float = 600.0  # simulation seconds between the judges' timer runs
     processes: bool = True  # the fleet in a child process (two cores); False: threads of this process
@@ -95,6 +99,9 @@ class Summary:
     errors: list[str]
     radio: dict | None = None  # --uplink lora: the air's, base stations' and gateway's figures
     withdrawn_critical: int = 0  # unscripted critical alerts the gateway withdrew itself (not in unscripted_critical)
+    # alerts still open (or acknowledged) at the end, by kind: most non-info alerts resolve
+    # themselves (a silent tracker heard again, a late box confirmed at its destination)
+    alerts_open_by_kind: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -183,7 +190,7 @@ class Rehearsal:
         shm = Path("/dev/shm")
         tmp_parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.dir = Path(opts.workdir or tempfile.mkdtemp(prefix="segel-rehearsal-", dir=tmp_parent))
-        self.broker: EmbeddedBroker | None = None
+        self.broker: EmbeddedBroker | BrokerProcess | None = None
         self.gateway: Gateway | None = None
         self.feed: AlertFeed | None = None
         self.fleet: FleetProcess | None = None
@@ -237,7 +244,8 @@ class Rehearsal:
         if self.opts.broker_url:
             url = self.opts.broker_url
         else:
-            self.broker = EmbeddedBroker().start()
+            # with processes, the broker gets a process (and a GIL) of its own too
+            self.broker = (BrokerProcess() if self.opts.processes else EmbeddedBroker()).start()
             url = self.broker.url
         from segel.mqtt import parse_url
 
@@ -319,9 +327,12 @@ class Rehearsal:
                 and (r["device_time"] or 0) > eday_ts}
         by_kind: dict[str, int] = {}
         by_sev: dict[str, int] = {}
+        still_open: dict[str, int] = {}
         for r in rows:
             by_kind[r["kind"]] = by_kind.get(r["kind"], 0) + 1
             by_sev[r["severity"]] = by_sev.get(r["severity"], 0) + 1
+            if r["state"] in ("open", "acknowledged") and r["severity"] != "info":
+                still_open[r["kind"]] = still_open.get(r["kind"], 0) + 1
         touched = self.incident_boxes()
         results = []
         chosen = {b.box for b in self.boxes}
@@ -357,7 +368,8 @@ class Rehearsal:
             delivered_to_tps=len(delivered), back_at_warehouse=len(back), alerts_by_kind=dict(sorted(by_kind.items())),
             alerts_by_severity=by_sev, incidents=results, unscripted_critical=unscripted,
             withdrawn_critical=len(withdrawn), trackers_off=off,
-            errors=list(st.errors if st else []), radio=self._radio(st))
+            errors=list(st.errors if st else []), radio=self._radio(st),
+            alerts_open_by_kind=dict(sorted(still_open.items())))
 
     def _radio(self, st: FleetStats | None) -> dict | None:
         if self.opts.uplink != "lora":

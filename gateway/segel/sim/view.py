@@ -155,6 +155,8 @@ def format_summary(s: object, scn: Scenario) -> str:
         f"  boxes delivered to their TPS: {s.delivered_to_tps:,} of {s.boxes:,}; back at the warehouse: "
         f"{s.back_at_warehouse:,}",
         "  alerts by kind: " + ", ".join(f"{k} {v:,}" for k, v in s.alerts_by_kind.items()),
+        "  of which still open at the end: " + (", ".join(f"{k} {v:,}" for k, v in s.alerts_open_by_kind.items())
+                                                or "none") + " (the others resolved themselves; info not counted)",
     ]
     if s.radio:
         lines += radio_lines(s.radio)
