@@ -15,7 +15,7 @@ import hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from segel import protocol
-from segel.protocol import BODY_LEN, HEADER_LEN, MAC_LEN, FrameError, FrameType, RejectReason
+from segel.protocol import BODY_LEN, HEADER_LEN, MAC_LEN, FrameError, RejectReason
 
 
 class FrameCodec:
@@ -37,11 +37,12 @@ class FrameCodec:
         """`hdr`: the frame's already parsed header (saves parsing it twice)."""
         if hdr is None:
             hdr = protocol.parse_header(frame)
-        n = HEADER_LEN + BODY_LEN[FrameType(hdr.type)]
+        blen = BODY_LEN[hdr.type]
+        n = HEADER_LEN + blen
         if not hmac.compare_digest(self._sign(frame[:n]), frame[n:]):
             raise FrameError(RejectReason.BAD_MAC, f"MAC does not verify for device {hdr.device_id:06x}")
         ks = self._keystream(hdr.type, hdr.device_id, hdr.counter)
-        plain = bytes(a ^ b for a, b in zip(frame[HEADER_LEN:n], ks))
+        plain = (int.from_bytes(frame[HEADER_LEN:n], "big") ^ int.from_bytes(ks[:blen], "big")).to_bytes(blen, "big")
         return protocol.Frame(hdr, protocol.decode_body(hdr.type, plain))
 
     def encode(self, device_id: int, counter: int, dev_time: int, body: protocol.Body) -> bytes:

@@ -332,7 +332,7 @@ def parse_header(frame: bytes) -> Header:
         raise FrameError(RejectReason.BAD_VERSION, f"version {ver}, this gateway speaks version {VERSION}")
     if ftype not in BODY_LEN.keys():
         raise FrameError(RejectReason.BAD_TYPE, f"frame type {ftype} is not defined in version {VERSION}")
-    want = HEADER_LEN + BODY_LEN[FrameType(ftype)] + MAC_LEN
+    want = HEADER_LEN + BODY_LEN[ftype] + MAC_LEN  # (an IntEnum key is found by its int)
     if len(frame) < want:
         raise FrameError(RejectReason.TRUNCATED, f"{len(frame)} bytes, a {FrameType(ftype).name} frame has {want}")
     if len(frame) > want:

@@ -9,6 +9,7 @@ then holds the raw payload). Files: `uplinks.jsonl` (current), `uplinks.jsonl.1`
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -23,7 +24,14 @@ FILENAME = "uplinks.jsonl"
 _META_KEYS = ("rssi", "snr", "base_id", "bridge_id", "freq_khz", "sf", "rx_time")
 
 
+_json_str = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str (ensure_ascii)
+
+
 def to_json(up: Uplink, error: str | None = None) -> str:
+    if up.meta is None and not error and isinstance(up.received_at, float) and math.isfinite(up.received_at):
+        # the common line (a tracker's frame over WiFi), byte for byte what json.dumps writes below
+        return (f'{{"received_at":{up.received_at!r},"topic":{_json_str(up.topic)},"frame":"{up.frame.hex()}",'
+                '"meta":null}')
     d: dict = {"received_at": up.received_at, "topic": up.topic, "frame": up.frame.hex(),
                "meta": {k: v for k, v in up.meta.__dict__.items() if v is not None} if up.meta else None}
     if error:

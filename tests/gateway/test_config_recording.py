@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from segel import config, recording
 from segel.records import RxMeta, Uplink
@@ -73,3 +75,12 @@ def test_recording_rotates_and_reads_back_in_order(tmp_path: Path, caplog) -> No
     with caplog.at_level(logging.WARNING):
         assert len(list(recording.read(files[-1]))) >= 1
     assert "uplinks.jsonl:" in caplog.text and "unreadable" in caplog.text
+
+
+@given(at=st.floats(allow_nan=False, allow_infinity=False), topic=st.text(max_size=40), frame=st.binary(max_size=40))
+def test_the_recording_fast_path_writes_what_json_dumps_writes(at: float, topic: str, frame: bytes) -> None:
+
+    up = Uplink(at, topic, frame)
+    want = json.dumps({"received_at": at, "topic": topic, "frame": frame.hex(), "meta": None}, separators=(",", ":"))
+    assert recording.to_json(up) == want
+    assert recording.from_json(json.loads(recording.to_json(up))) == up

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from segel import outbox, protocol, store, topics
 from segel.pipeline import Pipeline
@@ -285,3 +287,22 @@ def test_duplicates_and_replays_inside_one_batch(tmp_path: Path) -> None:
     assert f.conn.execute("SELECT counter, receptions FROM seen ORDER BY counter").fetchall() == [(5, 2), (6, 1)]
     assert p.process(up(a)).duplicate  # and in the next batch, from the database
     assert f.conn.execute("SELECT receptions FROM seen WHERE counter=5").fetchone() == (3,)
+
+
+@given(lat=st.floats(-90, 90), lon=st.floats(-180, 180), flags=st.integers(0, 255), hdop=st.integers(0, 255),
+       speed=st.integers(0, 255), counter=st.integers(0, 2**24 - 1),
+       late=st.one_of(st.none(), st.floats(allow_infinity=False)), box=st.sampled_from([None, "64.08.01.2001-001-GUB"]),
+       quality=st.frozensets(st.sampled_from(["no_fix", "poor_hdop", "jump", 'odd"\\'])), ts=st.integers(0, 2**62))
+def test_the_direct_position_line_is_what_the_schema_writes(lat: float, lon: float, flags: int, hdop: int, speed: int,
+                                                           counter: int, late: float | None, box: str | None,
+                                                           quality: frozenset[str], ts: int) -> None:
+    """The hot path writes WiFi position lines without schema.point; byte for byte the same line."""
+    from segel import schema
+    from segel.pipeline import position_line
+
+    body = protocol.Position(lat, lon, flags, hdop / 10, speed)
+    want = schema.point("position", {"device": "00a1b2", "box": box}, {
+        "lat": body.lat, "lon": body.lon, "hdop": body.hdop, "speed_kmh": body.speed_kmh, "fix": body.fix,
+        "flags": body.flags, "counter": counter, "late_s": late, "quality": ",".join(sorted(quality)) or "ok",
+        "rssi": None, "snr": None}, ts)
+    assert position_line("00a1b2", box, body, counter, late, quality, ts) == want
