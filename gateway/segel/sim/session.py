@@ -208,6 +208,10 @@ class Rehearsal:
             "gateway.recording_dir": str(self.dir / "recordings"), "gateway.tick_interval_s": self.opts.gateway_tick_s,
             "gateway.health_interval_s": 6 * 3600.0, "gateway.instance": "rehearsal",
             "mqtt.url": broker_url, "mqtt.protocol": "3.1.1", "mqtt.client_id": "segel-rehearsal-gateway",
+            # paho inside the gateway's process: the rehearsal already runs the fleet and the broker
+            # in processes of their own on two cores; one hop less per frame costs 8 % less CPU
+            # (`segel demo --boxes 300`: 134 s against 146 s) than a fourth busy process
+            "mqtt.link": "thread",
             **self._influx_overrides(),
         })
 
