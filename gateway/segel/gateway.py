@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence

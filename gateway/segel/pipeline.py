@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from segel import outbox, protocol, schema, store, topics
-from segel.protocol import FrameError, FrameType, RejectReason
+from segel.protocol import FrameError, RejectReason
 from segel.records import Accepted, Judge, Rejected, RxMeta, Uplink, device_hex
 from segel.registry import Device, KeyRing, Registry
 from segel.fastframe import FrameCodec

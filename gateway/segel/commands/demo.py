@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.sim.uplink import lora_settings, uplink_options
+from segel.sim.uplink import lora_settings, rehearse, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -48,17 +48,8 @@ appeared, 1 otherwise.""")
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
                  live: bool | None, threads: bool, uplink: str, sf: int, fading: float) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
-        from segel.demo import DemoOptions, run_demo
+        from segel.demo import DemoOptions
 
-        if keep is not None and keep.exists() and any(keep.iterdir()):
-            raise click.ClickException(f"{keep} is not empty: --keep needs a new or empty folder")
-        try:
-            summary = run_demo(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep,
-                                           json_out, live, processes=not threads, uplink=uplink,
-                                           lora=lora_settings(uplink, sf, fading)))
-        except (FileNotFoundError, ConnectionError, ValueError) as e:
-            raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
-            raise click.Abort() from None
-        if not summary.ok:
-            raise SystemExit(1)
+        rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
+                             processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),
+                 keep, "--keep needs a new or empty folder")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.sim.uplink import lora_settings, uplink_options
+from segel.sim.uplink import lora_settings, rehearse, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -41,17 +41,8 @@ Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).""")
                      influx_url: str | None, speed: float | None, report_interval_s: int | None, json_out: bool,
                      threads: bool, uplink: str, sf: int, fading: float) -> None:
         """Run a scenario's virtual trackers through the real gateway and check its incidents."""
-        from segel.demo import DemoOptions, run_demo
+        from segel.demo import DemoOptions
 
-        if workdir is not None and workdir.exists() and any(workdir.iterdir()):
-            raise click.ClickException(f"{workdir} is not empty: use a new or empty folder")
-        try:
-            summary = run_demo(DemoOptions(str(scenario), boxes, broker_url, influx_url, speed, report_interval_s,
-                                           workdir, json_out, live=False, processes=not threads, uplink=uplink,
-                                           lora=lora_settings(uplink, sf, fading)))
-        except (FileNotFoundError, ConnectionError, ValueError) as e:
-            raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
-            raise click.Abort() from None
-        if not summary.ok:
-            raise SystemExit(1)
+        rehearse(DemoOptions(str(scenario), boxes, broker_url, influx_url, speed, report_interval_s, workdir, json_out,
+                             live=False, processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),
+                 workdir, "use a new or empty folder")

@@ -180,7 +180,7 @@ class Builder:
             if leg.name == "tps_to_pps":
                 depart = max(depart, count_close + 1800)
             self._stay(it, arrived, depart)
-            frm, to = self.center(leg.from_code), self.center(leg.to_code)
+            to = self.center(leg.to_code)
             outbound = leg.name in ("warehouse_to_ppk", "ppk_to_pps", "pps_to_tps")
             it.phases.append((depart, TRANSIT if outbound else RETURNING, leg.to_code))
             path = self._path(leg, (it.route[-1][1], it.route[-1][2]), to)

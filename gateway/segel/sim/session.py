@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segel import protocol, store, topics
+from segel import store, topics
 from segel.config import Config, load as load_config
 from segel.custody.judge import build_judge
 from segel.gateway import Gateway

@@ -1,8 +1,9 @@
-"""The --uplink, --sf and --fading options shared by `segel simulate` and `segel demo`."""
+"""What `segel simulate` and `segel demo` share: the --uplink, --sf and --fading options and the run."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -28,3 +29,20 @@ def lora_settings(uplink: str, sf: int, fading: float) -> Any:
     from segel.sim.lora import LoraOptions
 
     return LoraOptions(sf=sf, fading=fading)
+
+
+def rehearse(opts: Any, folder: Path | None, empty_hint: str) -> None:
+    """Run `segel.demo.run_demo(opts)` for a command: `folder` must be new or empty; errors become
+    click messages; exit status 1 when an incident did not raise its alert."""
+    from segel.demo import run_demo
+
+    if folder is not None and folder.exists() and any(folder.iterdir()):
+        raise click.ClickException(f"{folder} is not empty: {empty_hint}")
+    try:
+        summary = run_demo(opts)
+    except (FileNotFoundError, ConnectionError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+    if not summary.ok:
+        raise SystemExit(1)
