@@ -64,14 +64,22 @@ acknowledged, so the broker delivers them again on the next start.""")
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         from segel.service.assemble import assemble
 
+        from segel.national import uplink as national
+
         try:
             parts = assemble(cfg)
+            # before the gateway starts: from its first commit, what the nation needs is recorded
+            up = national.start(cfg)
             gw = Gateway(cfg, judges=parts.judges, on_alerts=parts.on_alerts).start()
         except (RegistryError, ValueError, OSError) as e:  # ConfigError is a ValueError
             raise click.ClickException(str(e)) from None
         log.info("%s", parts.summary)
+        if up is not None:
+            parts.summary += f"; national uplink for {up.code} to {len(up.nodes)} node(s)"
         click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}; "
                    f"{parts.summary}); Ctrl-C to stop", err=True)
         stop.wait()
         gw.stop()
+        if up is not None:
+            up.stop()
         parts.close()

@@ -201,6 +201,13 @@ def nats_conf(spec: Spec, node: Node, creds: Credentials, store_dir: str | None 
     tls = (f'\n  tls {{\n    cert_file: "{spec.tls_dir}/{node.name}.crt"\n    key_file: "{spec.tls_dir}/{node.name}.key"\n  }}'
            if spec.tls else "")
     cluster_replicas = min(3, len(spec.nodes))
+    cluster = (f"""
+cluster {{
+  name: "{spec.cluster_name}"
+  listen: "{node.host}:{node.cluster_port}"
+  routes: [{routes}]
+}}
+""" if len(spec.nodes) > 1 else "")
     return f"""# nats-server.conf for {node.name}: written by `segel deploy federation` (docs/national.md)
 server_name: "{node.name}"
 listen: "127.0.0.1:{node.client_port}"
@@ -212,13 +219,7 @@ jetstream {{
   max_file_store: {spec.max_file_store}
   max_memory_store: 256MB
 }}
-
-cluster {{
-  name: "{spec.cluster_name}"
-  listen: "{node.host}:{node.cluster_port}"
-  routes: [{routes}]
-}}
-
+{cluster}
 # The regencies and the ingesters speak MQTT 3.1.1. A QoS 1 message is stored in the
 # replicated $MQTT_msgs stream before its PUBACK; unacknowledged deliveries come again after ack_wait.
 mqtt {{

@@ -147,8 +147,9 @@ class NatsCluster:
                     continue
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{node.monitor_port}/jsz", timeout=2) as r:
-                        if json.loads(r.read()).get("meta_cluster", {}).get("leader"):
-                            return
+                        jsz = json.loads(r.read())
+                    if len(self.nodes) == 1 or jsz.get("meta_cluster", {}).get("leader"):
+                        return
                 except OSError:
                     pass
             time.sleep(0.2)

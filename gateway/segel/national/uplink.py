@@ -270,9 +270,9 @@ class Uplink:
             return False
         rc = result.get("rc")
         if rc is None or rc.is_failure:
-            why = str(rc) if rc is not None else "no answer"
+            why = f"refused the connection as {self.username}: {rc}" if rc is not None else "did not answer within 10 s"
             self.stats.last_error = f"{node.url}: {why}"
-            log.warning("national node %s refused the connection as %s: %s", node.url, self.username, why)
+            log.warning("national node %s %s", node.url, why)
             cl.disconnect()
             return False
         cl.subscribe(self.receipt_topic, qos=0)
