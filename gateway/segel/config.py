@@ -124,6 +124,7 @@ class NationalSection:
     resend_after_s: float = 15.0  # no receipt for this long: send again from the last confirmed item
     window: int = 5000  # items sent and not yet confirmed, at most
     batch_items: int = 500  # items per message at most (and about 256 kB)
+    linger_s: float = 0.5  # while items are on their way, wait this long to fill the next message
     keep_days: float = 7.0  # confirmed items are kept this long (the nation may ask again after a restore)
     keepalive_s: int = 30
     reconnect_max_s: float = 30.0

@@ -189,3 +189,26 @@ def test_a_standby_ingester_takes_over(tmp_path: Path, nats_node: local.NatsClus
         second.stop()
     assert stored(dsn) == outbox(conn)
     assert second.stats.items > 0
+
+
+def test_items_the_bus_dropped_are_sent_again(tmp_path: Path, dsn: str) -> None:
+    """Every item sent, none confirmed: a fresh national tier whose ingester has never subscribed
+    takes the messages (PUBACK) and keeps none. The uplink sends them again until the store has them."""
+    cluster = local.NatsCluster.create(tmp_path / "nats", [fed.Regency("64.08", "Kutai Timur")], n=1).start()
+    conn = regency_db(tmp_path / "r.db")
+    raise_alerts(conn, 40)
+    up = uplink.Uplink(tmp_path / "r.db", section(cluster)).start()
+    ing = None
+    try:
+        assert up.wait_until(lambda s: s.items_sent >= 40, 20), up.stats
+        time.sleep(1.0)
+        assert up.stats.acked == 0
+        ing = ingester(cluster, dsn)
+        assert up.wait_until(lambda s: s.acked == 40, 30), up.stats
+        assert up.stats.resends >= 1
+    finally:
+        up.stop()
+        if ing is not None:
+            ing.stop()
+        cluster.stop()
+    assert stored(dsn) == outbox(conn)

@@ -156,7 +156,9 @@ def register(group: click.Group) -> None:
             spec = federation.load_spec(spec_path)
         except federation.FederationError as e:
             raise click.ClickException(str(e)) from None
-        with click.progressbar(length=len(spec.regencies) + 1, label="hashing passwords", file=click.get_text_stream("stderr"),
+        import sys
+
+        with click.progressbar(length=len(spec.regencies) + 1, label="hashing passwords", file=sys.stderr,
                                show_pos=True) as bar:
             done = [0]
 

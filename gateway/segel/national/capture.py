@@ -263,17 +263,19 @@ def box_states(conn: sqlite3.Connection) -> dict[str, str]:
     (warehouse, ppk, pps, tps), `in_transit` after leaving one, `unknown` before any."""
     from segel.national.model import location_state
 
-    latest: dict[str, tuple[float, int, str, str | None]] = {}
+    latest: dict[str, tuple[float, int, bool, str, str | None]] = {}
     for box, kind, place_kind, t, counter in conn.execute(
             "SELECT d.box, f.kind, p.kind, f.t, f.counter FROM judge_findings f JOIN judge_devices d ON d.device = f.device "
             "LEFT JOIN places p ON p.code = f.place WHERE f.kind IN ('enter', 'exit', 'arrived') AND d.box IS NOT NULL"):
-        cur = latest.get(box)
-        if cur is None or (t, counter) >= (cur[0], cur[1]):
-            latest[box] = (t, counter, kind, place_kind)
+        # latest by device time, then counter; one frame that leaves one place and enters another
+        # puts the box at the place it entered
+        key = (t, counter, kind != "exit", kind, place_kind or "")
+        if box not in latest or key > latest[box]:
+            latest[box] = key
     out = {}
     for (box,) in conn.execute("SELECT box_id FROM boxes"):
         cur = latest.get(box)
-        out[box] = location_state(cur[2], cur[3]) if cur else location_state(None, None)
+        out[box] = location_state(cur[3], cur[4]) if cur else location_state(None, None)
     return out
 
 

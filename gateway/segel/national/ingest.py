@@ -54,6 +54,7 @@ class IngestStats:
     last_error: str = ""
     standby: bool = False
     lags_ms: list[float] = field(default_factory=list)
+    lag_window: int = LAG_WINDOW
 
     def figures(self) -> dict[str, Any]:
         lags = sorted(self.lags_ms)
@@ -173,8 +174,8 @@ class Ingester:
         st.gaps += out.gaps
         st.refused += out.refused
         st.lags_ms += [lag * 1000 for lag in out.lags_s]
-        if len(st.lags_ms) > LAG_WINDOW:
-            del st.lags_ms[:len(st.lags_ms) - LAG_WINDOW]
+        if len(st.lags_ms) > st.lag_window:
+            del st.lags_ms[:len(st.lags_ms) - st.lag_window]
         return conn
 
     # ---- MQTT ----------------------------------------------------------------------------------

@@ -132,70 +132,85 @@ def refuse(conn: psycopg.Connection, at: float, regency: str | None, topic: str,
 
 
 def apply_batch(conn: psycopg.Connection, batch: Iterable[Incoming], clock: Any = time.time) -> Outcome:
-    """Apply messages in one transaction: refusals recorded, duplicates skipped, gaps left."""
+    """Apply messages in one transaction: refusals recorded, duplicates skipped, gaps left. A
+    few statements per batch whatever the number of regencies in it (executemany, unnest)."""
     out = Outcome()
-    parsed: list[tuple[str, model.Message]] = []
+    by_regency: dict[str, list[model.Message]] = {}
     with conn.transaction():
         for m in batch:
-            try:
-                regency = codes.regency_of_topic(m.topic)
-            except codes.CodeError as e:
-                log.error("refused a message on %s: %s", m.topic, e)
-                refuse(conn, m.received, None, m.topic, "topic", str(e), m.payload)
-                out.refused += 1
-                continue
-            try:
-                msg = model.decode(m.payload)
-            except model.MessageError as e:
-                log.error("refused a malformed message from regency %s (topic %s): %s", regency, m.topic, e)
-                _ensure_regency(conn, regency, "", m.received)
-                refuse(conn, m.received, regency, m.topic, "malformed", str(e), m.payload)
-                out.refused += 1
-                continue
-            if msg.regency != regency:
-                log.error("refused a message from regency %s (topic %s) that claims to be from %s",
-                          regency, m.topic, msg.regency)
-                _ensure_regency(conn, regency, "", m.received)
-                refuse(conn, m.received, regency, m.topic, "wrong_regency",
-                       f"message says regency {msg.regency!r}; the account may publish only for {regency}", m.payload)
-                out.refused += 1
-                continue
-            parsed.append((regency, msg))
-        by_regency: dict[str, list[model.Message]] = {}
-        for regency, msg in parsed:
-            by_regency.setdefault(regency, []).append(msg)
-        for regency in sorted(by_regency):  # one lock order for every ingester: no deadlock
+            regency, msg = _read(conn, m, out)
+            if msg is not None:
+                by_regency.setdefault(regency, []).append(msg)  # type: ignore[arg-type]
+        if not by_regency:
+            return out
+        codes_ = sorted(by_regency)  # one lock order for every ingester: no deadlock
+        now = clock()
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO regencies(code, province, name, first_seen) VALUES (%s, %s, %s, %s) "
+                            "ON CONFLICT (code) DO NOTHING",
+                            [(c, codes.province(c), by_regency[c][-1].name, now) for c in codes_])
+        watermark = dict(conn.execute("SELECT code, applied FROM regencies WHERE code = ANY(%s) ORDER BY code FOR UPDATE",
+                                      (codes_,)).fetchall())
+        todo: list[tuple[str, model.Item]] = []
+        updates = []
+        for regency in codes_:
             msgs = by_regency[regency]
-            last = msgs[-1]
-            _ensure_regency(conn, regency, last.name, clock())
-            applied = conn.execute("SELECT applied FROM regencies WHERE code = %s FOR UPDATE", (regency,)).fetchone()[0]
-            start = applied
+            applied = start = int(watermark[regency])
             dup = gap = 0
-            todo: list[model.Item] = []
             for msg in msgs:
                 for it in msg.items:
                     if it.seq <= applied:
                         dup += 1
                     elif it.seq == applied + 1:
-                        todo.append(it)
+                        todo.append((regency, it))
                         applied = it.seq
                     else:
                         gap += 1
-            now = clock()
-            _apply_items(conn, regency, todo, now)
-            out.lags_s += [now - it.committed for it in todo]
-            conn.execute("UPDATE regencies SET applied = %s, items = items + %s, duplicates = duplicates + %s, "
-                         "gaps = gaps + %s, name = CASE WHEN %s <> '' THEN %s ELSE name END, last_seen = %s, "
-                         "last_sent = %s, skew_s = %s WHERE code = %s",
-                         (applied, applied - start, dup, gap, last.name, last.name, now, last.sent,
-                          round(last.sent - now, 3), regency))
             if gap:
                 log.info("regency %s: %d item(s) after a gap (have %d): they will come again", regency, gap, applied)
+            last = msgs[-1]
+            updates.append((applied, applied - start, dup, gap, last.name, last.name, now, last.sent,
+                            round(last.sent - now, 3), regency))
             out.applied[regency] = applied
             out.items += applied - start
             out.duplicates += dup
             out.gaps += gap
+        now = clock()
+        _apply_items(conn, todo, now)
+        out.lags_s += [now - it.committed for _, it in todo]
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE regencies SET applied = %s, items = items + %s, duplicates = duplicates + %s, "
+                            "gaps = gaps + %s, name = CASE WHEN %s <> '' THEN %s ELSE name END, last_seen = %s, "
+                            "last_sent = %s, skew_s = %s WHERE code = %s", updates)
     return out
+
+
+def _read(conn: psycopg.Connection, m: Incoming, out: Outcome) -> tuple[str | None, model.Message | None]:
+    """The regency a message comes from (its topic, which the bus authenticated) and its content;
+    a refusal is recorded and logged with that regency when either is wrong."""
+    try:
+        regency = codes.regency_of_topic(m.topic)
+    except codes.CodeError as e:
+        log.error("refused a message on %s: %s", m.topic, e)
+        refuse(conn, m.received, None, m.topic, "topic", str(e), m.payload)
+        out.refused += 1
+        return None, None
+    try:
+        msg = model.decode(m.payload)
+    except model.MessageError as e:
+        log.error("refused a malformed message from regency %s (topic %s): %s", regency, m.topic, e)
+        _ensure_regency(conn, regency, "", m.received)
+        refuse(conn, m.received, regency, m.topic, "malformed", str(e), m.payload)
+        out.refused += 1
+        return regency, None
+    if msg.regency != regency:
+        log.error("refused a message from regency %s (topic %s) that claims to be from %s", regency, m.topic, msg.regency)
+        _ensure_regency(conn, regency, "", m.received)
+        refuse(conn, m.received, regency, m.topic, "wrong_regency",
+               f"message says regency {msg.regency!r}; the account may publish only for {regency}", m.payload)
+        out.refused += 1
+        return regency, None
+    return regency, msg
 
 
 def _ensure_regency(conn: psycopg.Connection, code: str, name: str, now: float) -> None:
@@ -203,125 +218,129 @@ def _ensure_regency(conn: psycopg.Connection, code: str, name: str, now: float) 
                  "ON CONFLICT (code) DO NOTHING", (code, codes.province(code), name, now))
 
 
-def _apply_items(conn: psycopg.Connection, regency: str, todo: list[model.Item], now: float) -> None:
-    logged = [it for it in todo if it.kind != "position"]
-    if logged:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO items(regency, seq, kind, subject, at, committed, stored, body) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
-                [(regency, it.seq, it.kind, it.subject, it.at, it.committed, now, Jsonb(it.body)) for it in logged])
-    positions: list[tuple] = []
-    custody_boxes: dict[str, int] = {}
-    for it in todo:
+_ALERT_COLS = ("id", "kind", "severity", "state", "subject", "box", "device", "place", "district", "device_time",
+               "last_device_time", "raised_at", "late", "occurrences", "message", "acked_by", "acked_at", "ack_note",
+               "resolved_by", "resolved_at", "resolve_note")
+_ALERT_SQL = ("INSERT INTO alerts(regency, " + ", ".join(_ALERT_COLS) + ", detail, last_event, seq) VALUES ("
+              + ", ".join(["%s"] * (len(_ALERT_COLS) + 4)) + ") ON CONFLICT (regency, id) DO UPDATE SET "
+              + ", ".join(f"{c} = excluded.{c}" for c in _ALERT_COLS[1:] + ("detail", "last_event", "seq")))
+_FINDING_SQL = ("INSERT INTO findings(regency, subject, key, finding, place, place_kind, t, counter, withdrawn, seq) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (regency, subject, key) DO UPDATE SET "
+                "finding = excluded.finding, place = excluded.place, place_kind = excluded.place_kind, t = excluded.t, "
+                "counter = excluded.counter, withdrawn = excluded.withdrawn, seq = excluded.seq")
+_BOX_SQL = ("INSERT INTO boxes(regency, box, district, tps, device, contest, seq) VALUES (%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT (regency, box) DO UPDATE SET district = excluded.district, tps = excluded.tps, "
+            "device = excluded.device, contest = excluded.contest")
+# A box's custody state from its findings that still stand (late data may withdraw one): the same
+# choice as segel.national.model.location_state and capture.box_states (latest by device time and
+# counter; on one frame, the place entered rather than the place left).
+_STATE_SQL = """
+WITH b AS (SELECT * FROM unnest(%(regs)s::text[], %(boxes)s::text[], %(seqs)s::bigint[]) AS b(regency, box, seq)),
+loc AS (
+    SELECT DISTINCT ON (f.regency, f.subject) f.regency, f.subject, f.finding, f.place_kind, f.place, f.t
+    FROM findings f JOIN b ON f.regency = b.regency AND f.subject = b.box
+    WHERE NOT f.withdrawn AND f.finding IN ('enter', 'exit', 'arrived')
+    ORDER BY f.regency, f.subject, f.t DESC, f.counter DESC, (f.finding <> 'exit') DESC, f.finding DESC,
+             COALESCE(f.place_kind, '') DESC),
+seal AS (
+    SELECT DISTINCT ON (f.regency, f.subject) f.regency, f.subject, f.finding, f.t
+    FROM findings f JOIN b ON f.regency = b.regency AND f.subject = b.box
+    WHERE NOT f.withdrawn AND f.finding = ANY(%(seal_kinds)s)
+    ORDER BY f.regency, f.subject, f.t DESC, f.counter DESC)
+INSERT INTO boxes(regency, box, state, place, state_t, seal, seal_t, seq)
+SELECT b.regency, b.box,
+       CASE WHEN loc.finding IS NULL THEN 'unknown'
+            WHEN loc.finding IN ('enter', 'arrived') AND loc.place_kind = ANY(%(locations)s) THEN loc.place_kind
+            ELSE 'in_transit' END,
+       CASE WHEN loc.finding IN ('enter', 'arrived') AND loc.place_kind = ANY(%(locations)s) THEN loc.place END,
+       loc.t,
+       CASE WHEN seal.finding IS NULL THEN NULL WHEN seal.finding = ANY(%(openings)s) THEN 'opened' ELSE 'closed' END,
+       seal.t, b.seq
+FROM b LEFT JOIN loc ON loc.regency = b.regency AND loc.subject = b.box
+       LEFT JOIN seal ON seal.regency = b.regency AND seal.subject = b.box
+ON CONFLICT (regency, box) DO UPDATE SET state = excluded.state, place = excluded.place, state_t = excluded.state_t,
+    seal = excluded.seal, seal_t = excluded.seal_t
+"""
+
+
+def _apply_items(conn: psycopg.Connection, todo: list[tuple[str, model.Item]], now: float) -> None:
+    """Every applied item of the batch, grouped by what it changes (items in seq order per regency)."""
+    logged, positions, alerts, findings, boxes, summaries, checkpoints, keys = [], [], [], [], [], [], [], []
+    touched: dict[tuple[str, str], int] = {}
+    for regency, it in todo:
         try:
+            b = it.body
             if it.kind == "position":
-                b = it.body
-                positions.append((regency, it.subject, float(b["t"]), float(b["lat"]), float(b["lon"]), it.seq))
-            elif it.kind == "alert":
-                _alert(conn, regency, it)
+                positions.append((regency, str(it.subject), float(b["t"]), float(b["lat"]), float(b["lon"]), it.seq))
+                continue
+            logged.append((regency, it.seq, it.kind, it.subject, it.at, it.committed, now, Jsonb(b)))
+            if it.kind == "alert":
+                a = b["alert"]
+                if not a.get("id") or not a.get("kind") or not a.get("state") or not a.get("severity"):
+                    raise ValueError("alert without id, kind, severity or state")
+                vals = [a.get(c) for c in _ALERT_COLS]
+                vals[_ALERT_COLS.index("late")] = bool(a.get("late"))
+                alerts.append((regency, *vals, Jsonb(a.get("detail") or {}), str(b.get("event")), it.seq))
             elif it.kind == "custody":
-                _finding(conn, regency, it)
+                findings.append((regency, it.subject or "", str(b["key"]), str(b["finding"]), b.get("place"),
+                                 b.get("place_kind"), float(b["t"]), int(b["counter"]), bool(b.get("withdrawn")), it.seq))
                 if it.subject:
-                    custody_boxes[it.subject] = it.seq
+                    touched[(regency, it.subject)] = it.seq
             elif it.kind == "box":
-                _box(conn, regency, it)
+                boxes.append((regency, str(b["box"]), b.get("district"), b.get("tps"), b.get("device"), b.get("contest"),
+                              it.seq))
             elif it.kind == "summary":
-                _summary(conn, regency, it)
+                districts = b["districts"]
+                if not isinstance(districts, dict):
+                    raise ValueError("districts is not an object")
+                summaries += [(regency, code, d.get("name"), Jsonb(d), it.at, it.seq) for code, d in districts.items()]
             elif it.kind == "checkpoint":
-                conn.execute("INSERT INTO checkpoints(regency, seq, box, body) VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                             (regency, it.seq, it.subject, Jsonb(it.body)))
+                checkpoints.append((regency, it.seq, it.subject, Jsonb(b)))
             elif it.kind == "signing_key":
-                conn.execute("INSERT INTO signing_keys(regency, key_id, body, seq) VALUES (%s,%s,%s,%s) "
-                             "ON CONFLICT (regency, key_id) DO UPDATE SET body = excluded.body, seq = excluded.seq",
-                             (regency, str(it.body.get("key_id")), Jsonb(it.body), it.seq))
-        except (KeyError, TypeError, ValueError) as e:
-            # the item is in `items` as received; what it should have changed is named here
+                keys.append((regency, str(b.get("key_id")), Jsonb(b), it.seq))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            # the item stays in `items` as received; what it should have changed is named here
             log.error("regency %s item %d (%s): cannot apply: %s", regency, it.seq, it.kind, e)
             refuse(conn, now, regency, codes.up_topic(regency), "bad_item", f"item {it.seq} ({it.kind}): {e}",
                    json.dumps(it.body).encode())
-    if positions:
-        with conn.cursor() as cur:
+    with conn.cursor() as cur:
+        if logged:
+            cur.executemany("INSERT INTO items(regency, seq, kind, subject, at, committed, stored, body) "
+                            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", logged)
+        if boxes:
+            cur.executemany(_BOX_SQL, boxes)
+        if alerts:
+            cur.executemany(_ALERT_SQL, alerts)
+        if findings:
+            cur.executemany(_FINDING_SQL, findings)
+        if touched:
+            regs, bxs, seqs = zip(*((r, bx, q) for (r, bx), q in touched.items()))
+            cur.execute(_STATE_SQL, {"regs": list(regs), "boxes": list(bxs), "seqs": list(seqs),
+                                     "seal_kinds": list(model.SEAL_KINDS), "openings": list(model.OPENINGS),
+                                     "locations": list(model.LOCATIONS)})
+        if positions:
             cur.executemany("INSERT INTO positions(regency, box, t, lat, lon, seq) VALUES (%s,%s,%s,%s,%s,%s) "
                             "ON CONFLICT DO NOTHING", positions)
-            last: dict[str, tuple] = {}
+            last: dict[tuple[str, str], tuple] = {}
             for p in positions:
-                if p[1] is not None and (p[1] not in last or p[2] >= last[p[1]][2]):
-                    last[p[1]] = p
+                k = (p[0], p[1])
+                if k not in last or p[2] >= last[k][2]:
+                    last[k] = p
             cur.executemany(
                 "INSERT INTO boxes(regency, box, lat, lon, fix_t, seq) VALUES (%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (regency, box) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, fix_t = excluded.fix_t "
                 "WHERE boxes.fix_t IS NULL OR boxes.fix_t <= excluded.fix_t",
-                [(regency, b, p[3], p[4], p[2], p[5]) for b, p in last.items()])
-    for box, seq in custody_boxes.items():
-        _box_state(conn, regency, box, seq)
-
-
-_ALERT_COLS = ("id", "kind", "severity", "state", "subject", "box", "device", "place", "district", "device_time",
-               "last_device_time", "raised_at", "late", "occurrences", "message", "acked_by", "acked_at", "ack_note",
-               "resolved_by", "resolved_at", "resolve_note")
-
-
-def _alert(conn: psycopg.Connection, regency: str, it: model.Item) -> None:
-    a = it.body["alert"]
-    vals = [a.get(c) for c in _ALERT_COLS]
-    vals[_ALERT_COLS.index("late")] = bool(a.get("late"))
-    if not a.get("id") or not a.get("kind") or not a.get("state"):
-        raise ValueError("alert without id, kind or state")
-    cols = ("regency",) + _ALERT_COLS + ("detail", "last_event", "seq")
-    conn.execute(
-        f"INSERT INTO alerts({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT (regency, id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in cols[2:]),
-        (regency, *vals, Jsonb(a.get("detail") or {}), str(it.body.get("event")), it.seq))
-
-
-def _finding(conn: psycopg.Connection, regency: str, it: model.Item) -> None:
-    b = it.body
-    conn.execute("INSERT INTO findings(regency, subject, key, finding, place, place_kind, t, counter, withdrawn, seq) "
-                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (regency, subject, key) DO UPDATE SET "
-                 "finding = excluded.finding, place = excluded.place, place_kind = excluded.place_kind, t = excluded.t, "
-                 "counter = excluded.counter, withdrawn = excluded.withdrawn, seq = excluded.seq",
-                 (regency, it.subject or "", str(b["key"]), str(b["finding"]), b.get("place"), b.get("place_kind"),
-                  float(b["t"]), int(b["counter"]), bool(b.get("withdrawn")), it.seq))
-
-
-def _box(conn: psycopg.Connection, regency: str, it: model.Item) -> None:
-    b = it.body
-    conn.execute("INSERT INTO boxes(regency, box, district, tps, device, contest, seq) VALUES (%s,%s,%s,%s,%s,%s,%s) "
-                 "ON CONFLICT (regency, box) DO UPDATE SET district = excluded.district, tps = excluded.tps, "
-                 "device = excluded.device, contest = excluded.contest",
-                 (regency, str(b["box"]), b.get("district"), b.get("tps"), b.get("device"), b.get("contest"), it.seq))
-
-
-def _box_state(conn: psycopg.Connection, regency: str, box: str, seq: int) -> None:
-    """A box's custody state and seal from its findings that still stand (late data may withdraw one)."""
-    loc = conn.execute("SELECT finding, place_kind, place, t FROM findings WHERE regency = %s AND subject = %s "
-                       "AND NOT withdrawn AND finding IN ('enter', 'exit', 'arrived') ORDER BY t DESC, counter DESC, "
-                       "finding = 'exit' LIMIT 1", (regency, box)).fetchone()
-    seal = conn.execute("SELECT finding, t FROM findings WHERE regency = %s AND subject = %s AND NOT withdrawn "
-                        "AND finding = ANY(%s) ORDER BY t DESC, counter DESC LIMIT 1",
-                        (regency, box, list(model.SEAL_KINDS))).fetchone()
-    state = model.location_state(loc[0], loc[1]) if loc else model.UNKNOWN
-    seal_state = ("opened" if seal[0] in model.OPENINGS else "closed") if seal else None
-    conn.execute("INSERT INTO boxes(regency, box, state, place, state_t, seal, seal_t, seq) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
-                 "ON CONFLICT (regency, box) DO UPDATE SET state = excluded.state, place = excluded.place, "
-                 "state_t = excluded.state_t, seal = excluded.seal, seal_t = excluded.seal_t",
-                 (regency, box, state, loc[2] if loc and state != model.IN_TRANSIT else None, loc[3] if loc else None,
-                  seal_state, seal[1] if seal else None, seq))
-
-
-def _summary(conn: psycopg.Connection, regency: str, it: model.Item) -> None:
-    b = it.body
-    districts = b["districts"]
-    if not isinstance(districts, dict):
-        raise ValueError("districts is not an object")
-    for code, s in districts.items():
-        conn.execute("INSERT INTO districts(regency, district, name, summary, at, seq) VALUES (%s,%s,%s,%s,%s,%s) "
-                     "ON CONFLICT (regency, district) DO UPDATE SET name = excluded.name, summary = excluded.summary, "
-                     "at = excluded.at, seq = excluded.seq",
-                     (regency, code, s.get("name"), Jsonb(s), it.at, it.seq))
-    if b.get("name"):
-        conn.execute("UPDATE regencies SET name = %s WHERE code = %s", (str(b["name"]), regency))
+                [(r, bx, p[3], p[4], p[2], p[5]) for (r, bx), p in last.items()])
+        if summaries:
+            cur.executemany("INSERT INTO districts(regency, district, name, summary, at, seq) VALUES (%s,%s,%s,%s,%s,%s) "
+                            "ON CONFLICT (regency, district) DO UPDATE SET name = excluded.name, summary = excluded.summary, "
+                            "at = excluded.at, seq = excluded.seq", summaries)
+        if checkpoints:
+            cur.executemany("INSERT INTO checkpoints(regency, seq, box, body) VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                            checkpoints)
+        if keys:
+            cur.executemany("INSERT INTO signing_keys(regency, key_id, body, seq) VALUES (%s,%s,%s,%s) "
+                            "ON CONFLICT (regency, key_id) DO UPDATE SET body = excluded.body, seq = excluded.seq", keys)
 
 
 def save_status(conn: psycopg.Connection, name: str, at: float, figures: dict[str, Any]) -> None:

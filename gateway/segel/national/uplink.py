@@ -137,6 +137,7 @@ class Uplink:
         nxt = st.acked + 1
         last_progress = time.monotonic()
         last_save = last_prune = last_summary = last_warn = 0.0
+        linger_since: float | None = None
         backoff = 1.0
         log.info("national uplink for %s (%s): items confirmed up to %d; nodes %s", self.code, self.s.name or "-",
                  st.acked, ", ".join(n.url for n in self.nodes))
@@ -166,7 +167,7 @@ class Uplink:
                         last_progress = mono
                     nxt = max(nxt, st.acked + 1)
                 st.last_seq = capture.last_seq(conn)
-                if nxt <= st.last_seq and nxt > st.acked + 1 and mono - last_progress > self.s.resend_after_s:
+                if nxt > st.acked + 1 and mono - last_progress > self.s.resend_after_s:
                     log.warning("national tier confirmed nothing for %.0f s (items %d..%d unconfirmed); sending again "
                                 "from %d", mono - last_progress, st.acked + 1, nxt - 1, st.acked + 1)
                     st.resends += 1
@@ -176,7 +177,15 @@ class Uplink:
                     room = min(self.s.batch_items, self.s.window - (nxt - st.acked - 1))
                     batch = capture.pending(conn, nxt - 1, room)
                     if not batch:
+                        linger_since = None
                         break
+                    if len(batch) < room and nxt > st.acked + 1:
+                        # a part-full message while others are on their way: wait up to linger_s
+                        # for more items (fewer, fuller messages; the first one never waits)
+                        linger_since = linger_since if linger_since is not None else mono
+                        if mono - linger_since < self.s.linger_s:
+                            break
+                    linger_since = None
                     payload = model.encode(self.code, self.s.name, self.clock(), [t for _, t in batch])
                     info = cl.publish(self.topic, payload, qos=1)
                     if info.rc != paho.MQTT_ERR_SUCCESS:
