@@ -53,7 +53,8 @@ def test_every_file_of_a_three_node_deployment(tmp_path: Path) -> None:
         h = line.split('password: "')[1].split('"')[0]
         assert bcrypt.checkpw(creds["passwords"]["regency-6408"].encode(), h.encode())
         assert creds["passwords"]["regency-6408"] not in conf  # NATS gets hashes only
-        ingest = settings.load(out / "national" / node / "national.toml", env={})
+        ingest = settings.load(out / "national" / node / "ingest-1.toml", env={})
+        assert ingest.ingest.partitions == ["segel/up/#"] and ingest.ingest.name == "ingest-1"
         assert ingest.ingest.urls[0] == f"mqtts://{ {'nasional-1': '10.20.0.11', 'nasional-2': '10.20.0.12', 'nasional-3': '10.20.0.13'}[node]}:8883"
         assert ingest.store.dsn == "postgresql://segel@10.20.0.20:5432/segel"
     # the regency's [national] section loads as the gateway's config and names its own account
@@ -65,7 +66,8 @@ def test_every_file_of_a_three_node_deployment(tmp_path: Path) -> None:
     assert cfg.national.username == "regency-6408" and cfg.national.password == creds["passwords"]["regency-6408"]
     units = out / "national" / "systemd"
     assert "nats-server -c /etc/segel/national/nats-server.conf" in (units / "segel-nats.service").read_text()
-    assert "segel national ingest --config" in (units / "segel-national-ingest.service").read_text()
+    assert "segel national ingest --config /etc/segel/national/%i.toml" in (
+        units / "segel-national-ingest@.service").read_text()
     assert "CREATE DATABASE segel" in (out / "national" / "postgres-setup.sql").read_text()
     assert "Adding a regency" in (out / "README.md").read_text()
 
@@ -82,6 +84,18 @@ def test_a_second_run_keeps_passwords_and_adds_a_regency(tmp_path: Path) -> None
     assert second["regency-6408"] == first["regency-6408"] and second[federation.INGEST_USER] == first[federation.INGEST_USER]
     assert second["regency-6401"] != first["regency-6401"]  # rotated
     assert "regency-7371" in second and (out / "regency" / "7371" / "national.toml").exists()
+
+
+def test_ingester_partitions_split_the_provinces(tmp_path: Path) -> None:
+    regs = "".join(f'[[regency]]\ncode = "{c}"\n' for c in ("11.01", "11.02", "31.71", "31.72", "31.73", "64.72", "91.03"))
+    out = tmp_path / "out"
+    spec = spec_file(tmp_path, regs, extra="ingesters = 2")
+    assert run("deploy", "federation", "--spec", str(spec), "--out", str(out), "--bcrypt-cost", "4").exit_code == 0
+    parts = [settings.load(out / "national" / "nasional-2" / f"ingest-{k}.toml", env={}).ingest for k in (1, 2)]
+    topics = [t for p in parts for t in p.partitions]
+    assert sorted(topics) == ["segel/up/11/+", "segel/up/31/+", "segel/up/64/+", "segel/up/91/+"]  # each once
+    assert {p.name for p in parts} == {"ingest-1", "ingest-2"}
+    assert "segel/up/31/+" in parts[0].partitions  # the province with most regencies goes first
 
 
 def test_the_generated_configuration_is_accepted_by_nats_server(tmp_path: Path) -> None:

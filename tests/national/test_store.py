@@ -46,6 +46,7 @@ def test_duplicates_change_nothing_and_gaps_wait(conn: psycopg.Connection) -> No
     # a redelivery after a reconnect, overlapping what is stored, and a message after a lost one
     out = nstore.apply_batch(conn, [msg(range(3, 8)), msg(range(10, 12))], clock=lambda: 3001.0)
     assert (out.items, out.duplicates, out.gaps) == (2, 3, 2)
+    assert out.held == {1}  # not acknowledged: the bus delivers it again later
     assert applied(conn) == 7
     assert [s for (s,) in conn.execute("SELECT seq FROM items ORDER BY seq")] == list(range(1, 8))
     # the regency sends again from 8: now everything lands once
@@ -56,6 +57,12 @@ def test_duplicates_change_nothing_and_gaps_wait(conn: psycopg.Connection) -> No
     row = conn.execute("SELECT items, duplicates, gaps FROM regencies").fetchone()
     assert row == (11, 3, 2)
     assert out.lags_s == [3002.0 - (1000.0 + s) for s in range(8, 12)]
+
+
+def test_a_redelivered_message_after_a_newer_one_is_applied_first(conn: psycopg.Connection) -> None:
+    out = nstore.apply_batch(conn, [msg(range(6, 11)), msg(range(1, 6))])
+    assert out.items == 10 and out.gaps == 0 and out.held == set()
+    assert [s for (s,) in conn.execute("SELECT seq FROM items ORDER BY stored, seq")] == list(range(1, 11))
 
 
 def test_a_message_under_another_regencys_code_is_refused_and_logged(conn: psycopg.Connection,

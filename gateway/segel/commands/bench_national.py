@@ -28,15 +28,18 @@ peak memory and the sizing of the national tier derived from the figures.""")
     @click.option("--seconds", type=click.FloatRange(5), default=60.0, show_default=True, help="Measured seconds.")
     @click.option("--warmup", type=click.FloatRange(0), default=10.0, show_default=True, help="Seconds before measuring.")
     @click.option("--rate", type=click.FloatRange(1), help="Items/s to offer (default: the calendar's national peak).")
+    @click.option("--flush", type=click.FloatRange(0.05), default=1.0, show_default=True,
+                  help="Seconds between a regency's messages (its uplink's linger: more items per message).")
     @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
                   help="Keep the NATS data here (default: a temporary folder).")
-    def national_cmd(boxes: int, seconds: float, warmup: float, rate: float | None, workdir: Path | None) -> None:
+    def national_cmd(boxes: int, seconds: float, warmup: float, rate: float | None, flush: float,
+                     workdir: Path | None) -> None:
         """Measure the national tier: items/s sustained, lag p50/p99, memory, sizing."""
         from segel.national import bench
         from segel.national.local import LocalError
 
         try:
-            res, peak, mean = bench.run(boxes, seconds, warmup, rate, workdir=workdir,
+            res, peak, mean = bench.run(boxes, seconds, warmup, rate, flush_s=flush, workdir=workdir,
                                         say=lambda s: click.echo(s, err=True))
         except (LocalError, RuntimeError, ConnectionError) as e:
             raise click.ClickException(str(e)) from None

@@ -139,7 +139,7 @@ def register(group: click.Group) -> None:
 
         From a list of regencies (BPS/Kemendagri codes such as 64.08) and national hosts: per
         national node a nats-server.conf (cluster routes, JetStream, MQTT over TLS, an account per
-        regency that may publish only under its own code) and the ingester's national.toml; the
+        regency that may publish only under its own code) and the ingesters' ingest-<k>.toml; the
         systemd units; the PostgreSQL setup; per regency the [national] section of its gateway's
         segel.toml. Passwords are kept in OUT/credentials.json (mode 600) and reused on the next run,
         so adding a regency changes nothing for the others. See docs/national.md.

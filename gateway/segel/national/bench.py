@@ -68,7 +68,8 @@ def _ingester(cfg_over: dict, conn: Any) -> None:
         if cmd == "reset":
             s.lags_ms.clear()
         conn.send(("stats", {"items": s.items, "messages": s.messages, "lags": list(s.lags_ms) if cmd == "lags" else [],
-                             "rss_mb": _rss_mb(os.getpid()), "errors": s.store_errors, "last_error": s.last_error}))
+                             "rss_mb": _rss_mb(os.getpid()), "errors": s.store_errors, "last_error": s.last_error,
+                             "gaps": s.gaps, "held": s.held, "duplicates": s.duplicates, "connects": s.connects}))
 
 
 def _generator(args: dict, conn: Any) -> None:
@@ -99,6 +100,7 @@ class BenchResult:
     bytes_per_item: float = 0.0
     window_s: float = 0.0
     load_before: float = 0.0
+    redelivery: str = ""
 
     @property
     def kept_up(self) -> bool:
@@ -127,6 +129,7 @@ class BenchResult:
             + (f"; {self.blocked} sends held back (a regency's 64 messages unconfirmed)" if self.blocked else ""),
             f"national store sustained {self.stored_rate:,.0f} items/s; lag commit->store p50 {self.p50_ms:,.0f} ms, "
             f"p99 {self.p99_ms:,.0f} ms, max {self.max_ms:,.0f} ms; backlog drained {self.drain_s:.1f} s after the load",
+            f"bus: {self.redelivery}",
             "peak memory: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in m.items()),
             ("kept up with the national election-day peak on this machine" if self.kept_up and self.offered_rate >= peak
              else "did not keep up" if not self.kept_up else "kept up with the rate asked"),
@@ -147,7 +150,7 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
     tmp = Path(workdir or tempfile.mkdtemp(prefix="segel-bench-national-"))
     say(f"starting 3 NATS nodes ({len(regs)} regency accounts), PostgreSQL, the ingester in {tmp}")
     cluster = local.NatsCluster.create(tmp / "nats", [fed.Regency(c, n) for c, n in wilayah.regencies().items()], n=3,
-                                       max_ack_pending=20000).start()
+                                       max_ack_pending=20000, ack_wait="30s").start()
     pg = local.Postgres.create().start()
     ctx = mp.get_context("spawn")
     ing_end, ing_child = ctx.Pipe()
@@ -207,7 +210,9 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         bpi = _bytes_per_item(pg.dsn)
         res = BenchResult(len(regs), boxes, profile.describe(prof), offered, g["window_items"] / seconds,
                           g["window_messages"] / seconds, (st1["items"] - st0["items"]) / (t1 - t0), pct(0.5), pct(0.99),
-                          lags[-1] if lags else float("nan"), g["blocked"], drain, mem, bpi, seconds, load)
+                          lags[-1] if lags else float("nan"), g["blocked"], drain, mem, bpi, seconds, load,
+                          f"{st['duplicates']} duplicate items ignored, {st['held']} messages held back after a gap "
+                          f"and delivered again, ingester connections {st['connects']}")
         return res, peak, mean
     finally:
         if gen is not None and gen.is_alive():

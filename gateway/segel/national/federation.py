@@ -15,7 +15,7 @@ The spec (TOML) names the national nodes and the regencies (inline or a CSV of c
 
 Written under OUT: `national/<node>/nats-server.conf` (cluster routes, JetStream, the MQTT
 listener, one account with a user per regency allowed to publish only `segel/up/<pp>/<pppp>` and
-read only its receipts, and the ingester's user), `national/<node>/national.toml` (the ingester),
+read only its receipts, and the ingester's user), `national/<node>/ingest-<k>.toml` (the ingesters: `ingesters` partitions of the provinces),
 `national/systemd/*.service`, `national/postgres-setup.sql`, `regency/<code>/national.toml` (the
 `[national]` section of that regency's gateway), `credentials.json` (every password, kept and
 reused on the next run; mode 600) and `README.md` (what goes where). NATS gets bcrypt hashes only.
@@ -75,6 +75,7 @@ class Spec:
     ack_wait: str = "30s"
     max_ack_pending: int = 4096
     cluster_name: str = "segel-national"
+    ingesters: int = 1  # ingester partitions: the provinces split between this many ingesters
     source: str = ""
 
 
@@ -140,7 +141,7 @@ def load_spec(path: str | Path) -> Spec:
             raise FederationError(f"{p}: regency {r.code} is listed twice")
         seen.add(r.code)
     known = {"nodes", "regencies", "store_dsn", "tls", "tls_dir", "data_dir", "conf_dir", "max_file_store",
-             "ack_wait", "max_ack_pending", "cluster_name"}
+             "ack_wait", "max_ack_pending", "cluster_name", "ingesters"}
     unknown = set(nat) - known
     if unknown:
         raise FederationError(f"{p}: national: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
@@ -240,7 +241,23 @@ accounts {{
 """
 
 
-def national_toml(spec: Spec, node: Node, creds: Credentials, ingest_name: str = "ingest-1") -> str:
+def partitions(spec: Spec) -> list[list[str]]:
+    """The provinces of the listed regencies split into `spec.ingesters` groups of about equal
+    numbers of regencies (largest first), as MQTT topic filters."""
+    per: dict[str, int] = {}
+    for r in spec.regencies:
+        per[codes.province(r.code)] = per.get(codes.province(r.code), 0) + 1
+    groups: list[list[str]] = [[] for _ in range(max(1, spec.ingesters))]
+    load = [0] * len(groups)
+    for prov, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0])):
+        i = load.index(min(load))
+        groups[i].append(f"{codes.UP_PREFIX}/{prov}/+")
+        load[i] += n
+    return [sorted(g) for g in groups if g] if spec.ingesters > 1 else [[codes.UP_ALL]]
+
+
+def national_toml(spec: Spec, node: Node, creds: Credentials, ingest_name: str = "ingest-1",
+                  topics: list[str] | None = None) -> str:
     scheme = "mqtts" if spec.tls else "mqtt"
     # this node first: the ingester prefers its own node and moves on when it is gone
     order = [node] + [n for n in spec.nodes if n is not node]
@@ -248,12 +265,13 @@ def national_toml(spec: Spec, node: Node, creds: Credentials, ingest_name: str =
     ca = f'\nca_file = "{spec.tls_dir}/ca.crt"' if spec.tls else ""
     return f"""# The national ingester on {node.name}: written by `segel deploy federation` (docs/national.md).
 # Every node runs an ingester of this name; one holds the store's lock and works, the others wait.
+# `systemctl enable --now segel-national-ingest@{ingest_name}` runs it from {spec.conf_dir}/{ingest_name}.toml.
 [ingest]
 name = "{ingest_name}"
 urls = [{urls}]
 username = "{INGEST_USER}"
 password = "{creds.passwords[INGEST_USER]}"{ca}
-partitions = ["segel/up/#"]
+partitions = {json.dumps(topics or [codes.UP_ALL])}
 
 [store]
 dsn = "{spec.store_dsn}"
@@ -292,12 +310,12 @@ WantedBy=multi-user.target
 """
 
 UNIT_INGEST = """[Unit]
-Description=Segel national ingester (regency items into PostgreSQL)
+Description=Segel national ingester %i (regency items into PostgreSQL)
 After=network-online.target segel-nats.service
 Wants=network-online.target
 
 [Service]
-ExecStart=/usr/local/bin/segel national ingest --config {conf_dir}/national.toml
+ExecStart=/usr/local/bin/segel national ingest --config {conf_dir}/%i.toml
 User=segel
 Restart=always
 RestartSec=2
@@ -359,9 +377,10 @@ def write(spec: Spec, out: Path, rotate: tuple[str, ...] = (), cost: int = 10,
 
     for n in spec.nodes:
         put(f"national/{n.name}/nats-server.conf", nats_conf(spec, n, creds), private=True)
-        put(f"national/{n.name}/national.toml", national_toml(spec, n, creds), private=True)
+        for k, topics in enumerate(partitions(spec), start=1):
+            put(f"national/{n.name}/ingest-{k}.toml", national_toml(spec, n, creds, f"ingest-{k}", topics), private=True)
     put("national/systemd/segel-nats.service", UNIT_NATS.format(conf_dir=spec.conf_dir))
-    put("national/systemd/segel-national-ingest.service", UNIT_INGEST.format(conf_dir=spec.conf_dir))
+    put("national/systemd/segel-national-ingest@.service", UNIT_INGEST.format(conf_dir=spec.conf_dir))
     put("national/postgres-setup.sql", POSTGRES_SQL.format(password=pg, view_password=pg_view), private=True)
     for r in spec.regencies:
         put(f"regency/{codes.token(r.code)}/national.toml", regency_toml(spec, r, creds), private=True)
@@ -371,7 +390,7 @@ def write(spec: Spec, out: Path, rotate: tuple[str, ...] = (), cost: int = 10,
 
 def readme(spec: Spec) -> str:
     nodes = "\n".join(f"- `national/{n.name}/` → {n.host}: `{spec.conf_dir}/nats-server.conf`, "
-                      f"`{spec.conf_dir}/national.toml`" for n in spec.nodes)
+                      f"`{spec.conf_dir}/ingest-*.toml`" for n in spec.nodes)
     return f"""# Segel national deployment ({len(spec.nodes)} nodes, {len(spec.regencies)} regencies)
 
 Written by `segel deploy federation`; see docs/national.md for the why and the faults.
@@ -380,7 +399,8 @@ Written by `segel deploy federation`; see docs/national.md for the why and the f
 {nodes}
 - every node: `apt-get install nats-server`, then copy `national/systemd/*.service` to
   `/etc/systemd/system/`, put the node's TLS certificate and key in `{spec.tls_dir}/`, and
-  `systemctl enable --now segel-nats segel-national-ingest`.
+  `systemctl enable --now segel-nats segel-national-ingest@ingest-1` (and `@ingest-2` ... for each
+  ingester partition: each takes some provinces; every node runs all of them, one of each works).
 - the PostgreSQL host: `psql -f national/postgres-setup.sql` as postgres, once.
 
 ## Regency gateways

@@ -47,6 +47,7 @@ class IngestStats:
     items: int = 0
     duplicates: int = 0
     gaps: int = 0
+    held: int = 0  # messages left unacknowledged after a gap (the bus sends them again)
     refused: int = 0
     batches: int = 0
     receipts: int = 0
@@ -160,8 +161,8 @@ class Ingester:
             return conn
         cl = self._client
         if cl is not None:
-            for mid, qos, _ in batch:
-                if qos:
+            for n, (mid, qos, _) in enumerate(batch):
+                if qos and n not in out.held:
                     cl.ack(mid, qos)
             for regency, applied in out.applied.items():
                 cl.publish(codes.receipt_topic(regency), model.receipt(regency, applied), qos=0)
@@ -172,6 +173,7 @@ class Ingester:
         st.items += out.items
         st.duplicates += out.duplicates
         st.gaps += out.gaps
+        st.held += len(out.held)
         st.refused += out.refused
         st.lags_ms += [lag * 1000 for lag in out.lags_s]
         if len(st.lags_ms) > st.lag_window:

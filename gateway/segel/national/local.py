@@ -106,12 +106,13 @@ class NatsCluster:
 
     @classmethod
     def create(cls, workdir: Path, regencies: list[fed.Regency], n: int = 3, cost: int = 4,
-               max_ack_pending: int = 4096) -> NatsCluster:
+               max_ack_pending: int = 4096, ack_wait: str = "5s") -> NatsCluster:
         need("nats-server", "nats-server")
         workdir.mkdir(parents=True, exist_ok=True)
         nodes = [fed.Node(f"n{i + 1}", "127.0.0.1", client_port=free_port(), cluster_port=free_port(),
                           mqtt_port=free_port(), monitor_port=free_port(), listen="127.0.0.1") for i in range(n)]
-        spec = fed.Spec(nodes, regencies, tls=False, ack_wait="5s", max_file_store="4G", max_ack_pending=max_ack_pending)
+        spec = fed.Spec(nodes, regencies, tls=False, ack_wait=ack_wait, max_file_store="4G",
+                        max_ack_pending=max_ack_pending)
         creds = fed.Credentials()
         for a in [fed.INGEST_USER] + [fed.codes.user(r.code) for r in regencies]:
             creds.ensure(a, False, cost)

@@ -114,6 +114,9 @@ class Outcome:
     gaps: int = 0
     refused: int = 0
     lags_s: list[float] = field(default_factory=list)  # stored - committed, per applied item
+    # messages (their index in the batch) that start after a gap: left unacknowledged, so the bus
+    # delivers them again after its ack wait, by when what they wait for has usually come
+    held: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,12 @@ def apply_batch(conn: psycopg.Connection, batch: Iterable[Incoming], clock: Any 
     """Apply messages in one transaction: refusals recorded, duplicates skipped, gaps left. A
     few statements per batch whatever the number of regencies in it (executemany, unnest)."""
     out = Outcome()
-    by_regency: dict[str, list[model.Message]] = {}
+    by_regency: dict[str, list[tuple[int, model.Message]]] = {}
     with conn.transaction():
-        for m in batch:
+        for n, m in enumerate(batch):
             regency, msg = _read(conn, m, out)
             if msg is not None:
-                by_regency.setdefault(regency, []).append(msg)  # type: ignore[arg-type]
+                by_regency.setdefault(regency, []).append((n, msg))  # type: ignore[arg-type]
         if not by_regency:
             return out
         codes_ = sorted(by_regency)  # one lock order for every ingester: no deadlock
@@ -148,16 +151,19 @@ def apply_batch(conn: psycopg.Connection, batch: Iterable[Incoming], clock: Any 
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO regencies(code, province, name, first_seen) VALUES (%s, %s, %s, %s) "
                             "ON CONFLICT (code) DO NOTHING",
-                            [(c, codes.province(c), by_regency[c][-1].name, now) for c in codes_])
+                            [(c, codes.province(c), by_regency[c][-1][1].name, now) for c in codes_])
         watermark = dict(conn.execute("SELECT code, applied FROM regencies WHERE code = ANY(%s) ORDER BY code FOR UPDATE",
                                       (codes_,)).fetchall())
         todo: list[tuple[str, model.Item]] = []
         updates = []
         for regency in codes_:
-            msgs = by_regency[regency]
+            # redelivered messages come after newer ones: take each regency's in seq order
+            msgs = sorted(by_regency[regency], key=lambda nm: nm[1].items[0].seq)
             applied = start = int(watermark[regency])
             dup = gap = 0
-            for msg in msgs:
+            for n, msg in msgs:
+                if msg.items[0].seq > applied + 1:
+                    out.held.add(n)
                 for it in msg.items:
                     if it.seq <= applied:
                         dup += 1
@@ -168,7 +174,7 @@ def apply_batch(conn: psycopg.Connection, batch: Iterable[Incoming], clock: Any 
                         gap += 1
             if gap:
                 log.info("regency %s: %d item(s) after a gap (have %d): they will come again", regency, gap, applied)
-            last = msgs[-1]
+            last = max((m for _, m in msgs), key=lambda m: m.sent)
             updates.append((applied, applied - start, dup, gap, last.name, last.name, now, last.sent,
                             round(last.sent - now, 3), regency))
             out.applied[regency] = applied
