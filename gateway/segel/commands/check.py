@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from segel.provision import clikit
+from segel.commands import _provisioning as shared
 
 
 @click.command("check")
-@clikit.fleet_options
+@shared.fleet_options
 @click.option("--port", "-p", required=True, help="Serial port of the tracker (/dev/ttyUSB0, /dev/ttyACM0).")
 @click.option("--expect", metavar="DEVICE_ID", default=None,
               help="The device that should be there: also compares its key epoch with the registry.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the tracker.")
-@clikit.handles_errors
+@shared.handles_errors
 def check_cmd(fleet_dir: str | None, db: str | None, port: str, expect: str | None, timeout: float) -> None:
     """Report device id, firmware version, board, GNSS, seal, battery and radio self-test.
 
@@ -31,7 +31,7 @@ def check_cmd(fleet_dir: str | None, db: str | None, port: str, expect: str | No
         click.echo(line)
     epoch = None
     if expect:
-        dev = devconfig.resolve(clikit.fleet_of(fleet_dir), expect, db)
+        dev = devconfig.resolve(shared.fleet_of(fleet_dir), expect, db)
         expect, epoch = dev.hex, dev.key_epoch
     problems = rep.problems(expect, epoch)
     if problems:
