@@ -11,24 +11,6 @@ from dataclasses import dataclass
 
 HEADER = "# Name,   Type, SubType, Offset,  Size, Flags\n"
 
-# v1.24.0, v1.25.0 (removed in v1.26.0)
-P4MIB = HEADER + """nvs,      data, nvs,     0x9000,  0x6000,
-phy_init, data, phy,     0xf000,  0x1000,
-factory,  app,  factory, 0x10000, 0x1F0000,
-vfs,      data, fat,     0x200000, 0x200000,
-"""
-P8MIB = HEADER + """nvs,      data, nvs,     0x9000,  0x6000,
-phy_init, data, phy,     0xf000,  0x1000,
-factory,  app,  factory, 0x10000, 0x1F0000,
-vfs,      data, fat,     0x200000, 0x600000,
-"""
-P4MIB_OTA_OLD = HEADER + """nvs,      data, nvs,     0x9000,   0x4000,
-otadata,  data, ota,     0xd000,   0x2000,
-phy_init, data, phy,     0xf000,   0x1000,
-ota_0,    app,  ota_0,   0x10000,  0x180000,
-ota_1,    app,  ota_1,   0x190000, 0x180000,
-vfs,      data, fat,     0x310000, 0x0f0000,
-"""
 # v1.26.0, v1.27.0 (also v1.28.0): no vfs row; MicroPython makes one at boot
 P4MIBPLUS = HEADER + """nvs,      data, nvs,     0x9000,  0x6000,
 phy_init, data, phy,     0xf000,  0x1000,
@@ -40,6 +22,10 @@ phy_init, data, phy,     0xf000,   0x1000,
 ota_0,    app,  ota_0,   0x10000,  0x180000,
 ota_1,    app,  ota_1,   0x190000, 0x180000,
 """
+# v1.24.0, v1.25.0: the same rows and a vfs row (v1.26.0 dropped it and renamed 4MiB to 4MiBplus)
+P4MIB = P4MIBPLUS + "vfs,      data, fat,     0x200000, 0x200000,\n"
+P8MIB = P4MIBPLUS + "vfs,      data, fat,     0x200000, 0x600000,\n"
+P4MIB_OTA_OLD = P4MIB_OTA + "vfs,      data, fat,     0x310000, 0x0f0000,\n"
 
 CSV = {
     ("v1.24.0", "partitions-4MiB.csv"): P4MIB, ("v1.24.0", "partitions-8MiB.csv"): P8MIB,
