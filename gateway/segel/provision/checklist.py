@@ -30,18 +30,15 @@ class Item:
 def _rail_items(pmu: dict[str, Any], board: dict[str, Any]) -> list[Item]:
     rails = pmu.get("rails", {})
     roles = dict(board.get("pmu", {}).get("rails", {}))
-    wanted: list[tuple[str, str, bool]] = []  # rail, what it feeds, must be on now
-    for role, rail in roles.items():
-        if role == "oled":
-            continue
-        # the probe switched the radio and GNSS rails on through the firmware's PMU driver before reading
-        wanted.append((rail, {"mcu": "ESP32", "radio": "LoRa radio", "gnss": "GNSS"}.get(role, role), True))
-    if pmu.get("type") == "axp192" and not any(r == "dcdc1" for r, _, _ in wanted):
-        wanted.append(("dcdc1", "3V3 header: seal pull-ups", True))
-    elif pmu.get("type") == "axp192":
-        wanted = [(r, w + ", 3V3 header: seal pull-ups", True) if r == "dcdc1" else (r, w, on) for r, w, on in wanted]
+    # every rail must read 3.3 V and on: the probe switched the radio and GNSS rails on through the
+    # firmware's PMU driver before reading; DCDC1 of an AXP192 feeds the 3V3 header (seal pull-ups, OLED)
+    names = {"mcu": "ESP32", "radio": "LoRa radio", "gnss": "GNSS"}
+    wanted = [(str(rail), names.get(role, role)) for role, rail in roles.items() if role != "oled"]
+    if pmu.get("type") == "axp192":
+        wanted = [(r, w) for r, w in wanted if r != "dcdc1"]
+        wanted.append(("dcdc1", "3V3 header: seal pull-ups"))
     out = []
-    for rail, feeds, must_be_on in wanted:
+    for rail, feeds in wanted:
         got = rails.get(rail)
         name = f"PMU {rail.upper()} ({feeds})"
         if got is None:
@@ -49,14 +46,14 @@ def _rail_items(pmu: dict[str, Any], board: dict[str, Any]) -> list[Item]:
             continue
         mv, on = got
         measured = f"{mv / 1000:.2f} V, {'on' if on else 'off'}"
-        ok = RAIL_MV[0] <= mv <= RAIL_MV[1] and (on or not must_be_on)
+        ok = RAIL_MV[0] <= mv <= RAIL_MV[1] and on
         fix = ""
         if not ok:
             fix = (f"{rail.upper()} is {mv / 1000:.2f} V{'' if on else ' and off'}: the firmware must set it to 3.3 V "
                    "and switch it on (AXP192 DCDC1 has been seen at 1.8 V on a v1.0; the radio and GNSS rails are "
                    "switched on by the firmware's PMU driver); update the firmware, re-flash, and measure the rail "
                    "with a meter")
-        out.append(Item(name, measured, "3.3 V, on" if must_be_on else "3.3 V", PASS if ok else FAIL, fix))
+        out.append(Item(name, measured, "3.3 V, on", PASS if ok else FAIL, fix))
     return out
 
 
