@@ -147,3 +147,30 @@ def test_a_dry_run_never_bumps_the_key_epoch(fleet: Fleet, builder: ImageBuilder
     assert p.describe().splitlines()[2] == ("re-image: key epoch 0 -> 1 (not bumped in a dry run; the image below "
                                            "is at the current epoch)")
     assert fleet.open_registry().get(dev.device_id).key_epoch == 0  # type: ignore[union-attr]
+
+
+def test_flash_many_walks_boards_through_its_hooks(fleet: Fleet, builder: ImageBuilder) -> None:
+    devs = [p.device for p in devconfig.provision(fleet, 3)]
+    answers = iter(["", "s", "q"])
+    asked: list[str] = []
+    progress: list[tuple[int, int]] = []
+    finished: list[str] = []
+    hooks = flash.SessionHooks(
+        ask=lambda i, n, d: (asked.append(f"{i + 1}/{n} {d.hex}"), next(answers))[1],
+        progress=lambda d: (lambda cur, total: progress.append((cur, total)), lambda: None),
+        finished=lambda o: finished.append(f"{o.device} {o.status}"))
+    with EspRomBoard("esp32", flash_mb=4) as board:
+        out = flash.flash_many(fleet, builder, devs, board.port, hooks=hooks, connect_attempts=2)
+    assert asked == ["1/3 000101", "2/3 000102", "3/3 000103"]
+    assert [(o.device, o.status) for o in out] == [("000101", "ok"), ("000102", "skipped"), ("000103", "not done")]
+    assert finished == ["000101 ok", "000102 skipped", "000103 not done"]
+    assert progress and progress[-1][0] == progress[-1][1]
+    assert flash.flashed_at(fleet, 0x101, 0) is not None and flash.flashed_at(fleet, 0x102, 0) is None
+    assert flash.still_to_flash(fleet, devs) == devs[1:]
+    # a dry run plans every board, asks nothing and writes nothing
+    dry = flash.flash_many(fleet, builder, devs[1:], "/dev/ttyUSB0", dry_run=True,
+                           hooks=flash.SessionHooks(ask=lambda *a: pytest.fail("asked")))
+    assert [o.status for o in dry] == ["planned", "planned"] and dry[0].plan is not None
+    # one board alone: its failure is raised, not summarised
+    with pytest.raises(flash.FlashError, match="cannot open /dev/ttySEGEL-NOPE"):
+        flash.flash_many(fleet, builder, devs[1:2], "/dev/ttySEGEL-NOPE", connect_attempts=1)
