@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from segelfw import counter, records
 from segelfw.state import RtcState
 from simhw import SimRtcMemory

@@ -100,6 +100,3 @@ def progress_bar(label: str) -> tuple[Callable[[int, int], None], Callable[[], N
 
     return update, finish
 
-
-def register(group: click.Group) -> None:
-    """No commands here: the shared pieces of the provisioning commands (segel.cli loads every module)."""

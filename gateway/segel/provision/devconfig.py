@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from segel import paths
 from segel import registry as reg
+from segel.ids import device_hex, parse_device
 from segel.provision import private
-from segel.records import device_hex, parse_device
 
 if TYPE_CHECKING:
     from segel.provision.settings import Fleet
