@@ -161,3 +161,21 @@ def test_each_role_gets_only_the_modules_it_imports(fleet: Fleet, firmware_tree:
     # and a base-station image still boots as one: main.py and config.json are there
     files = builder.build(base_dev).files
     assert "main.py" in files and b'"role": "base"' in files["config.json"]
+
+
+def test_the_firmwares_role_manifest_decides_when_it_has_one(fleet: Fleet, firmware_tree: Path,
+                                                              tmp_path: Path) -> None:
+    fw = tmp_path / "fw"
+    shutil.copytree(firmware_tree, fw, ignore=shutil.ignore_patterns("__pycache__", "simhw"))
+    (fw / "roles.json").unlink(missing_ok=True)
+    from_imports = roles.role_modules(fw, "tracker")
+    listed = sorted(roles.module_path(m, fw) for m in from_imports if m != "segelfw.hw.wifi")
+    (fw / "roles.json").write_text(json.dumps({"roles": {"tracker": {"files": ["main.py", *listed]},
+                                                         "base": {"files": ["main.py"]}}}))
+    dev = devconfig.provision(fleet, 1)[0].device
+    files = _builder(fleet, fw).build(dev).files
+    assert "segelfw/hw/wifi.mpy" not in files  # the manifest left it out, so the image does
+    assert {f"{p[:-3]}.mpy" for p in listed} <= set(files)
+    (fw / "roles.json").write_text(json.dumps({"roles": {"tracker": {"files": ["segelfw/gone.py"]}}}))
+    with pytest.raises(ImageError, match="roles.json lists segelfw/gone.py for role 'tracker', but there is no such"):
+        _builder(fleet, fw).build(dev)

@@ -1,18 +1,23 @@
-"""Which firmware modules a device's role needs (tracker or base station), read from the firmware's imports.
+"""Which firmware modules a device's role needs (tracker or base station): the firmware's manifest, else its imports.
 
-`firmware/main.py` chooses the role at boot: imports at its top level serve every role, imports
+The firmware keeps a manifest, `firmware/roles.json` (`{"roles": {role: {"files": [paths
+relative to firmware/]}}}`, checked against the imports by the firmware's own tests); the
+builder takes each role's files from it. A firmware tree without one is read from its imports:
+`firmware/main.py` chooses the role at boot; imports at its top level serve every role, imports
 under `if cfg["role"] == "base":` serve the base station, and the other imports inside its
-functions serve the tracker. From those entry points the set of `segelfw` modules follows every
-`import segelfw...` / `from segelfw... import ...` (at any depth, including imports inside
-functions), so an image carries what its role can import and nothing else.
+functions serve the tracker. From those entry points every `import segelfw...` /
+`from segelfw... import ...` is followed (at any depth, including imports inside functions).
+Either way an image carries what its role can import and nothing else.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 PACKAGE = "segelfw"
+MANIFEST = "roles.json"
 ROLES = ("tracker", "base")
 # modules a role always carries although nothing imports them: `segel check` imports the
 # firmware's self-test when the image has one (docs/provisioning.md, "Checking a flashed tracker")
@@ -100,13 +105,34 @@ def closure(firmware_dir: Path, entries: set[str]) -> set[str]:
     return seen
 
 
+def manifest_modules(firmware_dir: Path, role: str) -> set[str] | None:
+    """The role's segelfw modules as firmware/roles.json lists them (None: no manifest)."""
+    path = firmware_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        files = json.loads(path.read_text())["roles"][role]["files"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise RoleError(f"{path}: no list of files for role {role!r} ({e})") from e
+    out: set[str] = set()
+    for f in files:
+        if not (firmware_dir / f).is_file():
+            raise RoleError(f"{path} lists {f} for role {role!r}, but there is no such file under {firmware_dir}")
+        if f.startswith(PACKAGE + "/") and f.endswith(".py"):
+            out.add(f[:-3].replace("/", ".").removesuffix(".__init__"))
+    return out
+
+
 def role_modules(firmware_dir: Path, role: str) -> set[str]:
     """The segelfw modules an image for `role` carries."""
     if role not in ROLES:
         raise RoleError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    extra = {m for m in EXTRA[role] if _module_file(firmware_dir, m) is not None}
+    listed = manifest_modules(firmware_dir, role)
+    if listed is not None:
+        return listed | closure(firmware_dir, extra) if extra else listed
     entries = entry_modules(firmware_dir / "main.py", firmware_dir)[role]
-    entries |= {m for m in EXTRA[role] if _module_file(firmware_dir, m) is not None}
-    return closure(firmware_dir, entries)
+    return closure(firmware_dir, entries | extra)
 
 
 def module_path(name: str, firmware_dir: Path) -> str:
