@@ -27,13 +27,21 @@ class Item:
     fix: str = ""
 
 
+def _rail_key(pmu_type: Any, rail: str) -> str:
+    """The probe's name for a rail: board files may call the AXP2101's DC-DCs dc1.. or dcdc1.."""
+    if pmu_type == "axp2101" and len(rail) == 3 and rail.startswith("dc") and rail[2].isdigit():
+        return "dcdc" + rail[2]
+    return rail
+
+
 def _rail_items(pmu: dict[str, Any], board: dict[str, Any]) -> list[Item]:
     rails = pmu.get("rails", {})
     roles = dict(board.get("pmu", {}).get("rails", {}))
     # every rail must read 3.3 V and on: the probe switched the radio and GNSS rails on through the
     # firmware's PMU driver before reading; DCDC1 of an AXP192 feeds the 3V3 header (seal pull-ups, OLED)
     names = {"mcu": "ESP32", "radio": "LoRa radio", "gnss": "GNSS"}
-    wanted = [(str(rail), names.get(role, role)) for role, rail in roles.items() if role != "oled"]
+    wanted = [(_rail_key(pmu.get("type"), str(rail)), names.get(role, role)) for role, rail in roles.items()
+              if role != "oled"]
     if pmu.get("type") == "axp192":
         wanted = [(r, w) for r, w in wanted if r != "dcdc1"]
         wanted.append(("dcdc1", "3V3 header: seal pull-ups"))
