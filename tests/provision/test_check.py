@@ -109,7 +109,9 @@ def test_checklist_finds_the_faults_of_a_first_tbeam(fleet: Fleet, builder: Imag
     assert got["battery"].result == "FAIL" and "charge the battery" in got["battery"].fix
     assert (got["radio SX1276 answers"].result, got["radio frequency"].result) == ("PASS", "WARN")
     assert got["GNSS data"].result == "PASS" and got["GNSS fix"].measured == "fix, 07 satellites"
-    assert got["radio EIRP"].measured == "14 dBm + ? dBi"  # the board files carry no antenna gain yet
+    gain = devconfig.load_board("tbeam-v1.1")["radio"].get("antenna_gain_dbi")
+    assert got["radio EIRP"].measured == ("14 dBm + ? dBi" if gain is None else f"14 dBm + {gain} dBi = {14 + gain} dBm")
+    assert got["radio EIRP"].result == ("WARN" if gain is None else "PASS" if 14 + gain <= 16 else "FAIL")
 
 
 def test_checklist_on_a_supreme_wakes_its_l76k(fleet: Fleet, builder: ImageBuilder, tmp_path: Path) -> None:
