@@ -109,6 +109,7 @@ def test_checklist_finds_the_faults_of_a_first_tbeam(fleet: Fleet, builder: Imag
     assert got["battery"].result == "FAIL" and "charge the battery" in got["battery"].fix
     assert (got["radio SX1276 answers"].result, got["radio frequency"].result) == ("PASS", "WARN")
     assert got["GNSS data"].result == "PASS" and got["GNSS fix"].measured == "fix, 07 satellites"
+    assert got["image files (tracker)"].result == "PASS"  # the modules on the device are the tracker's
     gain = devconfig.load_board("tbeam-v1.1")["radio"].get("antenna_gain_dbi")
     assert got["radio EIRP"].measured == ("14 dBm + ? dBi" if gain is None else f"14 dBm + {gain} dBi = {14 + gain} dBm")
     assert got["radio EIRP"].result == ("WARN" if gain is None else "PASS" if 14 + gain <= 16 else "FAIL")
@@ -139,7 +140,12 @@ def test_checklist_rules() -> None:
                                                           "aldo4": [2800, True]}, "battery_mv": 4100},
                      "seal": {"loop": 1}, "gnss": {"wake": 0, "sentences": 0},
                      "radio": {"chip": "sx1262", "status": 0x00}}}
-    got = {i.name: i for i in checklist.evaluate(report, board, regions)}
+    report["role"], report["files"] = "tracker", ["segelfw/__init__.mpy", "segelfw/basestation.mpy"]
+    got = {i.name: i for i in checklist.evaluate(report, board, regions,
+                                                 role_files={"segelfw/__init__.mpy", "segelfw/cycle.mpy"})}
+    assert got["image files (tracker)"].measured == ("2 modules: extra segelfw/basestation.mpy; "
+                                                     "missing segelfw/cycle.mpy")
+    assert got["image files (tracker)"].result == "FAIL"
     assert got["PMU ALDO4 (GNSS)"].result == "FAIL" and got["PMU ALDO3 (LoRa radio)"].result == "FAIL"
     assert got["PMU DCDC1 (ESP32)"].result == "PASS"
     assert got["seal loop (GPIO2)"].result == "FAIL"
@@ -171,7 +177,21 @@ def test_segel_check_command(fleet: Fleet, builder: ImageBuilder, tmp_path: Path
     lines = ok.output.splitlines()
     assert lines[0] == f"device id      {dev}" and lines[5].startswith("item ")
     assert any(ln.startswith("PMU DCDC1 (3V3 header: seal pull-ups)") and ln.endswith("PASS") for ln in lines)
-    # 13 or 14 pass: the EIRP item warns while the board file has no antenna gain
-    assert re.fullmatch(r"checklist: 1[34] pass, 0 fail, [01] to look at, 0 not checkable over USB", lines[-1])
+    # 14 or 15 pass: the EIRP item warns while the board file has no antenna gain
+    assert re.fullmatch(r"checklist: 1[45] pass, 0 fail, [01] to look at, 0 not checkable over USB", lines[-1])
     assert wrong.exit_code == 1
     assert "identity" in wrong.output and "Error: 1 item(s) failed: identity" in wrong.output
+
+
+def test_check_runs_the_firmwares_config_validator(fleet: Fleet, builder: ImageBuilder, tmp_path: Path) -> None:
+    import json
+
+    node = _node()
+    dev, files = _image_files(fleet, builder, tmp_path)
+    cfg = json.loads((files / "config.json").read_text())
+    cfg["sf"] = 13  # a config the tracker would refuse at boot
+    (files / "config.json").write_text(json.dumps(cfg))
+    with RawReplBoard(files, node) as board:
+        rep = check.run_probe(board.port, timeout=20, gnss_seconds=1)
+    bad = [i for i in rep.items(dev, 0) if i.name == "tracker files"]
+    assert bad and bad[0].result == "FAIL" and bad[0].measured.startswith("CONFIG ERROR: config field 'sf'"), bad

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segel import paths
-from segel.provision import checklist, devconfig
+from segel.provision import checklist, devconfig, roles
 from segel.provision.probe import MARK, probe_source
 
 
@@ -67,7 +67,15 @@ class CheckReport:
         paths.import_firmware()
         from segelfw import airtime
 
-        return checklist.evaluate(self.raw, board, airtime.REGIONS, expect_device, expect_epoch, gnss_seconds)
+        wanted = None
+        if self.raw.get("role") in roles.ROLES:
+            fw = paths.firmware_dir()
+            try:
+                wanted = {roles.module_path(m, fw)[:-3] + ".mpy" for m in roles.role_modules(fw, str(self.raw["role"]))}
+            except roles.RoleError:
+                wanted = None
+        return checklist.evaluate(self.raw, board, airtime.REGIONS, expect_device, expect_epoch, gnss_seconds,
+                                  wanted)
 
 
 def run_probe(port: str, timeout: float = 10.0, baud: int = 115200, gnss_seconds: int = 3) -> CheckReport:

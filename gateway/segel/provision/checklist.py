@@ -192,9 +192,24 @@ def _eirp(cfg: dict[str, Any], board: dict[str, Any], region: dict[str, Any] | N
                 "" if ok else f"lower tx_power_dbm to {int(limit - gain)} or less in fleet.toml, re-provision, re-flash")
 
 
+def _image_files(files: list[str], role: str, wanted: set[str]) -> Item:
+    """The firmware modules on the device (.mpy paths) against those its role needs."""
+    have = {f for f in files if f.endswith(".mpy")}
+    extra, missing = sorted(have - wanted), sorted(wanted - have)
+    ok = not extra and not missing
+    said = "; ".join(x for x in (f"extra {', '.join(extra)}" if extra else "",
+                                 f"missing {', '.join(missing)}" if missing else "") if x)
+    return Item(f"image files ({role})", f"{len(have)} modules" + (f": {said}" if said else ""),
+                f"the {len(wanted)} modules a {role} imports", PASS if ok else FAIL,
+                "" if ok else f"the image was built for another role or firmware: rebuild it for a {role} "
+                              "(segel image ID) and re-flash")
+
+
 def evaluate(report: dict[str, Any], board: dict[str, Any] | None, regions: dict[str, Any],
-             expect_device: str | None = None, expect_epoch: int | None = None, gnss_seconds: int = 3) -> list[Item]:
-    """Every item of the checklist the report allows, in the order a technician works."""
+             expect_device: str | None = None, expect_epoch: int | None = None, gnss_seconds: int = 3,
+             role_files: set[str] | None = None) -> list[Item]:
+    """Every item of the checklist the report allows, in the order a technician works.
+    `role_files`: the .mpy files (segelfw/...) the device's role needs (roles.role_modules)."""
     items: list[Item] = []
     dev, epoch = report.get("device_id"), report.get("key_epoch")
     want = f"{expect_device or 'as registered'}, epoch {expect_epoch if expect_epoch is not None else '-'}"
@@ -206,6 +221,8 @@ def evaluate(report: dict[str, Any], board: dict[str, Any] | None, regions: dict
     items.append(Item("firmware", f"{fw or 'does not import'} on MicroPython {report.get('micropython')}",
                       "imports, .mpy v6", PASS if fw and report.get("mpy") == 6 else FAIL,
                       "" if fw else "the image is incomplete or for another MicroPython: rebuild and re-flash"))
+    if role_files is not None and "files" in report:
+        items.append(_image_files(report["files"], str(report.get("role")), role_files))
     for e in report.get("errors", []):
         items.append(Item("tracker files", e, "config, board file", FAIL, "re-flash the image (segel flash --reimage ID)"))
     for name, value in sorted((report.get("selftest") or {}).items()):

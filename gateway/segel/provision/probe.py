@@ -107,6 +107,22 @@ def _segel_gnss(cfg, seconds):
         if len(f) > 7 and f[0][-3:] == b"GGA" and f[6] not in (b"", b"0"):
             out["fix"] = f[7].decode()
     return out
+def _segel_files(root):
+    # the firmware modules on the device, to compare with what its role needs
+    import os
+    out = []
+    def walk(d):
+        for n in os.listdir(d):
+            p = d + "/" + n
+            if os.stat(p)[0] & 0x4000:
+                walk(p)
+            else:
+                out.append(p[len(root):])
+    try:
+        walk(root + "segelfw")
+    except OSError:
+        pass
+    return sorted(out)
 def _segel_measure(board, seconds):
     hw = {}
     # radio and GNSS first: they switch their rails on through the firmware's drivers, and the PMU
@@ -138,12 +154,21 @@ def _segel_probe(root, seconds):
         except (OSError, ValueError):
             out["board_file"] = False
             out["errors"].append("board file boards/" + str(cfg.get("board")) + ".json missing")
+    if cfg and board is not None:
+        try:  # the firmware's own validator, as main.py runs it at boot
+            from segelfw import config as C
+            C.check_board(board, C.validate(cfg))
+        except ImportError:
+            pass
+        except Exception as e:
+            out["errors"].append("CONFIG ERROR: " + str(e))
     try:
         import segelfw
         out["firmware"] = getattr(segelfw, "__version__", None) or getattr(segelfw, "VERSION", None) or "unknown"
     except Exception as e:
         out["firmware"] = None
         out["errors"].append("firmware does not import: " + repr(e))
+    out["files"] = _segel_files(root)
     v = sys.implementation.version
     out["micropython"] = "%d.%d.%d" % (v[0], v[1], v[2])
     out["mpy"] = getattr(sys.implementation, "_mpy", 0) & 0xFF
