@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token", "custody.webhook_secret", "notify.smtp_password",
-               "national.password"}
+               "national.password", "national.store_dsn"}
 
 
 class ConfigError(ValueError):
@@ -178,6 +178,7 @@ class NationalSection:
     keepalive_s: int = 30
     reconnect_max_s: float = 30.0
     warn_backlog: int = 100_000  # log a warning while more items than this wait
+    store_dsn: str = ""  # the national store a national console reads (`segel national view`)
 
 
 @dataclass

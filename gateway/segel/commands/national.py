@@ -118,3 +118,35 @@ national store confirmed, and what still waits, by kind and age.""")
 
         conn = open_db(config_path, db, must_exist=True)
         click.echo(text.uplink_status(conn))
+
+    @grp.command("view", epilog="""\b
+Examples:
+  segel national view --config national-console.toml
+  segel national view --config national-console.toml --port 8090
+
+\b
+The console in national mode: every province and regency (boxes by custody state, open critical
+alerts, late legs, silent trackers), a regency's districts and open alerts, one box's custody,
+alerts and positions. Read-only, for every role that can view (oversight: `segel users add NAME
+--role viewer`, optionally scoped to a province `--district 64` or a regency `--district 64.08`).
+The config names the accounts database (gateway.db), [locale] and [console] as for `segel
+console`, and national.store_dsn: the national store.""")
+    @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+                  help="Config with gateway.db (accounts), [console], [locale] and national.store_dsn.")
+    @click.option("--host", help="Address to listen on (console.host).")
+    @click.option("--port", type=int, help="Port (console.port).")
+    def view_cmd(config_path: Path, host: str | None, port: int | None) -> None:
+        """Serve the national view: the console's national pages over the national store."""
+        from segel import config as cfgmod
+        from segel.console.server import serve_forever
+        from segel.national.pages import router
+
+        try:
+            cfg = cfgmod.load(config_path)
+        except cfgmod.ConfigError as e:
+            raise click.ClickException(str(e)) from None
+        if not cfg.national.store_dsn:
+            raise click.ClickException(f"{config_path}: national.store_dsn is not set (the national store to show)")
+        click.echo(f"segel national view on http://{host or cfg.console.host}:{port or cfg.console.port}/national; "
+                   "Ctrl-C to stop", err=True)
+        serve_forever(cfg, [router], port=port, host=host)
