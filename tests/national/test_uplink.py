@@ -217,3 +217,26 @@ def test_items_the_bus_dropped_are_sent_again(tmp_path: Path, dsn: str) -> None:
             ing.stop()
         cluster.stop()
     assert stored(dsn) == outbox(conn)
+
+
+def test_a_national_store_outage_delays_items_and_loses_none(tmp_path: Path, nats_node: local.NatsCluster) -> None:
+    pg = local.Postgres.create().start()
+    ing = ingester(nats_node, pg.dsn, name="ingest-outage")
+    conn = regency_db(tmp_path / "r.db")
+    up = uplink.Uplink(tmp_path / "r.db", section(nats_node, code="64.01")).start()
+    try:
+        raise_alerts(conn, 30)
+        assert up.wait_until(confirmed(conn, 30), 30), up.stats
+        assert pg.proc is not None
+        pg.proc.stop()  # the national store goes away
+        raise_alerts(conn, 30, start=30)
+        time.sleep(4)
+        assert up.stats.acked < capture.last_seq(conn)  # nothing confirmed while the store is down
+        assert ing.wait_until(lambda s: s.store_errors > 0, 20), ing.stats
+        pg.proc.start(30)
+        assert up.wait_until(confirmed(conn, 60), 60), (up.stats, ing.stats)
+        assert stored(pg.dsn, "64.01") == outbox(conn)
+    finally:
+        up.stop()
+        ing.stop()
+        pg.stop()

@@ -115,32 +115,42 @@ class Ingester:
                  _redact_dsn(self.cfg.store.dsn))
         try:
             while not self._stop.is_set():
-                if self._client is None:
-                    if not self._connect():
-                        self._stop.wait(backoff)
-                        backoff = min(backoff * 2, self.i.reconnect_max_s)
-                        continue
-                    backoff = 1.0
-                cl = self._client
-                rc = cl.loop(timeout=0.01 if self._buf else 0.05)
-                if rc != paho.MQTT_ERR_SUCCESS or not cl.is_connected():
-                    self._drop(f"connection lost ({paho.error_string(rc)})")
-                    continue
-                mono = time.monotonic()
-                if self._buf and (len(self._buf) >= self.i.batch_max or mono - self._first_at >= self.i.flush_s):
-                    conn = self._flush(conn)
-                if mono - last_status >= self.i.status_interval_s:
-                    last_status = mono
-                    try:
-                        nstore.save_status(conn, self.i.name, self.clock(), self.stats.figures())
-                    except psycopg.Error as e:
-                        log.warning("cannot save the ingester's status: %s", e)
+                try:
+                    conn, last_status, backoff = self._step(conn, last_status, backoff)
+                except Exception as e:  # noqa: BLE001 - logged; unacknowledged messages come again
+                    self.stats.last_error = f"{type(e).__name__}: {e}"
+                    log.exception("national ingester %s: unexpected error; reconnecting in 2 s", self.i.name)
+                    self._drop("unexpected error")
+                    self._stop.wait(2.0)
         finally:
             if self._client is not None:
                 self._client.disconnect()
                 self._client.loop(timeout=0.1)
             conn.close()
             lock_conn.close()
+
+    def _step(self, conn: psycopg.Connection, last_status: float, backoff: float) -> tuple[psycopg.Connection, float, float]:
+        """One turn of the loop: connect if needed, read, apply what is due, save the figures."""
+        if self._client is None:
+            if not self._connect():
+                self._stop.wait(backoff)
+                return conn, last_status, min(backoff * 2, self.i.reconnect_max_s)
+            backoff = 1.0
+        cl = self._client
+        rc = cl.loop(timeout=0.01 if self._buf else 0.05)
+        if rc != paho.MQTT_ERR_SUCCESS or not cl.is_connected():
+            self._drop(f"connection lost ({paho.error_string(rc)})")
+            return conn, last_status, backoff
+        mono = time.monotonic()
+        if self._buf and (len(self._buf) >= self.i.batch_max or mono - self._first_at >= self.i.flush_s):
+            conn = self._flush(conn)
+        if mono - last_status >= self.i.status_interval_s:
+            last_status = mono
+            try:
+                nstore.save_status(conn, self.i.name, self.clock(), self.stats.figures())
+            except psycopg.Error as e:
+                log.warning("cannot save the ingester's status: %s", e)
+        return conn, last_status, backoff
 
     def _flush(self, conn: psycopg.Connection) -> psycopg.Connection:
         batch, self._buf = self._buf, []

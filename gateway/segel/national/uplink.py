@@ -129,6 +129,20 @@ class Uplink:
     # ---- the thread ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        """Run the uplink; an unexpected error (a database locked too long, a full disk) is logged
+        and the uplink starts again from what it saved: it never stops for good."""
+        while not self._stop.is_set():
+            try:
+                self._session()
+                return
+            except Exception as e:  # noqa: BLE001 - logged; the gateway goes on, the uplink retries
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+                self.stats.connected = False
+                self._client = None
+                log.exception("national uplink failed; starting again in 5 s (nothing recorded is lost)")
+                self._stop.wait(5.0)
+
+    def _session(self) -> None:
         conn = store.connect(self.db_path)
         capture.ensure_schema(conn)
         st = self.stats
@@ -209,16 +223,17 @@ class Uplink:
                 if st.backlog > self.s.warn_backlog and mono - last_warn >= 60:
                     last_warn = mono
                     log.warning("%d items wait for the national tier (oldest unconfirmed: %d)", st.backlog, st.acked + 1)
-        except Exception as e:  # the gateway goes on without its uplink: say so loudly
-            st.last_error = f"{type(e).__name__}: {e}"
-            log.exception("national uplink stopped")
         finally:
-            if st.acked != saved:
-                self._save(conn, st.acked)
-            if self._client is not None:
-                self._client.disconnect()
-                self._client.loop(timeout=0.1)
-            conn.close()
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if st.acked != saved:
+                    self._save(conn, st.acked)
+                if self._client is not None:
+                    self._client.disconnect()
+                    self._client.loop(timeout=0.1)
+            finally:
+                conn.close()
 
     def _save(self, conn: Any, acked: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
