@@ -240,3 +240,44 @@ def test_a_national_store_outage_delays_items_and_loses_none(tmp_path: Path, nat
         up.stop()
         ing.stop()
         pg.stop()
+
+
+def test_tls_on_the_national_bus(tmp_path: Path, dsn: str) -> None:
+    """The production setting: MQTT over TLS with the national CA; a regency with another CA refuses the node."""
+    import shutil
+
+    from tests.deploy.tlsutil import make_ca, make_server_cert
+
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    ca, ca_key, ca_cert = make_ca(tls, "Segel national CA")
+    crt, key = make_server_cert(tls, ca_key, ca_cert)
+    shutil.copy(crt, tls / "n1.crt")
+    shutil.copy(key, tls / "n1.key")
+    cluster = local.NatsCluster.create(tmp_path / "nats", [fed.Regency("64.08", "Kutai Timur")], n=1, tls_dir=tls).start()
+    cfg = settings.load(None, env={}, overrides={
+        "ingest.urls": cluster.urls(fed.INGEST_USER, cluster.password(fed.INGEST_USER)), "store.dsn": dsn,
+        "ingest.ca_file": str(ca)})
+    ing = Ingester(cfg).start()
+    conn = regency_db(tmp_path / "r.db")
+    raise_alerts(conn, 10)
+    other = tmp_path / "other"
+    other.mkdir()
+    wrong_ca, _, _ = make_ca(other, "Not the national CA")
+    bad = uplink.Uplink(tmp_path / "r.db", section(cluster, ca_file=str(wrong_ca))).start()
+    up = None
+    try:
+        assert ing.wait_until(lambda s: s.connected, 30), ing.stats
+        assert bad.wait_until(lambda s: "certificate verify failed" in s.last_error, 20), bad.stats
+        assert bad.stats.acked == 0
+        bad.stop()
+        up = uplink.Uplink(tmp_path / "r.db", section(cluster, ca_file=str(ca))).start()
+        assert up.wait_until(confirmed(conn, 10), 30), up.stats
+        assert cluster.urls("x", "y")[0].startswith("mqtts://")
+    finally:
+        bad.stop()
+        if up is not None:
+            up.stop()
+        ing.stop()
+        cluster.stop()
+    assert stored(dsn) == outbox(conn)

@@ -32,6 +32,7 @@ from segel.edge import mqtt
 from segel.national import codes, model
 from segel.national import store as nstore
 from segel.national.settings import NationalConfig
+from segel.national.uplink import close_client
 
 log = logging.getLogger("segel.national.ingest")
 
@@ -226,11 +227,8 @@ class Ingester:
                 raise ConnectionError(f"subscription refused for {', '.join(bad) or 'all partitions'}")
         except (OSError, ConnectionError) as e:
             self.stats.last_error = f"{b.host}:{b.port}: {e}"
-            log.warning("national node %s:%d: %s", b.host, b.port, e)
-            try:
-                cl.disconnect()
-            except Exception:  # noqa: BLE001 - best effort
-                pass
+            log.warning("national node %s:%d: %s", b.host, b.port, str(e))
+            close_client(cl, e)
             return False
         self._buf = []  # message ids of an older connection mean nothing now: the bus sends them again
         self._client = cl
@@ -249,10 +247,7 @@ class Ingester:
         cl, self._client = self._client, None
         self._buf = []
         if cl is not None:
-            try:
-                cl.disconnect()
-            except Exception:  # noqa: BLE001 - the socket is gone anyway
-                pass
+            close_client(cl)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: Any) -> None:
         if not self._buf:

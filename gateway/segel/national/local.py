@@ -106,13 +106,15 @@ class NatsCluster:
 
     @classmethod
     def create(cls, workdir: Path, regencies: list[fed.Regency], n: int = 3, cost: int = 4,
-               max_ack_pending: int = 4096, ack_wait: str = "5s") -> NatsCluster:
+               max_ack_pending: int = 4096, ack_wait: str = "5s", tls_dir: Path | None = None) -> NatsCluster:
+        """tls_dir: a folder with <node>.crt and <node>.key for each node (n1, n2, ...): the MQTT
+        listeners speak TLS, as in production."""
         need("nats-server", "nats-server")
         workdir.mkdir(parents=True, exist_ok=True)
         nodes = [fed.Node(f"n{i + 1}", "127.0.0.1", client_port=free_port(), cluster_port=free_port(),
                           mqtt_port=free_port(), monitor_port=free_port(), listen="127.0.0.1") for i in range(n)]
-        spec = fed.Spec(nodes, regencies, tls=False, ack_wait=ack_wait, max_file_store="4G",
-                        max_ack_pending=max_ack_pending)
+        spec = fed.Spec(nodes, regencies, tls=tls_dir is not None, tls_dir=str(tls_dir or ""), ack_wait=ack_wait,
+                        max_file_store="4G", max_ack_pending=max_ack_pending)
         creds = fed.Credentials()
         for a in [fed.INGEST_USER] + [fed.codes.user(r.code) for r in regencies]:
             creds.ensure(a, False, cost)
@@ -160,7 +162,9 @@ class NatsCluster:
     def urls(self, user: str, password: str) -> list[str]:
         from urllib.parse import quote
 
-        return [f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{n.mqtt_port}" for n in self.spec.nodes]
+        scheme = "mqtts" if self.spec.tls else "mqtt"
+        return [f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{n.mqtt_port}"
+                for n in self.spec.nodes]
 
     def password(self, account: str) -> str:
         return self.creds.passwords[account]

@@ -19,6 +19,7 @@ again and ignored nationally. Nodes are tried in turn, the next one when a conne
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -290,14 +291,15 @@ class Uplink:
                     break
         except OSError as e:
             self.stats.last_error = f"{node.url}: {e}"
-            log.warning("cannot reach national node %s: %s", node.url, e)
+            log.warning("cannot reach national node %s: %s", node.url, str(e))
+            close_client(cl, e)
             return False
         rc = result.get("rc")
         if rc is None or rc.is_failure:
             why = f"refused the connection as {self.username}: {rc}" if rc is not None else "did not answer within 10 s"
             self.stats.last_error = f"{node.url}: {why}"
             log.warning("national node %s %s", node.url, why)
-            cl.disconnect()
+            close_client(cl)
             return False
         cl.subscribe(self.receipt_topic, qos=0)
         self._client = cl
@@ -315,10 +317,7 @@ class Uplink:
         st.last_error = why
         cl, self._client = self._client, None
         if cl is not None:
-            try:
-                cl.disconnect()
-            except Exception:  # noqa: BLE001 - the socket is gone anyway
-                pass
+            close_client(cl)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: Any) -> None:
         try:
@@ -332,6 +331,27 @@ class Uplink:
         self.stats.receipts += 1
         self.stats.last_receipt_at = self.clock()
         self._receipt = applied  # receipts come in order from one ingester: the last one counts
+
+
+def close_client(cl: paho.Client, error: BaseException | None = None) -> None:
+    """Disconnect and close the socket, whatever state the connection is in. paho 2.x does not
+    close the socket of a failed TLS handshake (it is only a local of its connect path, reachable
+    from `error`'s traceback): closed here, not left to the garbage collector on every retry."""
+    try:
+        cl.disconnect()
+    except Exception:  # noqa: BLE001 - best effort: the socket is closed below anyway
+        pass
+    socks = [cl.socket()]
+    tb = error.__traceback__ if error is not None else None
+    while tb is not None:
+        socks += [v for v in tb.tb_frame.f_locals.values() if isinstance(v, socket.socket)]
+        tb = tb.tb_next
+    for sock in socks:
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 def start(cfg: Any, clock: Callable[[], float] = time.time) -> Uplink | None:
