@@ -66,7 +66,7 @@ class Reg:
     mosq: servers.Server
     clock: Path
     boxes: list[str]
-    proxy: Proxy | None = None
+    proxies: list[Proxy] = field(default_factory=list)
     gateway: subprocess.Popen | None = None
     fleet: subprocess.Popen | None = None
     starts: int = 0
@@ -108,7 +108,7 @@ def _resolve(boxes: list[str]) -> list[str]:
     return out
 
 
-def setup_regency(tmp: Path, code: str, nodes: list[str], pw: str, proxy: Proxy | None) -> Reg:
+def setup_regency(tmp: Path, code: str, nodes: list[str], pw: str, proxies: list[Proxy]) -> Reg:
     d = tmp / codes.token(code)
     d.mkdir()
     scn = scn_mod.load(KUTIM)
@@ -132,7 +132,7 @@ def setup_regency(tmp: Path, code: str, nodes: list[str], pw: str, proxy: Proxy 
     clock = d / "clock"
     FileClock(clock, start).close()
     user = codes.user(code)
-    urls = [f"mqtt://{user}:{pw}@127.0.0.1:{proxy.port}"] if proxy else nodes
+    urls = [f"mqtt://{user}:{pw}@127.0.0.1:{p.port}" for p in proxies] or nodes
     (d / "segel.toml").write_text(f"""
 [gateway]
 db = "segel.db"
@@ -162,7 +162,7 @@ reconnect_max_s = 2
     spec = FleetSpec(str(KUTIM), [b.box for b in boxes], devices, secret.hex(), str(d), "127.0.0.1",  # type: ignore[arg-type]
                      mosq.port, step_s=240.0, workers=16)
     (d / "fleet.json").write_text(json.dumps(asdict(spec)))
-    return Reg(code, d, mosq, clock, [b.box for b in boxes], proxy)
+    return Reg(code, d, mosq, clock, [b.box for b in boxes], proxies)
 
 
 def start_fleet(r: Reg) -> None:
@@ -208,8 +208,9 @@ def test_five_regencies_through_faults_arrive_exactly_once_in_order(tmp_path: Pa
             pw = cluster.password(user)
             nodes = cluster.urls(user, pw)
             nodes = nodes[i % 3:] + nodes[:i % 3]  # regencies spread over the nodes
-            proxy = Proxy(cluster.spec.nodes[1].mqtt_port) if code == CUT else None
-            regs.append(setup_regency(tmp_path, code, nodes, pw, proxy))
+            # the cut regency reaches every node through its own link (one proxy per node)
+            proxies = [Proxy(n.mqtt_port) for n in cluster.spec.nodes] if code == CUT else []
+            regs.append(setup_regency(tmp_path, code, nodes, pw, proxies))
         for r in regs:
             r.start_gateway()
         pgc = psycopg.connect(pg.dsn, autocommit=True)
@@ -222,8 +223,8 @@ def test_five_regencies_through_faults_arrive_exactly_once_in_order(tmp_path: Pa
         wait(lambda: all(applied(r.code) >= len(r.boxes) for r in regs), 90, "every regency's boxes reach the nation")
         cut = next(r for r in regs if r.code == CUT)
         killed = next(r for r in regs if r.code == KILLED)
-        assert cut.proxy is not None
-        cut.proxy.cut(silent=True)
+        for p in cut.proxies:
+            p.cut(silent=True)
         before_cut = applied(CUT)
         for r in regs:
             start_fleet(r)
@@ -247,7 +248,8 @@ def test_five_regencies_through_faults_arrive_exactly_once_in_order(tmp_path: Pa
             r.fleet.wait(600)
             assert r.fleet.returncode == 0, (r.dir / "fleet.log").read_text()[-3000:]
         assert applied(CUT) == before_cut, "the dark link let items through"
-        cut.proxy.restore()  # the link comes back after the regency's whole rehearsal
+        for p in cut.proxies:
+            p.restore()  # the link comes back after the regency's whole rehearsal
 
         def settled() -> bool:
             for r in regs:
@@ -272,8 +274,8 @@ def test_five_regencies_through_faults_arrive_exactly_once_in_order(tmp_path: Pa
         for r in regs:
             r.stop()
             r.mosq.stop()
-            if r.proxy:
-                r.proxy.close()
+            for p in r.proxies:
+                p.close()
         cluster.stop()
         pg.stop()
 

@@ -71,10 +71,19 @@ def _district(tps: str) -> str:
             f"(SELECT t.parent FROM places t WHERE t.code = {tps}))")
 
 
+def _box_json(row: str) -> str:
+    """A `box` item's body from a row of `boxes` (NEW in a trigger, an alias in a query)."""
+    return (f"json_object('box', {row}.box_id, 'tps', {row}.tps, 'district', {_district(row + '.tps')}, "
+            f"'contest', {row}.contest, 'device', CASE WHEN {row}.device_id IS NULL THEN NULL "
+            f"ELSE printf('%06x', {row}.device_id) END)")
+
+
 def _triggers(position_interval_s: float) -> list[str]:
     alert = _alert_json("a")
     custody_in = ", ".join(f"'{k}'" for k in CUSTODY_KINDS)
     box_of = "(SELECT box FROM judge_devices WHERE device = {d})"
+    box_item = (f"INSERT INTO national_outbox(kind, subject, at, committed, body) "
+                f"VALUES ('box', NEW.box_id, {NOW}, {NOW}, {_box_json('NEW')});")
     return [
         f"""CREATE TRIGGER national_alert_event AFTER INSERT ON alert_history BEGIN
             INSERT INTO national_outbox(kind, subject, at, committed, body)
@@ -109,19 +118,10 @@ def _triggers(position_interval_s: float) -> list[str]:
                                't', OLD.t, 'counter', OLD.counter, 'key', OLD.key,
                                'device', printf('%06x', OLD.device), 'withdrawn', json('true'));
         END""",
-        f"""CREATE TRIGGER national_box_added AFTER INSERT ON boxes BEGIN
-            INSERT INTO national_outbox(kind, subject, at, committed, body)
-            VALUES ('box', NEW.box_id, {NOW}, {NOW}, json_object('box', NEW.box_id, 'tps', NEW.tps,
-                    'district', {_district('NEW.tps')}, 'contest', NEW.contest,
-                    'device', CASE WHEN NEW.device_id IS NULL THEN NULL ELSE printf('%06x', NEW.device_id) END));
-        END""",
+        f"""CREATE TRIGGER national_box_added AFTER INSERT ON boxes BEGIN {box_item} END""",
         f"""CREATE TRIGGER national_box_changed AFTER UPDATE ON boxes
             WHEN NEW.device_id IS NOT OLD.device_id OR NEW.tps IS NOT OLD.tps OR NEW.contest IS NOT OLD.contest BEGIN
-            INSERT INTO national_outbox(kind, subject, at, committed, body)
-            VALUES ('box', NEW.box_id, {NOW}, {NOW}, json_object('box', NEW.box_id, 'tps', NEW.tps,
-                    'district', {_district('NEW.tps')}, 'contest', NEW.contest,
-                    'device', CASE WHEN NEW.device_id IS NULL THEN NULL ELSE printf('%06x', NEW.device_id) END));
-        END""",
+            {box_item} END""",
         # device_state is written with INSERT OR REPLACE: the INSERT trigger sees every save
         f"""CREATE TRIGGER national_position AFTER INSERT ON device_state
             WHEN NEW.last_fix_time IS NOT NULL AND NEW.last_lat IS NOT NULL
@@ -192,10 +192,7 @@ def _snapshot(conn: sqlite3.Connection) -> dict[str, int]:
     n = {}
     n["box"] = conn.execute(
         f"INSERT INTO national_outbox(kind, subject, at, committed, body) "
-        f"SELECT 'box', b.box_id, {NOW}, {NOW}, json_object('box', b.box_id, 'tps', b.tps, 'district', "
-        f"{_district('b.tps')}, 'contest', b.contest, 'device', "
-        f"CASE WHEN b.device_id IS NULL THEN NULL ELSE printf('%06x', b.device_id) END) "
-        f"FROM boxes b ORDER BY b.box_id").rowcount
+        f"SELECT 'box', b.box_id, {NOW}, {NOW}, {_box_json('b')} FROM boxes b ORDER BY b.box_id").rowcount
     n["alert"] = conn.execute(
         f"INSERT INTO national_outbox(kind, subject, at, committed, body) "
         f"SELECT 'alert', a.subject, a.raised_at, {NOW}, json_object('event', 'snapshot', 'by', NULL, 'note', NULL, "

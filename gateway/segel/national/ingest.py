@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from segel.national import codes, model
 from segel.national import store as nstore
 from segel.national.settings import NationalConfig
 from segel.national.uplink import close_client
+from segel.national.worker import Worker
 
 log = logging.getLogger("segel.national.ingest")
 
@@ -69,38 +69,21 @@ class IngestStats:
                 "lag_max_ms": round(lags[-1], 1) if lags else None, "window_items": len(lags)}
 
 
-class Ingester:
+class Ingester(Worker):
+    thread_name = "segel-national-ingest"
+
     def __init__(self, cfg: NationalConfig, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.cfg = cfg
         self.i = cfg.ingest
         self.clock = clock
         self.stats = IngestStats()
         self.nodes = [mqtt.parse_url(u) for u in self.i.urls]
         self.client_id = f"segel-{self.i.name}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._buf: list[tuple[int, int, nstore.Incoming]] = []  # (mid, qos, message) on the current connection
         self._first_at = 0.0
         self._node_i = 0
-
-    def start(self) -> Ingester:
-        self._thread = threading.Thread(target=self.run, name="segel-national-ingest", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def wait_until(self, pred: Callable[[IngestStats], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred(self.stats):
-                return True
-            time.sleep(0.05)
-        return False
 
     # ---- the loop ----------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ connection per regency (its own account), QoS 1 messages of items as the uplink 
 Each regency sends every `flush_s` the items that came due (positions, custody changes, alerts,
 summaries in the profile's mix, at its share of the national rate), numbered from 1 and stamped
 with the send time as their commit time, so the national store's `stored - committed` is the lag
-from a regency's commit to the nation. MQTT is spoken directly over sockets (3.1.1 CONNECT with
-username and password, PUBLISH QoS 1, PUBACK; at most `window` unacknowledged per regency) to
+from a regency's commit to the nation. MQTT is spoken directly over sockets (segel.bench.loadgen's 3.1.1
+packets: CONNECT with username and password, PUBLISH QoS 1, PUBACK; at most `window` unacknowledged per regency) to
 keep the generator's own CPU small; paho's per-message cost would dominate on two cores.
 """
 
@@ -15,36 +15,11 @@ import json
 import random
 import selectors
 import socket
-import struct
 import time
 from dataclasses import dataclass, field
 
+from segel.bench.loadgen import connect_packet, publish_packet
 from segel.national import codes
-
-
-def _rl(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _s(x: str) -> bytes:
-    b = x.encode()
-    return struct.pack(">H", len(b)) + b
-
-
-def connect_packet(client_id: str, user: str, password: str) -> bytes:
-    var = _s("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 60)  # 3.1.1, user+password+clean session
-    payload = _s(client_id) + _s(user) + _s(password)
-    return bytes([0x10]) + _rl(len(var) + len(payload)) + var + payload
-
-
-def publish_packet(topic: str, pid: int, payload: bytes) -> bytes:
-    body = _s(topic) + struct.pack(">H", pid) + payload
-    return bytes([0x32]) + _rl(len(body)) + body
 
 
 @dataclass
@@ -172,10 +147,10 @@ def run(nodes: list[int], passwords: dict[str, str], regencies: list[str], rates
             payload = (head[:-1] + ',"items":[' + ",".join(parts) + "]}").encode()
             r.pid = r.pid % 65535 + 1
             try:
-                r.sock.sendall(publish_packet(r.topic, r.pid, payload))
+                r.sock.sendall(publish_packet(r.topic, payload, r.pid))
             except BlockingIOError:
                 r.sock.setblocking(True)
-                r.sock.sendall(publish_packet(r.topic, r.pid, payload))
+                r.sock.sendall(publish_packet(r.topic, payload, r.pid))
                 r.sock.setblocking(False)
             r.inflight += 1
             res.messages += 1

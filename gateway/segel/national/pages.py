@@ -63,12 +63,7 @@ def overview(c: Ctx) -> Response:
 
 @router.page("/national/{regency}")
 def regency(c: Ctx) -> Response:
-    try:
-        code = codes.parse(c.params["regency"])
-    except codes.CodeError:
-        raise ConsoleError(404, c._("No such regency.")) from None
-    if not _sees(c, code):
-        raise ConsoleError(403, c._("This is outside the districts and places of your account."))
+    code = _code(c)
     with _conn(c) as conn:
         info = view.regency(conn, code)
     if info is None:

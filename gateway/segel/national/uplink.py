@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from segel import store
 from segel.config import ConfigError, NationalSection
 from segel.edge import mqtt
 from segel.national import capture, codes, model
+from segel.national.worker import Worker
 
 log = logging.getLogger("segel.national.uplink")
 
@@ -88,11 +88,12 @@ def check(n: NationalSection, source: str = "") -> tuple[str, list[_Node]]:
     return code, nodes
 
 
-class Uplink:
+class Uplink(Worker):
     """`Uplink(db_path, section).start()` ... `.stop()`; `stats` for health and tests."""
 
     def __init__(self, db_path: str | Path, section: NationalSection, source: str = "",
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.db_path = Path(db_path)
         self.s = section
         self.code, self.nodes = check(section, source)
@@ -101,35 +102,15 @@ class Uplink:
         self.username = section.username or codes.user(self.code)
         self.clock = clock
         self.stats = UplinkStats()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._receipt: int | None = None
         self._node_i = 0
 
-    # ---- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> Uplink:
-        self._thread = threading.Thread(target=self._run, name="segel-national-uplink", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def wait_until(self, pred: Callable[[UplinkStats], bool], timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred(self.stats):
-                return True
-            time.sleep(0.05)
-        return False
+    thread_name = "segel-national-uplink"
 
     # ---- the thread ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def run(self) -> None:
         """Run the uplink; an unexpected error (a database locked too long, a full disk) is logged
         and the uplink starts again from what it saved: it never stops for good."""
         while not self._stop.is_set():
