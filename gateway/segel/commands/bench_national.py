@@ -39,8 +39,8 @@ peak memory and the sizing of the national tier derived from the figures.""")
         from segel.national.local import LocalError
 
         try:
-            res, peak, mean = bench.run(boxes, seconds, warmup, rate, flush_s=flush, workdir=workdir,
+            res, peak, mean, totals = bench.run(boxes, seconds, warmup, rate, flush_s=flush, workdir=workdir,
                                         say=lambda s: click.echo(s, err=True))
         except (LocalError, RuntimeError, ConnectionError) as e:
             raise click.ClickException(str(e)) from None
-        click.echo(res.report(peak, mean))
+        click.echo(res.report(peak, mean, totals))

@@ -97,7 +97,8 @@ class BenchResult:
     blocked: int
     drain_s: float
     memory_mb: dict[str, float] = field(default_factory=dict)
-    bytes_per_item: float = 0.0
+    bytes_position: float = 0.0
+    bytes_event: float = 0.0
     window_s: float = 0.0
     load_before: float = 0.0
     redelivery: str = ""
@@ -106,19 +107,22 @@ class BenchResult:
     def kept_up(self) -> bool:
         return self.stored_rate >= 0.97 * self.offered_rate and self.p99_ms < 5000 and not self.blocked
 
-    def sizing(self, peak: float, mean: float) -> list[str]:
-        """What the national peak needs, from this run's per-ingester figure."""
-        per = self.stored_rate if not self.kept_up else max(self.stored_rate, self.offered_rate)
+    def sizing(self, peak: float, mean: float, totals: dict[str, float] | None = None) -> list[str]:
+        """What the national peak needs, from this run's measured figures."""
+        per = self.stored_rate
         ingesters = max(1, -(-int(peak * 1.5) // max(1, int(per))))
-        week_items = mean * 7 * 86400
-        gb = week_items * self.bytes_per_item / 1e9
-        return [f"one ingester (one core) applied {per:,.0f} items/s here; the national peak of {peak:,.0f} items/s "
-                f"with 50 % headroom needs {ingesters} ingester partition(s) (provinces split between them)",
-                f"national store: {self.bytes_per_item:,.0f} bytes per item (tables and indexes); "
-                f"an election week at the calendar's mean of {mean:,.0f} items/s is {week_items / 1e9:.2f} billion "
-                f"items, {gb:,.0f} GB"]
+        out = [f"one ingester (one core) applied {per:,.0f} items/s here; the national peak of {peak:,.0f} items/s "
+               f"with 50 % headroom needs {ingesters} ingester partition(s) (provinces split between them)"]
+        if totals:
+            pos = totals.get("position", 0.0)
+            other = sum(v for k, v in totals.items() if k != "position")
+            gb = (pos * self.bytes_position + other * self.bytes_event) / 1e9
+            out.append(f"national store: {self.bytes_position:,.0f} bytes per position, {self.bytes_event:,.0f} per other "
+                       f"item (tables and indexes); the whole calendar (H-5 to H+3) is {pos / 1e6:,.0f} million positions "
+                       f"and {other / 1e6:,.0f} million other items: {gb:,.0f} GB")
+        return out
 
-    def report(self, peak: float, mean: float) -> str:
+    def report(self, peak: float, mean: float, totals: dict[str, float] | None = None) -> str:
         m = self.memory_mb
         lines = [
             f"profile: {self.profile_text}",
@@ -134,11 +138,12 @@ class BenchResult:
             ("kept up with the national election-day peak on this machine" if self.kept_up and self.offered_rate >= peak
              else "did not keep up" if not self.kept_up else "kept up with the rate asked"),
         ]
-        return "\n".join(lines + ["sizing: " + s for s in self.sizing(peak, mean)])
+        return "\n".join(lines + ["sizing: " + s for s in self.sizing(peak, mean, totals)])
 
 
 def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rate: float | None = None,
-        flush_s: float = 0.5, workdir: Path | None = None, say: Callable[[str], None] = print) -> tuple[BenchResult, float, float]:
+        flush_s: float = 1.0, workdir: Path | None = None,
+        say: Callable[[str], None] = print) -> tuple[BenchResult, float, float, dict[str, float]]:
     prof = profile.build(boxes)
     _, peak, mix = prof.peak(15)
     mean = prof.mean()
@@ -207,13 +212,13 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         mem["postgresql (all backends)"] = _tree_rss_mb(pg.proc.proc.pid) if pg.proc and pg.proc.proc else 0.0
         mem["ingester"] = st["rss_mb"]
         mem["load generator"] = g["rss_mb"]
-        bpi = _bytes_per_item(pg.dsn)
+        bpos, bev = _bytes_per_item(pg.dsn)
         res = BenchResult(len(regs), boxes, profile.describe(prof), offered, g["window_items"] / seconds,
                           g["window_messages"] / seconds, (st1["items"] - st0["items"]) / (t1 - t0), pct(0.5), pct(0.99),
-                          lags[-1] if lags else float("nan"), g["blocked"], drain, mem, bpi, seconds, load,
+                          lags[-1] if lags else float("nan"), g["blocked"], drain, mem, bpos, bev, seconds, load,
                           f"{st['duplicates']} duplicate items ignored, {st['held']} messages held back after a gap "
                           f"and delivered again, ingester connections {st['connects']}")
-        return res, peak, mean
+        return res, peak, mean, prof.totals()
     finally:
         if gen is not None and gen.is_alive():
             gen.terminate()
@@ -224,10 +229,13 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         pg.stop()
 
 
-def _bytes_per_item(dsn: str) -> float:
+def _bytes_per_item(dsn: str) -> tuple[float, float]:
+    """Bytes per position (its table and index) and per other item (every other table), as stored."""
     import psycopg
 
     with psycopg.connect(dsn) as c:
-        size = c.execute("SELECT sum(pg_total_relation_size(relid)) FROM pg_stat_user_tables").fetchone()[0] or 0
-        n = c.execute("SELECT (SELECT count(*) FROM items) + (SELECT count(*) FROM positions)").fetchone()[0] or 1
-    return float(size) / n
+        sizes = dict(c.execute("SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables").fetchall())
+        npos = c.execute("SELECT count(*) FROM positions").fetchone()[0] or 1
+        nitems = c.execute("SELECT count(*) FROM items").fetchone()[0] or 1
+    pos = sizes.pop("positions", 0)
+    return float(pos) / npos, float(sum(sizes.values())) / nitems

@@ -52,6 +52,10 @@ class Profile:
         kinds = {k: sum(v[best_i:best_i + window_min]) / secs for k, v in self.per_minute.items()}
         return best_i, best / secs, kinds
 
+    def totals(self) -> dict[str, float]:
+        """Items of each kind over the whole calendar, nationally."""
+        return {k: sum(v) for k, v in self.per_minute.items()}
+
     def mean(self) -> float:
         n = len(next(iter(self.per_minute.values())))
         return sum(self.total(i) for i in range(n)) / (n * 60)
