@@ -46,6 +46,20 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
+def _cpu_s(pid: int, tree: bool = False) -> float:
+    """CPU seconds (user + system) a process has used, with its children's when `tree` (PostgreSQL)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if tree:
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                total += _cpu_s(int(child), True)
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
 def _ingester(cfg_over: dict, conn: Any) -> None:
     import logging
 
@@ -101,6 +115,7 @@ class BenchResult:
     bytes_event: float = 0.0
     window_s: float = 0.0
     load_before: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # share of one core during the measured window
     redelivery: str = ""
 
     @property
@@ -135,6 +150,7 @@ class BenchResult:
             f"p99 {self.p99_ms:,.0f} ms, max {self.max_ms:,.0f} ms; backlog drained {self.drain_s:.1f} s after the load",
             f"bus: {self.redelivery}",
             "peak memory: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in m.items()),
+            "CPU in the measured window (share of one core): " + ", ".join(f"{k} {v:.0%}" for k, v in self.cpu.items()),
             ("kept up with the national election-day peak on this machine" if self.kept_up and self.offered_rate >= peak
              else "did not keep up" if not self.kept_up else "kept up with the rate asked"),
         ]
@@ -178,6 +194,11 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         gen.start()
         say(f"playing {offered:,.0f} items/s from {len(regs)} regencies: {warmup:.0f} s warm-up, {seconds:.0f} s measured")
         time.sleep(warmup)
+        procs = {f"nats {n.name}": (n.proc.pid, False) for n in cluster.nodes if n.proc}
+        procs["postgresql"] = (pg.proc.proc.pid, True) if pg.proc and pg.proc.proc else (0, False)
+        procs["ingester"] = (ing.pid or 0, False)
+        procs["load generator"] = (gen.pid or 0, False)
+        cpu0 = {k: _cpu_s(pid, tree) for k, (pid, tree) in procs.items()}
         ing_end.send("reset")
         _, st0 = ing_end.recv()
         t0 = time.monotonic()
@@ -190,6 +211,7 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         ing_end.send("stats")
         _, st1 = ing_end.recv()
         t1 = time.monotonic()
+        cpu = {k: (_cpu_s(pid, tree) - cpu0[k]) / (t1 - t0) for k, (pid, tree) in procs.items()}
         kind, g = gen_end.recv()
         if kind == "error":
             raise RuntimeError(f"load generator: {g}")
@@ -216,8 +238,9 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         res = BenchResult(len(regs), boxes, profile.describe(prof), offered, g["window_items"] / seconds,
                           g["window_messages"] / seconds, (st1["items"] - st0["items"]) / (t1 - t0), pct(0.5), pct(0.99),
                           lags[-1] if lags else float("nan"), g["blocked"], drain, mem, bpos, bev, seconds, load,
-                          f"{st['duplicates']} duplicate items ignored, {st['held']} messages held back after a gap "
-                          f"and delivered again, ingester connections {st['connects']}")
+                          redelivery=f"{st['duplicates']} duplicate items ignored, {st['held']} messages held back "
+                                     f"after a gap and delivered again, ingester connections {st['connects']}",
+                          cpu=cpu)
         return res, peak, mean, prof.totals()
     finally:
         if gen is not None and gen.is_alive():

@@ -214,6 +214,8 @@ server_name: "{node.name}"
 listen: "127.0.0.1:{node.client_port}"
 http: "127.0.0.1:{node.monitor_port}"
 max_payload: 1MB
+# a consumer busy with a large batch is not cut off at once (the default is 10 s)
+write_deadline: "30s"
 
 jetstream {{
   store_dir: "{store_dir or spec.data_dir}"

@@ -4,8 +4,8 @@ A durable MQTT 3.1.1 subscriber (stable client id, clean session off, QoS 1, man
 national message layer. Behind NATS's MQTT listener such a subscription is a JetStream consumer
 of the `$MQTT_msgs` stream (replicated across the cluster), and a regency's QoS 1 publish is
 stored there before its PUBACK (nats-server `mqttProcessPub`): the bus keeps what this ingester
-has not yet acknowledged, through a node's death or the ingester's. One thread drives paho with
-`loop()`: messages are gathered for up to `flush_s` (or `batch_max`), applied in one PostgreSQL
+has not yet acknowledged, through a node's death or the ingester's. paho reads in its own
+thread; this one gathers messages for up to `flush_s` (or `batch_max`), applies them in one PostgreSQL
 transaction (`store.apply_batch`), acknowledged only after the commit, and each regency whose
 messages were in the batch gets a receipt with its watermark (QoS 0; a lost receipt is repaired
 by the next one, or by the regency sending again).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,7 +82,10 @@ class Ingester(Worker):
         self.nodes = [mqtt.parse_url(u) for u in self.i.urls]
         self.client_id = f"segel-{self.i.name}"
         self._client: paho.Client | None = None
-        self._buf: list[tuple[int, int, nstore.Incoming]] = []  # (mid, qos, message) on the current connection
+        # (connection generation, mid, qos, message); paho's network thread appends, this thread takes
+        self._buf: list[tuple[int, int, int, nstore.Incoming]] = []
+        self._lock = threading.Lock()
+        self._gen = 0
         self._first_at = 0.0
         self._node_i = 0
 
@@ -108,8 +112,7 @@ class Ingester(Worker):
                     self._stop.wait(2.0)
         finally:
             if self._client is not None:
-                self._client.disconnect()
-                self._client.loop(timeout=0.1)
+                close_client(self._client)
             conn.close()
             lock_conn.close()
 
@@ -121,9 +124,11 @@ class Ingester(Worker):
                 return conn, last_status, min(backoff * 2, self.i.reconnect_max_s)
             backoff = 1.0
         cl = self._client
-        rc = cl.loop(timeout=0.01 if self._buf else 0.05)
-        if rc != paho.MQTT_ERR_SUCCESS or not cl.is_connected():
-            self._drop(f"connection lost ({paho.error_string(rc)})")
+        # paho reads in its own thread (loop_start), so the socket is drained even while a long
+        # transaction runs here: NATS closes a consumer that reads nothing for its write deadline
+        self._stop.wait(0.01 if self._buf else 0.05)
+        if not cl.is_connected():
+            self._drop("connection lost")
             return conn, last_status, backoff
         mono = time.monotonic()
         if self._buf and (len(self._buf) >= self.i.batch_max or mono - self._first_at >= self.i.flush_s):
@@ -137,16 +142,18 @@ class Ingester(Worker):
         return conn, last_status, backoff
 
     def _flush(self, conn: psycopg.Connection) -> psycopg.Connection:
-        batch, self._buf = self._buf, []
+        with self._lock:
+            batch, self._buf = self._buf, []
         try:
-            out = nstore.apply_batch(conn, [m for _, _, m in batch], self.clock)
+            out = nstore.apply_batch(conn, [m for _, _, _, m in batch], self.clock)
         except psycopg.Error as e:
             # nothing acknowledged: the bus delivers these again; keep them and retry shortly
             self.stats.store_errors += 1
             self.stats.last_error = f"store: {e}"
             log.error("national store: %s; %d messages wait (not acknowledged)", str(e).strip(), len(batch))
-            self._buf = batch + self._buf
-            self._first_at = time.monotonic() + 1.0  # retry in about a second
+            with self._lock:
+                self._buf = batch + self._buf
+                self._first_at = time.monotonic() + 1.0  # retry in about a second
             if conn.closed or conn.broken:
                 try:
                     conn = nstore.connect(self.cfg.store.dsn)
@@ -155,8 +162,8 @@ class Ingester(Worker):
             return conn
         cl = self._client
         if cl is not None:
-            for n, (mid, qos, _) in enumerate(batch):
-                if qos and n not in out.held:
+            for n, (gen, mid, qos, _) in enumerate(batch):
+                if qos and n not in out.held and gen == self._gen:  # an older connection's ids mean nothing now
                     cl.ack(mid, qos)
             for regency, applied in out.applied.items():
                 cl.publish(codes.receipt_topic(regency), model.receipt(regency, applied), qos=0)
@@ -180,7 +187,11 @@ class Ingester(Worker):
         b = self.nodes[self._node_i % len(self.nodes)]
         self._node_i += 1
         cl = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv311,
-                         clean_session=False, manual_ack=True)
+                         clean_session=False, manual_ack=True, reconnect_on_failure=False)
+        with self._lock:
+            self._gen += 1
+            self._buf = []  # message ids of an older connection mean nothing now: the bus sends them again
+        cl.user_data_set(self._gen)
         cl.username_pw_set(self.i.username, self.i.password or b.password)
         if b.tls:
             cl.tls_set(ca_certs=self.i.ca_file or None, cert_reqs=ssl.CERT_NONE if self.i.tls_insecure else ssl.CERT_REQUIRED)
@@ -213,7 +224,13 @@ class Ingester(Worker):
             log.warning("national node %s:%d: %s", b.host, b.port, str(e))
             close_client(cl, e)
             return False
-        self._buf = []  # message ids of an older connection mean nothing now: the bus sends them again
+        # loop() above made paho's wake-up socket pair, and loop_start() makes another: close the first
+        for name in ("_sockpairR", "_sockpairW"):
+            sock = getattr(cl, name, None)
+            if sock is not None:
+                sock.close()
+                setattr(cl, name, None)
+        cl.loop_start()
         self._client = cl
         st = self.stats
         st.connected, st.node = True, f"{b.host}:{b.port}"
@@ -228,14 +245,20 @@ class Ingester(Worker):
         st.connected = False
         st.last_error = why
         cl, self._client = self._client, None
-        self._buf = []
+        with self._lock:
+            self._gen += 1
+            self._buf = []
         if cl is not None:
             close_client(cl)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: Any) -> None:
-        if not self._buf:
-            self._first_at = time.monotonic()
-        self._buf.append((msg.mid, msg.qos, nstore.Incoming(msg.topic, bytes(msg.payload), self.clock())))
+        """paho's thread: hand the message over, nothing else."""
+        with self._lock:
+            if userdata != self._gen:
+                return  # a connection already given up
+            if not self._buf:
+                self._first_at = time.monotonic()
+            self._buf.append((userdata, msg.mid, msg.qos, nstore.Incoming(msg.topic, bytes(msg.payload), self.clock())))
 
     # ---- one active ingester per name ----------------------------------------------------------
 

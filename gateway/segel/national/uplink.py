@@ -212,8 +212,8 @@ class Uplink(Worker):
                 if st.acked != saved:
                     self._save(conn, st.acked)
                 if self._client is not None:
-                    self._client.disconnect()
-                    self._client.loop(timeout=0.1)
+                    close_client(self._client)
+                    self._client = None
             finally:
                 conn.close()
 
@@ -320,9 +320,14 @@ def close_client(cl: paho.Client, error: BaseException | None = None) -> None:
     from `error`'s traceback): closed here, not left to the garbage collector on every retry."""
     try:
         cl.disconnect()
+        cl.loop_stop()  # the network thread, if loop_start() started one
     except Exception:  # noqa: BLE001 - best effort: the socket is closed below anyway
         pass
     socks = [cl.socket()]
+    # paho 2.x keeps a socket pair to wake its loop; loop_stop() leaves it open
+    for name in ("_sockpairR", "_sockpairW"):
+        socks.append(getattr(cl, name, None))
+        setattr(cl, name, None)
     tb = error.__traceback__ if error is not None else None
     while tb is not None:
         socks += [v for v in tb.tb_frame.f_locals.values() if isinstance(v, socket.socket)]
