@@ -102,9 +102,9 @@ def discover_routers() -> list[Router]:
 
 
 def core_routers() -> list[Router]:
-    from segel.console.pages import auth, home
+    from segel.console.pages import alerts, auth, boxes, fleet, map
 
-    return [auth.router, home.router]
+    return [auth.router, map.router, alerts.router, boxes.router, fleet.router]
 
 
 def create_app(cfg: Config, routers: Iterable[Router] = (), *, clock: Callable[[], float] | None = None,
