@@ -41,6 +41,8 @@ def assemble(cfg: Config) -> Assembly:
         if c.webhook_urls:
             raise ConfigError("custody.webhook_urls", "webhooks deliver custody alerts: set custody.calendar too",
                               cfg.source)
+        if cfg.notify.smtp_host:
+            raise ConfigError("notify.smtp_host", "email delivers custody alerts: set custody.calendar too", cfg.source)
         return out
     from segel.custody import build_judge
     from segel.notify.webhooks import WebhookNotifier
@@ -60,6 +62,21 @@ def assemble(cfg: Config) -> Assembly:
     out.judges.append(judge)
     out.summary = (f"custody rules on: {len(judge.index)} places, {len(judge.plans)} box plans, "
                    f"report interval {judge.settings['report_interval_s']:.0f} s")
+    pushes: list[Callable[[dict], object]] = []
+    if cfg.notify.smtp_host:
+        from segel.notify.email import EmailNotifier, SmtpSettings
+
+        n = cfg.notify
+        try:
+            mailer = EmailNotifier(cfg.path(cfg.gateway.db), SmtpSettings(
+                n.smtp_host, n.smtp_port, n.smtp_security, n.smtp_username, n.smtp_password, n.email_from),
+                min_severity=n.email_min_severity, language=cfg.locale.language, timezone=cfg.locale.timezone,
+                console_url=n.console_url).start()
+        except ValueError as e:
+            raise ConfigError("notify", str(e), cfg.source) from None
+        pushes.append(mailer.submit)
+        out.closers.append(mailer.stop)
+        out.summary += f"; email via {n.smtp_host}:{n.smtp_port} ({n.email_min_severity} and above)"
     if c.webhook_urls:
         if not c.webhook_secret:
             raise ConfigError("custody.webhook_secret", "needed to sign webhook deliveries "
@@ -70,11 +87,14 @@ def assemble(cfg: Config) -> Assembly:
         except ValueError as e:
             raise ConfigError("custody.webhook_urls", str(e), cfg.source) from None
 
-        def push(alerts: list[dict]) -> None:
-            for a in alerts:
-                notifier.submit(a)
-
-        out.on_alerts = push
+        pushes.append(notifier.submit)
         out.closers.append(notifier.stop)
         out.summary += f"; webhooks to {len(c.webhook_urls)} URL(s)"
+    if pushes:
+        def push(alerts: list[dict]) -> None:
+            for a in alerts:
+                for p in pushes:
+                    p(a)
+
+        out.on_alerts = push
     return out
