@@ -82,8 +82,16 @@ def assemble(cfg: Config) -> Assembly:
             raise ConfigError("custody.webhook_secret", "needed to sign webhook deliveries "
                               "(or set SEGEL_CUSTODY_WEBHOOK_SECRET)", cfg.source)
         try:
+            from segel.notify import templates
+
+            if c.webhook_template in ("telegram", "whatsapp") and not c.webhook_chat_id:
+                raise ConfigError("custody.webhook_chat_id", f"the {c.webhook_template} template needs the chat or "
+                                  "recipient it sends to", cfg.source)
+            render = None if c.webhook_template == "segel" else (
+                lambda a: templates.render(c.webhook_template, a, language=cfg.locale.language,
+                                           timezone=cfg.locale.timezone, chat_id=c.webhook_chat_id))
             notifier = WebhookNotifier(c.webhook_urls, c.webhook_secret.encode(),
-                                       min_severity=c.webhook_min_severity or None).start()
+                                       min_severity=c.webhook_min_severity or None, render=render).start()
         except ValueError as e:
             raise ConfigError("custody.webhook_urls", str(e), cfg.source) from None
 
