@@ -45,8 +45,9 @@ class Client:
     dropped: bool = False
 
 
-def alert_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str, dict]]:
-    """(cursor, history event, alert row) of alert changes after the cursor, oldest first."""
+def alert_rows(conn: sqlite3.Connection, after: int, limit: int, upto: int | None = None) -> list[tuple[int, str, dict]]:
+    """(cursor, history event, alert row) of changes of alerts to act on (not informational ones:
+    arrivals and planned openings show on the map and the box page) after the cursor, oldest first."""
     from segel.custody import alerts as al
 
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alert_history'").fetchone():
@@ -54,7 +55,8 @@ def alert_rows(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[i
     cols = ", ".join(f"a.{c}" for c in al.COLS)
     return [(r[0], r[1], dict(zip(al.COLS, r[2:]))) for r in conn.execute(
         f"SELECT h.rowid, h.event, {cols} FROM alert_history h JOIN alerts a ON a.id = h.alert_id "
-        "WHERE h.rowid > ? ORDER BY h.rowid LIMIT ?", (after, limit))]
+        "WHERE h.rowid > ? AND h.rowid <= ? AND a.severity != 'info' ORDER BY h.rowid LIMIT ?",
+        (after, upto if upto is not None else 1 << 62, limit))]
 
 
 def cursor_now(conn: sqlite3.Connection) -> int:
@@ -162,7 +164,13 @@ class Feed:
     def _read(self, with_boxes: bool, with_gateway: bool) -> tuple[list, list, dict | None]:
         conn = self.state.db()
         self.book = mapdata.place_book(conn)
-        alerts = alert_rows(conn, self.cursor, MAX_CATCH_UP)
+        upto = cursor_now(conn)
+        alerts = alert_rows(conn, self.cursor, MAX_CATCH_UP, upto)
+        # the cursor passes the informational rows too, so the next read starts after them
+        self.cursor = alerts[-1][0] if len(alerts) == MAX_CATCH_UP else max(self.cursor, upto)
+        langs = {c.lang for c in self.clients}
+        for cur, event, row in alerts:  # each change rendered once per language, here in a worker thread
+            row["_sse"] = {lang: self.sse_text(cur, lang, row, event) for lang in langs}
         boxes: list[dict] = []
         if with_boxes:
             changed = {b for (b,) in conn.execute(
@@ -194,11 +202,11 @@ class Feed:
                     last_boxes = now
                 if gw is not None:
                     last_gw = now
-                    if gw != self.gateway:
-                        self.gateway = gw
+                    changed = gw["running"] != self.gateway.get("running")
+                    self.gateway = gw
+                    if changed:  # pages only need to know when it stops or comes back
                         self._fan("gateway", None, gw, lambda c, d: True)
                 for cur, event, row in alerts:
-                    self.cursor = max(self.cursor, cur)
                     self._fan("alert", str(cur), {"cursor": cur, "event": event, "alert": row},
                               lambda c, d: sees(self.book, c.user, d["alert"]))
                 if boxes:
@@ -234,6 +242,15 @@ class Feed:
 
     def unsubscribe(self, c: Client) -> None:
         self.clients.discard(c)
+
+    def sse_text(self, cur: int, lang: str, row: dict, event: str) -> str:
+        """The whole Server-Sent Event for one alert change in one language."""
+        from segel.custody import alerts as al
+
+        clean = {k: v for k, v in row.items() if not k.startswith("_")}
+        data = {"cursor": cur, "event": event, "alert": al.to_json(clean, event), "state": row["state"],
+                "html": self.row_html(cur, lang, clean, event)}
+        return f"id: {cur}\nevent: alert\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
     def row_html(self, cursor: int, lang: str, row: dict, event: str) -> str:
         """The alert desk's table row for this change, rendered once per language."""

@@ -173,9 +173,7 @@ async def events(c: Ctx) -> Response:
         return {**g, "at_text": c.t.datetime(g["at"]) if g.get("at") else ""}
 
     def alert_event(cur: int, event: str, row: dict) -> str:
-        data = {"cursor": cur, "event": event, "alert": al.to_json(row, event), "state": row["state"],
-                "html": feed.row_html(cur, lang, row, event)}
-        return _sse("alert", data, str(cur))
+        return feed.sse_text(cur, lang, row, event)
 
     async def stream():  # type: ignore[no-untyped-def]
         last = since
@@ -204,7 +202,8 @@ async def events(c: Ctx) -> Response:
                     if int(eid or 0) <= last:
                         continue
                     last = int(eid or 0)
-                    yield await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
+                    text = data["alert"].get("_sse", {}).get(lang)  # rendered once for every page in this language
+                    yield text or await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
                 else:
                     yield _sse(name, gw_text(data) if name == "gateway" else data, None)
                 if client.dropped and client.queue.empty():
