@@ -51,6 +51,7 @@ class ConsoleState:
         self._conns_lock = threading.Lock()
         self.session_ttl_s = cfg.console.session_hours * 3600
         self.extras: dict[str, Any] = {}  # for routers: caches, clients (keyed by router name)
+        self.closers: list[Callable[[], Any]] = []  # run when the console stops (open files)
         tiles = cfg.console.tiles_url
         tile_src = ""
         if tiles.startswith(("http://", "https://")):
@@ -78,6 +79,10 @@ class ConsoleState:
         return accounts.session(self.db(), token, self.session_ttl_s)
 
     def close(self) -> None:
+        for fn in self.closers:
+            with contextlib.suppress(Exception):
+                fn()
+        self.closers.clear()
         with self._conns_lock:
             for c in self._conns:
                 with contextlib.suppress(sqlite3.Error):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("segel.console.live")
 MAX_CATCH_UP = 2000  # events a reconnecting page may miss before it is told to reload instead
 QUEUE = 5000  # events waiting for one slow page before it is dropped (it reconnects and catches up)
+MIN_READ_GAP_S = 0.1
 
 
 @dataclass(eq=False)  # each page's stream is itself (hashable by identity)
@@ -187,14 +188,16 @@ class Feed:
     async def _run(self) -> None:
         assert self.wake is not None
         poll = max(0.05, self.state.cfg.console.live_poll_s)
-        last_boxes = last_gw = 0.0
+        last_boxes = last_gw = last_read = 0.0
         while True:
             try:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), poll)
                     self.stats["wakeups"] += 1
+                # a burst of MQTT wake-ups costs at most ten reads a second
+                await asyncio.sleep(max(0.0, last_read + MIN_READ_GAP_S - time.monotonic()))
                 self.wake.clear()
-                now = time.monotonic()
+                now = last_read = time.monotonic()
                 with_boxes, with_gw = now - last_boxes >= 2.0, now - last_gw >= 5.0
                 alerts, boxes, gw = await run_in_threadpool(self._read, with_boxes, with_gw)
                 self.stats["polls"] += 1
@@ -210,7 +213,13 @@ class Feed:
                     self._fan("alert", str(cur), {"cursor": cur, "event": event, "alert": row},
                               lambda c, d: sees(self.book, c.user, d["alert"]))
                 if boxes:
+                    everything = None  # one serialisation for every unscoped page
                     for c in list(self.clients):
+                        if not c.user.scoped:
+                            if everything is None:
+                                everything = {"_text": _event("boxes", {"boxes": boxes})}
+                            self._put(c, "boxes", None, everything)
+                            continue
                         mine = [b for b in boxes if c.user.sees(b["district"], [b["tps"]])]
                         if mine:
                             self._put(c, "boxes", None, {"boxes": mine})
@@ -265,6 +274,10 @@ class Feed:
                 self.rows_html.clear()
             self.rows_html[key] = html
         return html
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
 def sees(book: mapdata.PlaceBook | None, user: accounts.User, row: dict) -> bool:

@@ -205,7 +205,7 @@ async def events(c: Ctx) -> Response:
                     text = data["alert"].get("_sse", {}).get(lang)  # rendered once for every page in this language
                     yield text or await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
                 else:
-                    yield _sse(name, gw_text(data) if name == "gateway" else data, None)
+                    yield data["_text"] if "_text" in data else _sse(name, gw_text(data) if name == "gateway" else data, None)
                 if client.dropped and client.queue.empty():
                     return
         finally:

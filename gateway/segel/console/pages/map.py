@@ -67,22 +67,28 @@ def boxes(c: Ctx) -> Response:
     return c.json({"boxes": rows, "now": c.now()})
 
 
-_pmtiles: dict[str, object] = {}
-_pm_lock = threading.Lock()
+def _reader(c: Ctx, path: Path):  # type: ignore[no-untyped-def]
+    """One PMTiles reader per file and console, reading by seek (a basemap may be gigabytes);
+    the file is closed with the console."""
+    from pmtiles.reader import Reader
 
-
-def _reader(path: Path):  # type: ignore[no-untyped-def]
-    from pmtiles.reader import MmapSource, Reader
-
+    readers: dict = c.state.extras.setdefault("pmtiles", {})
     with _pm_lock:
-        r = _pmtiles.get(str(path))
+        r = readers.get(str(path))
         if r is None:
             f = path.open("rb")
-            r = Reader(MmapSource(f))
-            _pmtiles[str(path)] = r
+            c.state.closers.append(f.close)
+            lock = threading.Lock()
+
+            def get_bytes(offset: int, length: int) -> bytes:
+                with lock:
+                    f.seek(offset)
+                    return f.read(length)
+            r = readers[str(path)] = Reader(get_bytes)
         return r
 
 
+_pm_lock = threading.Lock()
 MEDIA = {1: "application/x-protobuf", 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image/avif"}
 
 
@@ -95,7 +101,7 @@ def tile(c: Ctx) -> Response:
     p = c.state.cfg.path(path)
     if not p.is_file():
         raise ConsoleError(404, c._("The offline basemap file is missing.") + f" ({p})")
-    r = _reader(p)
+    r = _reader(c, p)
     data = r.get(c.params["z"], c.params["x"], c.params["y"])
     if data is None:
         return Response(status_code=204)
