@@ -272,9 +272,9 @@ def _ingest_rate(p: kutim.Prepared, broker: mqtt.Broker, n: int, t0: float, tag:
     before = _accepted(p.db)
     proc, q = _run_publisher(broker, items, tag)
     start = time.time()
+    times = _times(q)
     _wait(lambda: _accepted(p.db) >= before + n, 600, f"the gateway to commit {n} frames")
     done = time.time()
-    times = _times(q)
     proc.join(30)
     first = min(times) if times else start
     return n / max(1e-6, done - first)
@@ -298,16 +298,19 @@ def run(clients: int = 50, rate: float = 1000.0, seconds: float = 20.0, frames: 
         cfg = wd / "bench.toml"
         cfg.write_text(
             f'[gateway]\ndb = "{p.db}"\nfleet_secret = "{p.folder / "fleet.key"}"\nrecording_dir = "{wd / "rec"}"\n'
-            f'instance = "bench"\nhealth_interval_s = 5.0\n[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\n'
+            f'instance = "bench"\nhealth_interval_s = 2.0\n[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\n'
             f'client_id = "segel-bench-console-gw"\n[custody]\ncalendar = "{p.calendar}"\n'
             f'[console]\nport = {cport}\n')
         segel = str(Path(sys.executable).parent / "segel")
         gw = _Proc([segel, "gateway", "--config", str(cfg)], wd / "gateway.log")
         procs.append(gw)
-        _wait(lambda: _has_health(p.db), 60, "the gateway to start")
+        # connected and subscribed (its health snapshot says so), or the first frames would be lost
+        _wait(lambda: _connected(p.db), 60, "the gateway to connect to the broker")
+        time.sleep(1.0)
         t0 = time.time() - 86400
         warm = kutim.position_frames(p, t0) + kutim.position_frames(p, t0 + 300)
         proc, q = _run_publisher(broker, warm, "warm")
+        _times(q)  # raises with the publisher's error
         _wait(lambda: _accepted(p.db) >= len(warm), 300, "the gateway to take the first positions")
         proc.join(30)
         con = _Proc([segel, "console", "--config", str(cfg)], wd / "console.log")
@@ -393,13 +396,15 @@ def run(clients: int = 50, rate: float = 1000.0, seconds: float = 20.0, frames: 
             shutil.rmtree(wd, ignore_errors=True)
 
 
-def _has_health(db: Path) -> bool:
+def _connected(db: Path) -> bool:
+    """The gateway's last health snapshot says it is connected to the broker."""
     if not db.exists():
         return False
     c = sqlite3.connect(str(db), timeout=30)
     try:
-        return c.execute("SELECT 1 FROM sqlite_master WHERE name = 'health'").fetchone() is not None and \
-            c.execute("SELECT COUNT(*) FROM health").fetchone()[0] > 0
+        if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'health'").fetchone() is None:
+            return False
+        return any(json.loads(s).get("mqtt_connected") for (s,) in c.execute("SELECT snapshot FROM health"))
     finally:
         c.close()
 
