@@ -66,7 +66,7 @@ class ConsoleBench:
 
     def report(self) -> str:
         browser = f"{self.map_browser_s:.2f} s in Chromium (page to map drawn)" if self.map_browser_s is not None \
-            else "not measured in a browser (no Chromium)"
+            else "not measured in a browser (--no-browser, or no Chromium)"
         lines = [
             f"Kutai Timur: {self.boxes:,} boxes, {self.places:,} places; {self.clients} live clients; "
             f"load {self.rate:,.0f} frames/s",
@@ -168,6 +168,12 @@ class _Clients:
         w.write(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
                 f"Cookie: segel_session={token}\r\n\r\n".encode())
         await w.drain()
+        try:
+            await self._read(r)
+        finally:
+            w.close()
+
+    async def _read(self, r: asyncio.StreamReader) -> None:
         event = ""
         first = True
         while True:
@@ -193,9 +199,11 @@ class _Clients:
     def stop(self) -> None:
         for f in self.futures:
             f.cancel()
-        time.sleep(0.2)
+        for _ in range(3):  # let the cancelled streams close their sockets
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 class _MqttAlerts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.parse
 
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -213,7 +212,3 @@ async def events(c: Ctx) -> Response:
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def desk_url(**kw: str) -> str:
-    return "/alerts?" + urllib.parse.urlencode({k: v for k, v in kw.items() if v})
