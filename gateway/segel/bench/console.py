@@ -33,7 +33,7 @@ from pathlib import Path
 
 from segel import accounts, store
 from segel.bench import kutim
-from segel.bench.ingest import _run_publisher, _times, start_mosquitto
+from segel.bench.ingest import _free_port, _run_publisher, _times, start_mosquitto
 from segel.edge import mqtt
 
 
@@ -83,12 +83,6 @@ class ConsoleBench:
             f"machine             : {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
         ]
         return "\n".join(lines + [f"error: {e}" for e in self.errors])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -346,7 +340,8 @@ def run(clients: int = 50, rate: float = 1000.0, seconds: float = 20.0, frames: 
         n = int(rate * seconds)
         pos = _positions(p, n, time.time() - 3000)
         boxes = list(p.boxes)
-        items, forged_at = [], {}
+        items: list[tuple[str, bytes]] = []
+        forged_at: dict[str, int] = {}
         for i, item in enumerate(pos):
             if i % alert_every == 0 and len(forged_at) < len(boxes):
                 box = boxes[len(forged_at) * 7 % len(boxes)]

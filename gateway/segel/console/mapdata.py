@@ -70,7 +70,7 @@ class PlaceBook:
                 feats = []
                 for p in self.places.values():
                     s = p.shape
-                    props = {"code": p.code, "kind": p.kind, "name": p.name, "parent": p.parent,
+                    props: dict[str, object] = {"code": p.code, "kind": p.kind, "name": p.name, "parent": p.parent,
                              "district": self.district(p.code)}
                     if isinstance(s, Circle):
                         geom: dict = {"type": "Point", "coordinates": [round(s.lon, 6), round(s.lat, 6)]}
