@@ -7,7 +7,7 @@ import struct
 
 from segel.bridge import wire
 from segelfw import serialframe as sf
-from segelfw.base import RESEND_MS, BaseStation
+from segelfw.basestation import RESEND_MS, BaseStation
 from segelfw.hal import RxPacket
 from simhw import SimClock
 
@@ -43,7 +43,7 @@ class Radio:
         return 0
 
 
-CFG = {"device_id": "b00007", "region": "ID923", "sf": 7, "channel": "random", "ack_window_ms": 2500, "preamble": 8}
+CFG = {"device_id": "b00007", "region": "AS923-2", "sf": 7, "channel": "random", "ack_window_ms": 2500, "preamble": 8}
 
 
 def _station(temp: float | None = 41.5) -> tuple[BaseStation, Radio, Port, SimClock]:
@@ -59,13 +59,13 @@ def _frame(dev: int, ctr: int) -> bytes:
 
 def test_uplinks_are_written_again_until_acknowledged_and_health_is_reported() -> None:
     bs, radio, port, clock = _station()
-    assert port.records()[0] == wire.Hello(0x4242, "1.0", 923200, 7, "b00007", "ID923")  # random channel: the first
+    assert port.records()[0] == wire.Hello(0x4242, "1.0", 921400, 7, "b00007", "AS923-2")  # random channel: the first
     radio.rx.append(RxPacket(_frame(0x101, 1), ticks_ms=clock.ticks_ms(), snr=22, rssi=-99))
     clock.advance(40)
     bs.poll(0)
     recs = port.records()
     up = [r for r in recs if isinstance(r, wire.Uplink)][0]
-    assert (up.seq, up.age_ms, up.rssi, up.snr, up.freq_khz) == (0, 40, -99.0, 5.5, 923200)
+    assert (up.seq, up.age_ms, up.rssi, up.snr, up.freq_khz) == (0, 40, -99.0, 5.5, 921400)
     h = [r for r in recs if isinstance(r, wire.Health)][0]
     assert (h.rx_packets, h.queue, h.temperature_c, h.base_id) == (1, 1, 41.5, "b00007")
     clock.advance(RESEND_MS)

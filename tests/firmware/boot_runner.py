@@ -60,6 +60,7 @@ def main() -> None:
         "log": out.getvalue(),
         "sent": [dict(s, packet=s["packet"].hex()) for s in lora._sent],
         "configs": lora._configs,
+        "calibrations": lora._calibrations,
         "rtc_hex": machine._rtc_memory.hex(),
         "i2c": {f"{a:#x}:{r:#x}": v for (a, r), v in machine._i2c_regs.items()},
         "wake": {k: list(v) if isinstance(v, tuple) else v for k, v in esp32._wake.items()},

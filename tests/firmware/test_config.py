@@ -34,13 +34,14 @@ def test_uppercase_hex_is_normalised() -> None:
         ({"key": "00" * 16}, "key", "64 hex digits"),
         ({"key_epoch": -1}, "key_epoch", "between 0 and 65535"),
         ({"role": "gateway"}, "role", "tracker, base"),
-        ({"region": "EU868"}, "region", "AS923-2, ID923"),
+        ({"region": "EU868"}, "region", "must be one of AS923-2"),
+        ({"region": "ID923"}, "region", "outside 920-923 MHz"),
         ({"sf": 11}, "sf", "over the 400 ms dwell limit"),
         ({"sf": 12}, "sf", "over the 400 ms dwell limit"),
         ({"sf": 10, "preamble": 12}, "sf", "preamble 12"),
         ({"sf": "10"}, "sf", "whole number"),
         ({"channel": 868100}, "channel", "outside AS923-2"),
-        ({"region": "ID923", "channel": 921400}, "channel", "outside ID923"),
+        ({"channel": 923200}, "channel", "outside AS923-2"),
         ({"channel": "auto"}, "channel", "\"random\" or a frequency"),
         ({"tx_power_dbm": 20}, "tx_power_dbm", "EIRP"),
         ({"report_interval_s": 5}, "report_interval_s", "between 30 and 86400"),
@@ -70,11 +71,11 @@ def test_required_fields(missing: str) -> None:
 
 
 def test_single_channel_and_wifi_accepted() -> None:
-    c = config.validate(dict(GOOD, region="ID923", channel=923200,
-                             wifi={"ssid": "depot", "password": "pw", "host": "10.0.0.2"}))
-    assert c["channel"] == 923200
+    c = config.validate(dict(GOOD, channel=922000,
+                             wifi={"ssid": "depot", "password": "pw", "host": "10.0.0.2", "depots": [[0.5069, 117.5453]]}))
+    assert c["channel"] == 922000
     assert c["wifi"] == {"ssid": "depot", "password": "pw", "host": "10.0.0.2", "port": 1883, "user": None,
-                         "mqtt_password": None}
+                         "mqtt_password": None, "depots": [[5069000, 1175453000]], "timeout_s": 15}
 
 
 def test_every_sf_up_to_10_fits_the_dwell_limit() -> None:

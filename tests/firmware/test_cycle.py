@@ -187,10 +187,10 @@ def test_channels_random_or_single(tmp_path: Path) -> None:
     assert all(s["sf"] == 10 and s["preamble"] == 8 for s in t.radio.sent)
     t2 = tracker(tmp_path / "b")
     t2.radio.responder = Gateway()
-    c2 = cfg(region="ID923", channel=923200, sf=9)
+    c2 = cfg(channel=922200, sf=9)
     for _ in range(3):
         wake(t2, c2)
-    assert {s["freq_khz"] for s in t2.radio.sent} == {923200}
+    assert {s["freq_khz"] for s in t2.radio.sent} == {922200}
     assert all(s["toa_us"] <= 400_000 for s in t.radio.sent + t2.radio.sent)
 
 
@@ -246,7 +246,10 @@ def test_config_downlink_sf_applies_to_later_uplinks(tmp_path: Path) -> None:
     t.radio.responder = gw
     n = len(t.radio.sent)
     wake(t, c)
-    assert [s["sf"] for s in t.radio.sent[n:]] == [9]
+    # the position at SF9, with the config's confirmation (applied) and the status that follows a config
+    kinds_sent = [gp.verify_and_decode(gw.keys, s["packet"]).type.name for s in t.radio.sent[n:]]
+    assert kinds_sent == ["APPLIED", "POSITION", "STATUS"]
+    assert [s["sf"] for s in t.radio.sent[n:]] == [9, 9, 9]
     assert airtime.time_on_air_us(9, 24) < airtime.time_on_air_us(10, 24)
     t.power_cut()  # the remote config is on flash: it survives
     n = len(t.radio.sent)

@@ -12,7 +12,7 @@
   transmissions on the same channel and SF that overlap in time destroy each other at every base
   station that hears both (pure ALOHA, no capture effect), and a scripted dead zone means that
   nobody hears the tracker;
-- every base station is the firmware's base-station role (`segelfw.base.BaseStation`) writing
+- every base station is the firmware's base-station role (`segelfw.basestation.BaseStation`) writing
   COBS+CRC serial records into a pseudo-terminal, read by a real `segel bridge` (`Bridge`, pyserial,
   durable buffer, QoS 1) that publishes the documented JSON on `segel/bridge/<id>/up` to the same
   broker as the gateway; the gateway's ack comes back on `segel/bridge/<id>/down`, through the
@@ -47,7 +47,7 @@ from segel.sim.scenario import Scenario
 
 paths.import_firmware()
 import simhw  # noqa: E402
-from segelfw import base as fw_base  # noqa: E402
+from segelfw import basestation as fw_base  # noqa: E402
 from segelfw import config as fw_config  # noqa: E402
 from segelfw import link as fw_link  # noqa: E402
 from segelfw.hal import RxPacket  # noqa: E402
@@ -213,7 +213,7 @@ class AirRadio:
         except BlockingIOError:
             pass
 
-    # --- the lora driver's API, as segelfw.base uses it
+    # --- the lora driver's API, as segelfw.basestation uses it
     def configure(self, lora_cfg: dict) -> None:
         pass
 
@@ -269,7 +269,7 @@ class SimBase:
         return self
 
     def _run(self) -> None:
-        """The base station's main loop (segelfw.base.main polls in a loop; here it sleeps until
+        """The base station's main loop (segelfw.hw.basestation.main polls in a loop; here it sleeps until
         the air or the bridge has something, so 40 idle base stations cost nothing)."""
         fds = [self.port.fd, self.radio.wake_fd]
         while not self._stop.is_set():

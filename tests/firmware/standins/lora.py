@@ -8,6 +8,7 @@ from __future__ import annotations
 _sent: list[dict] = []
 _replies: list[bytes] = []
 _configs: list[dict] = []
+_calibrations: list[dict] = []  # {"chip", "freq_khz"} per calibrate_image() call
 
 
 class RxPacket(bytearray):
@@ -46,6 +47,12 @@ class _SyncModem:
         if _replies:
             return RxPacket(_replies.pop(0), 0, 40, -80)
         return None
+
+    def calibrate(self) -> None:
+        self.calibrate_image()
+
+    def calibrate_image(self) -> None:
+        _calibrations.append({"chip": self._chip, "freq_khz": self._cfg.get("freq_khz")})
 
     def standby(self) -> None:
         pass
