@@ -1,0 +1,66 @@
+# Virtual time for the firmware's boot on the WebAssembly MicroPython: installed as sys.modules
+# ["time"] before anything imports `time`, so the firmware's own time calls (ticks, sleep_ms, the
+# RTC's 2000 epoch as on the ESP32 port) run on a clock the test advances instantly. Sleeping also
+# lets the stand-in watchdog check whether it would have fired (machine._wdt_check).
+import sys
+
+import time as _real
+
+ESP32_EPOCH = 946684800  # the ESP32 port counts time.time() from 2000-01-01
+
+
+class VirtualTime:
+    def __init__(self, start_unix):
+        self.ms = 0  # ms since boot (ticks)
+        self.unix_ms = start_unix * 1000  # the wall clock, unix ms
+        self.hooks = []  # called with the new ticks after every advance (the watchdog)
+
+    def advance(self, ms):
+        self.ms += ms
+        self.unix_ms += ms
+        for h in self.hooks:
+            h(self.ms)
+
+    # --- the time module's API as the firmware uses it ---
+    def ticks_ms(self):
+        return self.ms
+
+    def ticks_us(self):
+        return self.ms * 1000
+
+    def ticks_add(self, t, d):
+        return t + d
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def sleep_ms(self, ms):
+        self.advance(int(ms))
+
+    def sleep_us(self, us):
+        self.advance(us // 1000)
+
+    def sleep(self, s):
+        self.advance(int(s * 1000))
+
+    def time(self):
+        return self.unix_ms // 1000 - ESP32_EPOCH
+
+    def time_ns(self):
+        return (self.unix_ms - ESP32_EPOCH * 1000) * 1000000
+
+    def gmtime(self, secs=None):
+        return _real.gmtime((self.time() if secs is None else secs) + ESP32_EPOCH)
+
+    def localtime(self, secs=None):
+        return self.gmtime(secs)
+
+    def mktime(self, t):
+        return _real.mktime(t) - ESP32_EPOCH
+
+
+def install(start_unix):
+    vt = VirtualTime(start_unix)
+    sys.modules["time"] = vt
+    sys.modules["utime"] = vt
+    return vt
