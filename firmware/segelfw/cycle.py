@@ -46,7 +46,7 @@ class Cycle:
         self.policy.apply_remote(self._load_remote())
         self.keys = self._keys(cfg)
         self.keys.block = (drivers.aes_block or crypto.ecb_block)(self.keys.enc_key)
-        self.lora = link.LoraLink(drivers.radio, cfg, drivers.system.random_u32, self.board.get("radio"))
+        self.lora = link.LoraLink(drivers.radio, cfg, drivers.system.random_u32, self.board.get("radio"), drivers.clock)
         self.lora.set_sf(self.policy.sf)
         self.link = self.lora if link_ is None else link_
         self.wifi = wifi  # callable() -> a connected MqttLink, raising OSError (hw/wifi.connect)

@@ -18,7 +18,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path[:0] = [str(HERE / "standins"), str(ROOT / "firmware")]
+sys.path[:0] = [str(HERE / "standins"), str(ROOT / "firmware"), str(HERE / "mp")]
+
+import time as _real_time  # noqa: E402
+
+import vtime  # noqa: E402
+
+# the firmware's clock runs virtual (a radio's time on air, timeouts, jitter take no real time);
+# time.time() counts from 2000 like the ESP32 port's when the scenario says epoch 2000
+_scenario = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else {}
+_vt = vtime.install(int(_real_time.time()), vtime.ESP32_EPOCH if _scenario.get("epoch") == 2000 else 0)
 
 import _axp  # noqa: E402
 import esp32  # noqa: E402
@@ -47,12 +56,7 @@ def main() -> None:
             machine._i2c_regs[(int(a, 0), int(r, 0))] = v
     machine._uart_gate_pin = scenario.get("uart_gate_pin")
     lora._replies[:] = [bytes.fromhex(h) for h in scenario.get("replies", [])]
-    if scenario.get("epoch") == 2000:  # behave like the ESP32 port: time counts from 2000-01-01
-        import time
-
-        real_time, real_gmtime = time.time, time.gmtime
-        time.time = lambda: real_time() - 946684800
-        time.gmtime = lambda secs=None: real_gmtime((real_time() if secs is None else secs + 946684800))
+    _vt.hooks.append(machine._wdt_check)
     sys.path.insert(0, str(ROOT / "firmware"))
     import runpy
 

@@ -1,7 +1,7 @@
-# Virtual time for the firmware's boot on the WebAssembly MicroPython: installed as sys.modules
-# ["time"] before anything imports `time`, so the firmware's own time calls (ticks, sleep_ms, the
-# RTC's 2000 epoch as on the ESP32 port) run on a clock the test advances instantly. Sleeping also
-# lets the stand-in watchdog check whether it would have fired (machine._wdt_check).
+# Virtual time for the firmware's boot (on the WebAssembly MicroPython, and on CPython in
+# boot_runner.py): installed as sys.modules["time"] before the firmware imports `time`, so its own
+# time calls (ticks, sleep_ms, the RTC's 2000 epoch as on the ESP32 port) run on a clock that
+# advances instantly. Sleeping also lets the stand-in watchdog check whether it would have fired.
 import sys
 
 import time as _real
@@ -10,9 +10,10 @@ ESP32_EPOCH = 946684800  # the ESP32 port counts time.time() from 2000-01-01
 
 
 class VirtualTime:
-    def __init__(self, start_unix):
+    def __init__(self, start_unix, epoch=ESP32_EPOCH):
         self.ms = 0  # ms since boot (ticks)
         self.unix_ms = start_unix * 1000  # the wall clock, unix ms
+        self.epoch = epoch  # what time.time() counts from: 2000 on the ESP32 port, 1970 elsewhere
         self.hooks = []  # called with the new ticks after every advance (the watchdog)
 
     def advance(self, ms):
@@ -44,23 +45,23 @@ class VirtualTime:
         self.advance(int(s * 1000))
 
     def time(self):
-        return self.unix_ms // 1000 - ESP32_EPOCH
+        return self.unix_ms // 1000 - self.epoch
 
     def time_ns(self):
-        return (self.unix_ms - ESP32_EPOCH * 1000) * 1000000
+        return (self.unix_ms - self.epoch * 1000) * 1000000
 
     def gmtime(self, secs=None):
-        return _real.gmtime((self.time() if secs is None else secs) + ESP32_EPOCH)
+        return _real.gmtime((self.time() if secs is None else secs) + self.epoch)
 
     def localtime(self, secs=None):
         return self.gmtime(secs)
 
     def mktime(self, t):
-        return _real.mktime(t) - ESP32_EPOCH
+        return _real.mktime(t) - self.epoch
 
 
-def install(start_unix):
-    vt = VirtualTime(start_unix)
+def install(start_unix, epoch=ESP32_EPOCH):
+    vt = VirtualTime(start_unix, epoch)
     sys.modules["time"] = vt
     sys.modules["utime"] = vt
     return vt
