@@ -189,7 +189,9 @@ class Rules:
         here = sorted(c for c in where if (p := self.index.get(c)) is not None and p.kind != CORRIDOR)
         place = here[0] if here else None
         key_extra = f"{ev}:{seq}"
-        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN):
+        # an unexplained seal wake is an opening the tracker could not see the edges of (the loop
+        # or lid opened and closed again in deep sleep, docs/firmware.md): judged like one
+        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.WAKE_UNEXPLAINED):
             permit = next((pm for pm in (plan.seal if plan else ()) if pm.place in where and pm.window.holds(t)), None)
             st["tamper"] = True
             if permit:
@@ -208,5 +210,6 @@ class Rules:
             if ev in (SealEvent.REARMED, SealEvent.ARMED):
                 st["tamper"] = False
             out.append(Finding(SEAL_EVENT, place, t, _key(SEAL_EVENT, place, t, key_extra), {"event": name, "seq": seq}, lat, lon))
-        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.CASE_OPEN) and fr["flags"] & Flag.TAMPER:
+        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.CASE_OPEN, SealEvent.WAKE_UNEXPLAINED) \
+                and fr["flags"] & Flag.TAMPER:
             st["tamper"] = True
