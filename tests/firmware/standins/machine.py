@@ -80,6 +80,19 @@ def deepsleep(time_ms: int | None = None) -> None:
     raise _DeepSleep(time_ms)
 
 
+_freq = 160000000
+
+
+def freq(hz: int | None = None):
+    global _freq
+    if hz is None:
+        return _freq
+    if hz not in (20000000, 40000000, 80000000, 160000000, 240000000):
+        raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
+    _freq = hz
+    return None
+
+
 def disable_irq() -> int:
     return 0
 
