@@ -4,7 +4,7 @@ JSON files next to this script (tests/deploy/test_dashboards.py fails when they 
 Plain Grafana dashboard JSON (classic model, schemaVersion below), every query raw InfluxQL
 against the data source provisioned with uid `segel-influxdb` (dashboards/provisioning/). Every
 identifier in a query is double-quoted so that the test can check each one against
-segel.schema.MEASUREMENTS. What each panel shows and why: docs/dashboards.md.
+segel.influx.schema.MEASUREMENTS. What each panel shows and why: docs/dashboards.md.
 """
 
 from __future__ import annotations

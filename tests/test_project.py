@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner
-
 from segel.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,19 +38,10 @@ def main(ctx: click.Context, verbose: int) -> None:
     ctx.ensure_object(dict)
 
 
-def subgroup(group: click.Group, name: str, help: str) -> click.Group:
-    """The sub-group `name` of `group`, created on first use: lets several command modules add
-    commands to one group (e.g. `segel bench ingest`, `segel bench places`)."""
-    existing = group.commands.get(name)
-    if isinstance(existing, click.Group):
-        return existing
-    new = click.Group(name, help=help)
-    group.add_command(new)
-    return new
-
-
 def _load_commands() -> None:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):  # shared helpers, not commands
+            continue
         mod = importlib.import_module(f"segel.commands.{info.name}")
         mod.register(main)
 

@@ -1,4 +1,4 @@
-"""Where the firmware tree and board files live, in a checkout or in an installed wheel."""
+"""Where the firmware tree, board files and scenarios live, in a checkout or in an installed wheel."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def import_firmware() -> None:
     d = str(firmware_dir())
     if d not in sys.path:
         sys.path.insert(0, d)
+
+
+def scenarios_dir() -> Path:
+    """Where the bundled scenarios live: $SEGEL_SCENARIOS, the installed package, or the checkout."""
+    env = os.environ.get("SEGEL_SCENARIOS")
+    for cand in ([Path(env)] if env else []) + [_PKG / "_scenarios", _PKG.parents[1] / "scenarios"]:
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError("scenarios not found: set SEGEL_SCENARIOS to the repository's scenarios/ folder")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segel import protocol
-from segel.records import device_hex
+from segel.ids import device_hex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -63,16 +63,6 @@ class Device:
     @property
     def hex(self) -> str:
         return device_hex(self.device_id)
-
-
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Open (and create) the gateway database: WAL, foreign keys, registry tables."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.executescript(SCHEMA)
-    return conn
 
 
 @contextmanager

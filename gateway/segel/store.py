@@ -5,7 +5,7 @@
 - `device_state`: per device the highest counter seen, the downlink counter, the last position,
   the last seal state and when it was last heard.
 - `security_log`: every rejected frame with its raw bytes and reason.
-- `outbox` / `outbox_parked`: InfluxDB lines waiting to be written (see `segel.outbox`).
+- `outbox` / `outbox_parked`: InfluxDB lines waiting to be written (see `segel.influx.outbox`).
 - `stats`: lifetime counters (accepted, duplicates, rejected:<reason>) for `segel status`.
 
 All writes happen inside the caller's transaction; nothing here commits on its own.
@@ -76,13 +76,31 @@ CREATE TABLE IF NOT EXISTS stats (
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """Open the gateway database (registry and gateway tables), autocommit mode, WAL."""
-    conn = registry.connect(path)
-    conn.executescript(SCHEMA)
+    """Open (and create) the gateway database: the one way to open it. Autocommit mode (callers
+    use `transaction`), WAL, foreign keys on, the registry's and the gateway's tables created."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(registry.SCHEMA + SCHEMA)
     return conn
 
 
+def open_configured(config_path: str | Path | None, db: str | None = None, must_exist: bool = False) -> sqlite3.Connection:
+    """The gateway database a config file names (`gateway.db`), or `db` when given (a path
+    relative to the working folder). Raises ConfigError for a bad config, FileNotFoundError when
+    `must_exist` and there is no database yet."""
+    from segel import config as cfgmod
+
+    cfg = cfgmod.load(Path(config_path) if config_path else None, overrides={"gateway.db": db})
+    path = cfg.path(cfg.gateway.db)
+    if must_exist and not path.exists():
+        raise FileNotFoundError(f"no gateway database at {path}: pass --config or --db")
+    return connect(path)
+
+
 def init(conn: sqlite3.Connection) -> None:
+    """Create the tables on a connection opened elsewhere."""
     conn.executescript(registry.SCHEMA + SCHEMA)
 
 
@@ -128,6 +146,39 @@ def save_states(conn: sqlite3.Connection, states: list[DeviceState]) -> None:
         [(s.device_id, s.key_epoch, s.max_counter, s.down_counter, s.last_seen_at, s.last_fix_time, s.last_lat,
           s.last_lon, s.last_seal_event, s.last_seal_time, s.last_flags, s.last_battery_mv, s.last_route)
          for s in states])
+
+
+_SEEN_COLS = "digest, received_at, rssi, snr, base_id, bridge_id, receptions"
+
+
+def seen_rows(conn: sqlite3.Connection, keys: list[tuple[int, int]]) -> dict[tuple[int, int], list]:
+    """The `seen` rows of (device, counter) keys: key -> [digest, received_at, rssi, snr, base_id,
+    bridge_id, receptions], read in chunks of 400 keys."""
+    out: dict[tuple[int, int], list] = {}
+    for i in range(0, len(keys), 400):
+        chunk = keys[i:i + 400]
+        sql = (f"SELECT device_id, counter, {_SEEN_COLS} FROM seen "
+               "WHERE (device_id, counter) IN (VALUES " + ",".join(["(?,?)"] * len(chunk)) + ")")
+        for r in conn.execute(sql, [v for k in chunk for v in k]):
+            out[(r[0], r[1])] = list(r[2:])
+    return out
+
+
+def write_seen(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Insert or update `seen` rows (device, counter, *the seen_rows columns)."""
+    conn.executemany(
+        f"INSERT INTO seen(device_id, counter, {_SEEN_COLS}) VALUES (?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(device_id, counter) DO UPDATE SET rssi=excluded.rssi, snr=excluded.snr, "
+        "base_id=excluded.base_id, bridge_id=excluded.bridge_id, receptions=excluded.receptions", rows)
+
+
+def forget_seen(conn: sqlite3.Connection, device_id: int, up_to_counter: int | None = None) -> None:
+    """Drop a device's `seen` rows up to a counter (those behind its replay window), or all of
+    them (a re-keyed tracker's counters start again)."""
+    if up_to_counter is None:
+        conn.execute("DELETE FROM seen WHERE device_id=?", (device_id,))
+    else:
+        conn.execute("DELETE FROM seen WHERE device_id=? AND counter<=?", (device_id, up_to_counter))
 
 
 def all_states(conn: sqlite3.Connection) -> list[DeviceState]:

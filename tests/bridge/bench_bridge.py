@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 for p in (ROOT / "firmware", ROOT):
     sys.path.insert(0, str(p))
 
-from segel import lorasim  # noqa: E402
 from segel.bridge import Bridge  # noqa: E402
+from segel.radio import channel as lorasim  # noqa: E402
+
 from tests import servers  # noqa: E402
 from tests.bridge.harness import Collector, PtyBase, frames, wait_until  # noqa: E402
 

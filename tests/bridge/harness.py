@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-
-from segel import lorasim
+from segel.radio import channel as lorasim
 from segelfw.basestation import BaseStation
 
 BASE_CFG = {"device_id": "b00001", "region": "AS923-2", "sf": 10, "channel": 921400, "ack_window_ms": 2500, "preamble": 8}

@@ -10,9 +10,9 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-
-from segel import topics
 from segel.bridge import Bridge
+from segel.edge import topics
+
 from tests import servers
 from tests.deploy.tlsutil import make_ca, make_server_cert
 

@@ -10,10 +10,11 @@ import collections
 from pathlib import Path
 
 import pytest
-
-from segel import lorasim, protocol
+from segel import protocol
 from segel.bridge import Bridge
-from segel.gateway import Gateway
+from segel.radio import channel as lorasim
+from segel.service.gateway import Gateway
+
 from tests.bridge.harness import PtyBase, wait_until
 from tests.gateway.gwtest import load, setup
 

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from segel import lorasim
 from segel.bridge import Bridge
-from segel.gateway import Gateway
+from segel.radio import channel as lorasim
+from segel.service.gateway import Gateway
 from segelfw import config as fw_config
 from segelfw import cycle as fw_cycle
 from simhw import SimTracker
+
 from tests.bridge.harness import PtyBase, wait_until
 
 

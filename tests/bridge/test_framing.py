@@ -8,7 +8,6 @@ import random
 
 import pytest
 from cobs import cobs
-
 from segel.bridge import wire
 from segelfw import serialframe as sf
 

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from segel.bridge import wire
 
 ROOT = Path(__file__).resolve().parents[2]

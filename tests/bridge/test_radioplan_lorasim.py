@@ -7,9 +7,9 @@ import math
 
 import pytest
 from click.testing import CliRunner
-
-from segel import lorasim, radioplan
 from segel.cli import main
+from segel.radio import channel as lorasim
+from segel.radio import plan as radioplan
 from segelfw import airtime
 
 
@@ -91,7 +91,7 @@ def test_cli_bridge_flags(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_bridge_health_becomes_base_station_points() -> None:
-    from segel.bridge.health import base_station_points
+    from segel.influx.lines import base_stations as base_station_points
 
     st = {"bridge_id": "hill-1", "online": True, "bases": {
         "b00001": {"uptime_s": 3600, "rx_packets": 12, "crc_errors": 1, "tx_packets": 9, "queue": 0, "temperature_c": 41.5,

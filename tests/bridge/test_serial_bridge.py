@@ -7,8 +7,8 @@ import collections
 from pathlib import Path
 
 import pytest
-
 from segel.bridge import Bridge
+
 from tests.bridge.harness import Collector, PtyBase, frames, wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -104,6 +104,7 @@ def test_noise_cable_pull_and_broker_restart_lose_nothing(tmp_path: Path, mosqui
 
 def test_base_station_reset_mid_record_and_bridge_restart_with_a_full_buffer(tmp_path: Path, mosquitto) -> None:
     from segelfw.basestation import BaseStation
+
     from tests.bridge.harness import BASE_CFG
 
     col = Collector(mosquitto.port)

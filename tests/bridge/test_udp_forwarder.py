@@ -12,10 +12,16 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-
 from segel.bridge import Bridge
+
 from tests.bridge.harness import Collector, frames, wait_until
-from tests.bridge.pfclient import PULL_ACK, PUSH_ACK, ForwarderClient, parse_pull_resp, rxpk
+from tests.bridge.pfclient import (
+    PULL_ACK,
+    PUSH_ACK,
+    ForwarderClient,
+    parse_pull_resp,
+    rxpk,
+)
 
 pytestmark = pytest.mark.timeout(90)
 GW1, GW2, STRANGER = "aa555a0000000101", "aa555a0000000102", "0102030405060708"

@@ -8,10 +8,10 @@ import base64
 from pathlib import Path
 
 import pytest
-
 from segel import protocol
 from segel.bridge import Bridge
-from segel.gateway import Gateway
+from segel.service.gateway import Gateway
+
 from tests.bridge.harness import wait_until
 from tests.bridge.pfclient import ForwarderClient, parse_pull_resp, rxpk
 from tests.gateway.gwtest import load, setup

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from segel import schema
+from segel.influx import schema
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)

@@ -6,9 +6,9 @@ seal and status frames encoded by segel.protocol, some over LoRa (bridge topics 
 from one or two base stations), some over depot WiFi. Incidents: a seal cut at a PPS (critical
 alert), the authorised opening for the count at a TPS, a tracker with a failing battery, two
 trackers that fall silent, a store-and-forward burst, and forged, replayed, unknown and
-misrouted frames. Everything goes through segel.pipeline.Pipeline with the custody judge; the
-outbox is drained into InfluxDB by segel.outbox.Drainer with segel.influx.V1Writer. Gateway
-health points are written the way segel.gateway does every health interval.
+misrouted frames. Everything goes through segel.ingest.pipeline.Pipeline with the custody judge; the
+outbox is drained into InfluxDB by segel.influx.outbox.Drainer with segel.influx.writers.V1Writer. Gateway
+health points are written the way segel.service.gateway does every health interval.
 """
 
 from __future__ import annotations
@@ -18,16 +18,20 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segel import outbox, protocol, schema, store, topics
+from segel import protocol, store
 from segel.custody import alerts as al
 from segel.custody.judge import build_judge
 from segel.custody.plan import OUTBOUND, Leg, Plan
-from segel.influx import V1Writer
-from segel.outbox import Drainer
-from segel.pipeline import Pipeline
+from segel.edge import topics
+from segel.edge.payloads import uplink
+from segel.ids import device_hex
+from segel.influx import outbox, schema
+from segel.influx.outbox import Drainer
+from segel.influx.writers import V1Writer
+from segel.messages import RxMeta, Uplink
+from segel.ingest.pipeline import Pipeline
 from segel.places import io as places_io
 from segel.places.model import Circle, Corridor, Place
-from segel.records import RxMeta, Uplink, device_hex
 from segel.registry import KeyRing, Registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,13 +146,13 @@ def build(tmp: Path, influx_url: str) -> Run:
             if t.lora:
                 meta = RxMeta(rssi=-95.0 - (t.device % 7) * 3 - (dev_time % 1000) / 100, snr=6.0 - (t.device % 5) * 2.5,
                               base_id=f"bs-{t.plan.district}", bridge_id="ppk-bridge", freq_khz=921400, sf=9, rx_time=rx)
-                ups.append(Uplink(rx, topics.bridge_up("ppk-bridge"), fr, meta))
+                ups.append(uplink(rx, topics.bridge_up("ppk-bridge"), fr, meta))
                 if int.from_bytes(fr[4:7], "big") % 4 == 0:  # a second base station hears it too
-                    ups.append(Uplink(rx + 0.4, topics.bridge_up("kpu-bridge"), fr,
+                    ups.append(uplink(rx + 0.4, topics.bridge_up("kpu-bridge"), fr,
                                       RxMeta(rssi=-118.0, snr=-9.0, base_id="bs-kpu", bridge_id="kpu-bridge",
                                              freq_khz=921400, sf=9, rx_time=rx)))
             else:
-                ups.append(Uplink(rx, topics.tracker_up(device_hex(t.device)), fr, None))
+                ups.append(uplink(rx, topics.tracker_up(device_hex(t.device)), fr, None))
     rejected = _bad_uplinks(trackers, pipeline, ups, start)
     ups.sort(key=lambda u: u.received_at)
 
@@ -268,7 +272,7 @@ def _bad_uplinks(trackers: list[Tracker], pipeline: Pipeline, ups: list[Uplink],
     ]
     counts: dict[str, int] = {}
     for at, topic, frame, reason in bad:
-        ups.append(Uplink(at, topic, frame, None))
+        ups.append(uplink(at, topic, frame, None))
         counts[reason] = counts.get(reason, 0) + 1
     return counts
 

@@ -13,11 +13,18 @@ from typing import Any
 
 import pytest
 import yaml
-
 from segel import protocol
+
 from tests import servers
 from tests.deploy import simrun
-from tests.deploy.influxql import QueryError, Variable, check, interpolate, to_table, transform
+from tests.deploy.influxql import (
+    QueryError,
+    Variable,
+    check,
+    interpolate,
+    to_table,
+    transform,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DASH = ROOT / "dashboards"

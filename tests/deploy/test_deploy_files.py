@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from segel import config as gwconfig
-from segel import deploy
+from segel.deploy import mosquitto as deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from segel import config as gwconfig
-from segel import schema
-from segel.influx import V1Writer, WriteError
+from segel.influx import schema
+from segel.influx.writers import V1Writer, WriteError
+
 from tests import servers
 
 ROOT = Path(__file__).resolve().parents[2]

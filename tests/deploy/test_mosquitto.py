@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from segel import deploy
 from segel.cli import main
-from segel.registry import Registry, connect, create_fleet_secret
+from segel.deploy import mosquitto as deploy
+from segel.registry import Registry, create_fleet_secret
+from segel.store import connect
+
 from tests import servers
 from tests.deploy import tlsutil
 from tests.deploy.mqttutil import Client

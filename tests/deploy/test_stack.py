@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from segel import config as gwconfig
-from segel import deploy, protocol, store, topics
-from segel.gateway import Gateway
+from segel import protocol, store
+from segel.deploy import mosquitto as deploy
+from segel.edge import topics
 from segel.registry import KeyRing, Registry, create_fleet_secret
+from segel.service.gateway import Gateway
+
 from tests import servers
 from tests.deploy import tlsutil
 from tests.deploy.influxql import Variable, interpolate

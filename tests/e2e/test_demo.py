@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from segel.cli import main
-from segel.demo import DemoOptions, run_demo
+from segel.sim.demo import DemoOptions, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 KUTIM = ROOT / "scenarios" / "kutai-timur"

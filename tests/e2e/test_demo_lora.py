@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from segel.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from segel.custody.plan import LEGS
 from segel.sim import scenario as scn_mod
 from segel.sim.itinerary import Builder, dist_m

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from segelfw import config
 
 BOARDS = Path(__file__).resolve().parents[2] / "hardware" / "boards"

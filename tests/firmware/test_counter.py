@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from segelfw import counter, crcfile
 from segelfw.state import RtcState
 from simhw import SimRtcMemory

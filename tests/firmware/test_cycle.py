@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from segel import protocol as gp
 from segelfw import airtime, cycle, link
 from segelfw import protocol as P
 from segelfw.queue import Queue
+
 from tests.firmware.sim import DEV, ROUTE, T0, Gateway, cfg, tracker, wake
 
 

@@ -12,7 +12,6 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
 from segel import protocol as gp
 from simhw.gnss import nmea_sentence
 

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from segelfw import config, nmea, policy, queue
 from simhw.gnss import nmea_sentence
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-
 from segel import protocol as gp
-from segel import topics
+from segel.edge import topics
 from segelfw import cycle, link
 from segelfw.queue import Queue
+
 from tests.firmware.sim import DEV, KEY, cfg, tracker
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pynmeagps import GET, NMEAMessage, NMEAReader
-
 from segelfw import nmea
 from simhw.gnss import nmea_sentence
 

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-
 from segel import config as cfgmod
 from segel import store
-from segel.registry import Registry, create_fleet_secret
+from segel.registry import KeyRing, Registry, create_fleet_secret
+
 from tests import servers
 from tests.gateway.fleet import Fleet
-from segel.registry import KeyRing
 
 
 def setup(tmp: Path, broker_port: int, influx_url: str | None = None, devices: int = 4,

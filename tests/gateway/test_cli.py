@@ -5,19 +5,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from segel import benchmark, store
+from segel import store
+from segel.bench import ingest as benchmark
 from segel.cli import main
-from segel.pipeline import Pipeline
-from segel.records import Uplink
+from segel.edge.payloads import uplink
+from segel.ingest.pipeline import Pipeline
+
 from tests.gateway.fleet import make_fleet
 
 
 def test_status_shows_counters_outbox_and_security_events(tmp_path: Path) -> None:
     f = make_fleet(tmp_path)
     p = Pipeline(f.conn, f.keyring)
-    p.process(Uplink(time.time(), "segel/up/000101", f.frame(0x101)))
-    p.process(Uplink(time.time(), "segel/up/000101", b"\x11\x00\x01\x01"))
+    p.process(uplink(time.time(), "segel/up/000101", f.frame(0x101)))
+    p.process(uplink(time.time(), "segel/up/000101", b"\x11\x00\x01\x01"))
     r = CliRunner().invoke(main, ["status", "--db", str(f.db_path), "--security", "5"])
     assert r.exit_code == 0, r.output
     assert "lifetime: accepted 1" in r.output and "truncated 1" in r.output

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from segel import config, recording
-from segel.records import RxMeta, Uplink
+from segel import config
+from segel.edge.payloads import uplink
+from segel.messages import RxMeta
+from segel.recording import recorder as recording
 
 
 def test_file_env_and_flags_in_that_order(tmp_path: Path) -> None:
@@ -57,16 +58,16 @@ def test_example_config_loads(tmp_path: Path) -> None:
 
 def test_recording_rotates_and_reads_back_in_order(tmp_path: Path, caplog) -> None:
     rec = recording.Recorder(tmp_path / "rec", max_bytes=800, keep=3)
-    ups = [Uplink(1000.0 + i, "segel/bridge/b/up" if i % 2 else "segel/up/000101", bytes([i]) * 24,
+    ups = [uplink(1000.0 + i, "segel/bridge/b/up" if i % 2 else "segel/up/000101", bytes([i]) * 24,
                   RxMeta(rssi=-90.0 - i, snr=3.5, base_id="bs", bridge_id="b") if i % 2 else None) for i in range(30)]
     for u in ups:
         rec.write(u)
-    rec.write(Uplink(2000.0, "segel/bridge/b/up", b"{bad json"), error="bridge payload is not JSON")
+    rec.write(uplink(2000.0, "segel/bridge/b/up", b"{bad json"), error="bridge payload is not JSON")
     rec.close()
     files = recording.files(tmp_path / "rec")
     assert len(files) == 4 and files[-1].name == "uplinks.jsonl"  # 3 rotated + current, oldest first
     back = list(recording.read(tmp_path / "rec"))
-    assert back == ups[-len(back) + 1:] + [Uplink(2000.0, "segel/bridge/b/up", b"{bad json")]
+    assert back == ups[-len(back) + 1:] + [uplink(2000.0, "segel/bridge/b/up", b"{bad json")]
     assert len(list(recording.read(tmp_path / "rec", include_errors=False))) == len(back) - 1
     # a line cut short by a crash is skipped with its place named
     with open(files[-1], "a") as fh:
@@ -79,7 +80,7 @@ def test_recording_rotates_and_reads_back_in_order(tmp_path: Path, caplog) -> No
 @given(at=st.floats(allow_nan=False, allow_infinity=False), topic=st.text(max_size=40), frame=st.binary(max_size=40))
 def test_the_recording_fast_path_writes_what_json_dumps_writes(at: float, topic: str, frame: bytes) -> None:
 
-    up = Uplink(at, topic, frame)
+    up = uplink(at, topic, frame)
     want = json.dumps({"received_at": at, "topic": topic, "frame": frame.hex(), "meta": None}, separators=(",", ":"))
     assert recording.to_json(up) == want
     assert recording.from_json(json.loads(recording.to_json(up))) == up

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from segel import store
+from segel.edge import topics
 
-from segel import store, topics
 from tests.gateway.gwtest import Publisher, influx_counts, setup, wait
 
 pytestmark = pytest.mark.slow
@@ -103,7 +104,8 @@ def test_kill_9_mid_stream_then_restart(tmp_path: Path, mosquitto, influxdb) -> 
 def test_mqtt_process_killed_is_restarted_and_nothing_is_lost(tmp_path: Path, mosquitto, influxdb) -> None:
     """kill -9 of the gateway's MQTT process: the gateway starts a new one; what the old one had
     not acknowledged comes again from the broker and is stored once."""
-    from segel.gateway import Gateway
+    from segel.service.gateway import Gateway
+
     from tests.gateway.gwtest import load
 
     cfg, fleet = setup(tmp_path, mosquitto.port, influxdb.url, devices=4)

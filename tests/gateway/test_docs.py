@@ -6,7 +6,9 @@ import dataclasses
 import re
 from pathlib import Path
 
-from segel import config, schema, topics
+from segel import config
+from segel.edge import topics
+from segel.influx import schema
 
 DOCS = Path(__file__).parents[2] / "docs"
 

@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 
 from segel import config as cfgmod
-from segel import topics
-from segel.gateway import Gateway
+from segel.edge import topics
+from segel.service.gateway import Gateway
+
 from tests.gateway.gwtest import Publisher, setup
 
 

@@ -5,9 +5,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from segel import protocol
-from segel.fastframe import FrameCodec
+from segel.ingest.codec import FrameCodec
 
 DATA = json.loads((Path(__file__).parents[1] / "protocol" / "vectors.json").read_text())
 FLEET = bytes.fromhex(DATA["fleet_secret"])

@@ -8,9 +8,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from segel import protocol, store
+from segel.edge import topics
+from segel.recording import recorder as recording
+from segel.service import health
+from segel.service.gateway import Gateway
 
-from segel import health, protocol, recording, store, topics
-from segel.gateway import Gateway
 from tests import servers
 from tests.gateway.gwtest import Publisher, influx_counts, load, setup, wait
 

@@ -1,4 +1,4 @@
-"""The benchmark's load generator (segel.loadgen) speaks MQTT a real Mosquitto and a real paho
+"""The benchmark's load generator (segel.bench.loadgen) speaks MQTT a real Mosquitto and a real paho
 subscriber understand: every message arrives once, with its topic and payload, at QoS 1."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from segel.bench import loadgen
 
-from segel import loadgen
 from tests import servers
 
 

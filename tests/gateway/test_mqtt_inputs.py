@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from segel import protocol, store, topics
-from segel.gateway import Gateway
+from segel import protocol, store
+from segel.edge import topics
 from segel.registry import Registry
+from segel.service.gateway import Gateway
+
 from tests import servers
 from tests.gateway.gwtest import Publisher, influx_counts, load, setup, wait
 

@@ -7,9 +7,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from segel import store
+from segel.influx import outbox, schema
+from segel.influx.writers import V1Writer, V2Writer, WriteError
 
-from segel import outbox, schema, store
-from segel.influx import V1Writer, V2Writer, WriteError
 from tests import servers
 
 pytestmark = pytest.mark.slow
@@ -119,13 +120,14 @@ class CrashAfterWrite:
 
 
 def test_crash_between_write_and_delete_writes_nothing_twice(tmp_path: Path, influxdb) -> None:
-    from segel.pipeline import Pipeline
-    from segel.records import Uplink
+    from segel.edge.payloads import uplink
+    from segel.ingest.pipeline import Pipeline
+
     from tests.gateway.fleet import make_fleet
 
     f = make_fleet(tmp_path)
     p = Pipeline(f.conn, f.keyring)
-    p.process_batch([Uplink(time.time(), "segel/up/000101", f.frame(0x101)) for _ in range(30)])
+    p.process_batch([uplink(time.time(), "segel/up/000101", f.frame(0x101)) for _ in range(30)])
     w = CrashAfterWrite(V1Writer(influxdb.url, "segel", create_database=True))
     d = outbox.Drainer(f.db_path, w)
     with pytest.raises(SystemExit):

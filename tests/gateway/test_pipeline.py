@@ -7,12 +7,15 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from segel import outbox, protocol, store, topics
-from segel.pipeline import Pipeline
+from segel import protocol, store
+from segel.edge import topics
+from segel.edge.payloads import downlink_message, uplink
+from segel.influx import outbox
+from segel.messages import Accepted, Rejected, RxMeta, Uplink
+from segel.ingest.pipeline import Pipeline, ProcessResult
+from segel.ingest.sanity import Sanity
 from segel.protocol import RejectReason
-from segel.records import Accepted, Rejected, RxMeta, Uplink
-from segel.sanity import Sanity
+
 from tests.gateway.fleet import make_fleet
 
 
@@ -20,11 +23,16 @@ def up(frame: bytes, dev: int = 0x101, meta: RxMeta | None = None, at: float | N
        topic: str | None = None) -> Uplink:
     if topic is None:
         topic = topics.bridge_up("b1") if meta else topics.tracker_up(frame[1:4].hex())
-    return Uplink(time.time() if at is None else at, topic, frame, meta)
+    return uplink(time.time() if at is None else at, topic, frame, meta)
 
 
 def outbox_lines(conn) -> list[str]:
     return [r[0] for r in conn.execute("SELECT line FROM outbox ORDER BY id")]
+
+
+def sent(r: ProcessResult) -> list[tuple[str, bytes]]:
+    """The (topic, payload) messages the edge publishes for a result's acks."""
+    return [downlink_message(d) for d in r.downlinks]
 
 
 def test_accepts_decodes_acks_and_queues_lines(tmp_path: Path) -> None:
@@ -37,14 +45,14 @@ def test_accepts_decodes_acks_and_queues_lines(tmp_path: Path) -> None:
     [line] = outbox_lines(f.conn)
     assert line.startswith("position,device=000101 ") and "counter=7i" in line and 'quality="ok"' in line
     assert line.endswith(f" {1_800_000_000 * 10**9 + 7 * 10**6}")
-    [(topic, payload)] = r.downlinks
+    [(topic, payload)] = sent(r)
     assert topic == "segel/down/000101"
     ack = protocol.verify_and_decode(f.keys(0x101), payload)
     assert ack.body == protocol.Ack((7,)) and ack.header.counter == 1
     # the downlink counter is persisted and keeps rising
     r2 = p.process(up(f.frame(0x101)))
-    assert protocol.verify_and_decode(f.keys(0x101), r2.downlinks[0][1]).header.counter == 2
-    assert Pipeline(f.conn, f.keyring).process(up(f.frame(0x101))).downlinks
+    assert protocol.verify_and_decode(f.keys(0x101), sent(r2)[0][1]).header.counter == 2
+    assert sent(Pipeline(f.conn, f.keyring).process(up(f.frame(0x101))))
     assert store.load_state(f.conn, 0x101).down_counter == 3
 
 
@@ -58,9 +66,9 @@ def test_bridge_duplicate_keeps_best_meta_and_writes_once(tmp_path: Path) -> Non
     r1 = p.process(up(fr, 0x102, weak, at=now, topic=topics.bridge_up("b1")))
     r2 = p.process(up(fr, 0x102, strong, at=now + 0.3, topic=topics.bridge_up("b2")))
     assert r1.accepted and r2.duplicate and r2.accepted is None and r2.rejected is None
-    assert r2.downlinks == []  # heard twice at once: one ack is enough
-    d = json.loads(r1.downlinks[0][1])
-    assert r1.downlinks[0][0] == "segel/bridge/b1/down" and d["device"] == "000102" and d["tx_at"] is None
+    assert sent(r2) == []  # heard twice at once: one ack is enough
+    d = json.loads(sent(r1)[0][1])
+    assert sent(r1)[0][0] == "segel/bridge/b1/down" and d["device"] == "000102" and d["tx_at"] is None
     assert protocol.verify_and_decode(f.keys(0x102), bytes.fromhex(d["frame"])).body == protocol.Ack((1,))
     row = f.conn.execute("SELECT rssi, base_id, receptions FROM seen WHERE device_id=?", (0x102,)).fetchone()
     assert row == (-80.0, "bs-b", 2)
@@ -69,7 +77,7 @@ def test_bridge_duplicate_keeps_best_meta_and_writes_once(tmp_path: Path) -> Non
     assert sum(ln.startswith("rx,") for ln in lines) == 2
     # re-sent much later (our ack was lost): acked again, still stored once
     r3 = p.process(up(fr, 0x102, weak, at=now + 60, topic=topics.bridge_up("b1")))
-    assert r3.duplicate and r3.downlinks and r3.downlinks[0][0] == "segel/bridge/b1/down"
+    assert r3.duplicate and sent(r3) and sent(r3)[0][0] == "segel/bridge/b1/down"
     assert p.counts["accepted"] == 1 and p.counts["duplicate"] == 2
 
 
@@ -111,11 +119,11 @@ def test_bad_input_each_counted_logged_with_bytes_and_not_stored(tmp_path: Path)
     for reason, frames in cases.items():
         for fr in frames:
             t = topics.tracker_up(fr[1:4].hex()) if len(fr) >= 4 else topics.tracker_up("000101")
-            r = p.process(Uplink(time.time(), t, fr))
+            r = p.process(uplink(time.time(), t, fr))
             assert r.rejected is not None and r.rejected.reason == reason, (reason, fr.hex(), r.rejected)
-    r = p.process(Uplink(time.time(), topics.tracker_up("000101"), rnd))
+    r = p.process(uplink(time.time(), topics.tracker_up("000101"), rnd))
     assert r.rejected is not None
-    wrong = p.process(Uplink(time.time(), topics.tracker_up("000102"), good))
+    wrong = p.process(uplink(time.time(), topics.tracker_up("000102"), good))
     assert wrong.rejected and wrong.rejected.reason == "wrong_topic"
     assert not any(ln.startswith(("position", "seal", "status")) for ln in outbox_lines(f.conn))
     log = f.conn.execute("SELECT reason, frame FROM security_log").fetchall()
@@ -200,6 +208,7 @@ def test_new_key_epoch_resets_counters(tmp_path: Path) -> None:
 def test_golden_vectors_decode_through_the_pipeline(tmp_path: Path) -> None:
     data = json.loads((Path(__file__).parents[1] / "protocol" / "vectors.json").read_text())
     import sqlite3 as _s  # noqa: F401
+
     from segel.registry import KeyRing, Registry
     conn = store.connect(tmp_path / "v.db")
     reg = Registry(conn)
@@ -212,7 +221,7 @@ def test_golden_vectors_decode_through_the_pipeline(tmp_path: Path) -> None:
             reg.add_device(v["device_id"], key_epoch=v["key_epoch"])
         elif reg.get(v["device_id"]).key_epoch != v["key_epoch"]:
             continue
-        r = p.process(Uplink(time.time(), topics.tracker_up(f"{v['device_id']:06x}"), bytes.fromhex(v["frame_hex"])))
+        r = p.process(uplink(time.time(), topics.tracker_up(f"{v['device_id']:06x}"), bytes.fromhex(v["frame_hex"])))
         assert r.accepted is not None, (v["name"], r.rejected)
         got = {k: (list(x) if isinstance(x, tuple) else x) for k, x in r.accepted.frame.body.__dict__.items()}
         assert got == v["decoded"]
@@ -257,7 +266,7 @@ def test_ack_goes_to_the_bridge_that_heard_the_tracker_best(tmp_path: Path) -> N
                            up(fr1, meta=strong, at=now + 0.1, topic=topics.bridge_up("near")),
                            up(fr2, meta=weak, at=now + 0.2, topic=topics.bridge_up("far"))])
     assert [r.outcome for r in res] == ["accepted", "duplicate", "accepted"]
-    downs = [d for r in res for d in r.downlinks]
+    downs = [d for r in res for d in sent(r)]
     assert len(downs) == 1 and downs[0][0] == "segel/bridge/near/down"
     ack = protocol.verify_and_decode(f.keys(0x101), bytes.fromhex(json.loads(downs[0][1])["frame"]))
     assert ack.body == protocol.Ack((1, 2))  # both frames in one ACK
@@ -268,8 +277,8 @@ def test_a_flood_of_garbage_is_counted_but_logged_sparingly(tmp_path: Path, capl
 
     f = make_fleet(tmp_path)
     p = Pipeline(f.conn, f.keyring)
-    with caplog.at_level(logging.WARNING, logger="segel.pipeline"):
-        p.process_batch([Uplink(time.time(), "segel/up/000101", b"\x11\x00") for _ in range(200)])
+    with caplog.at_level(logging.WARNING, logger="segel.ingest.pipeline"):
+        p.process_batch([uplink(time.time(), "segel/up/000101", b"\x11\x00") for _ in range(200)])
     assert p.counts["rejected:truncated"] == 200
     assert caplog.text.count("rejected truncated") == Pipeline.LOG_REJECTS_PER_MINUTE
     assert store.prune_security_log(f.conn, keep=50) == 150
@@ -296,8 +305,8 @@ def test_the_direct_position_line_is_what_the_schema_writes(lat: float, lon: flo
                                                            counter: int, late: float | None, box: str | None,
                                                            quality: frozenset[str], ts: int) -> None:
     """The hot path writes WiFi position lines without schema.point; byte for byte the same line."""
-    from segel import schema
-    from segel.pipeline import position_line
+    from segel.influx import schema
+    from segel.influx.lines import position_wifi as position_line
 
     body = protocol.Position(lat, lon, flags, hdop / 10, speed)
     want = schema.point("position", {"device": "00a1b2", "box": box}, {

@@ -4,12 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
-
-from segel import protocol, registry
+from segel import protocol, registry, store
 
 
 def test_pair_refuses_tracker_on_another_box_unless_forced(tmp_path: Path) -> None:
-    reg = registry.Registry(registry.connect(tmp_path / "g.db"))
+    reg = registry.Registry(store.connect(tmp_path / "g.db"))
     reg.add_device(0x101)
     reg.pair("B-1", 0x101, tps="TPS-1")
     with pytest.raises(registry.RegistryError, match="already on box B-1"):
@@ -21,7 +20,7 @@ def test_pair_refuses_tracker_on_another_box_unless_forced(tmp_path: Path) -> No
 
 
 def test_unregistered_device_cannot_be_paired(tmp_path: Path) -> None:
-    reg = registry.Registry(registry.connect(tmp_path / "g.db"))
+    reg = registry.Registry(store.connect(tmp_path / "g.db"))
     with pytest.raises(registry.RegistryError, match="not registered"):
         reg.pair("B-1", 0x999)
 
@@ -39,7 +38,7 @@ def test_fleet_secret_owner_only_and_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_keyring_follows_key_epoch(tmp_path: Path) -> None:
-    reg = registry.Registry(registry.connect(tmp_path / "g.db"))
+    reg = registry.Registry(store.connect(tmp_path / "g.db"))
     reg.add_device(0x101)
     ring = registry.KeyRing(b"s" * 32, reg)
     k0 = ring.keys_for(0x101)

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from segel import protocol, topics
+from segel import protocol
 from segel.cli import main
 from segel.config import ConfigError
-from segel.custody.notify import SIGNATURE_HEADER, verify_signature
-from segel.gateway import Gateway
-from segel.records import device_hex
-from segel.service import assemble
+from segel.edge import topics
+from segel.ids import device_hex
+from segel.notify.webhooks import SIGNATURE_HEADER, verify_signature
+from segel.service.assemble import assemble
+from segel.service.gateway import Gateway
+
 from tests import servers
 from tests.gateway import gwtest
 

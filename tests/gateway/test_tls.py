@@ -8,10 +8,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-
 from segel import config as cfgmod
-from segel import topics
-from segel.gateway import Gateway
+from segel.edge import topics
+from segel.service.gateway import Gateway
+
 from tests import servers
 from tests.deploy.tlsutil import make_ca, make_server_cert
 from tests.gateway.gwtest import setup

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from segelfw import crypto
 
 

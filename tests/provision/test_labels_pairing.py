@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from segel import registry as reg
+from segel import store
 from segel.provision import labels, pairing
-from segel.records import parse_device
+from segel.ids import parse_device
 
 
 def _devices(n: int) -> list[reg.Device]:
@@ -67,7 +68,7 @@ def test_label_sheet_holds_each_id_as_text_and_qr(tmp_path: Path) -> None:
 
 @pytest.fixture
 def registry(tmp_path: Path) -> reg.Registry:
-    r = reg.Registry(reg.connect(tmp_path / "r.db"))
+    r = reg.Registry(store.connect(tmp_path / "r.db"))
     for i in (0x101, 0x102, 0x103):
         r.add_device(i)
     return r

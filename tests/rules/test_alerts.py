@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from segel.custody import alerts as al
 from segel.custody import ledger
 from segel.protocol import SealEvent
-from tests.rules.world import K, T1, World, wita
+
+from tests.rules.world import T1, K, World, wita
 
 DEV = 0x000101
 
@@ -101,9 +101,10 @@ def test_ledger_is_a_verifiable_hash_chain(tmp_path):
 
 def test_reimaged_tracker_starts_afresh(tmp_path):
     """After a new key epoch the tracker counts from 1 again; its frames are judged, not ignored."""
-    from segel.registry import Registry
-    from tests.rules.world import SECRET
     from segel import protocol
+    from segel.registry import Registry
+
+    from tests.rules.world import SECRET
 
     w = World.make(tmp_path)
     t0 = wita("2024-11-24T22:00:00")

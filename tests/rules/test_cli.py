@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 from click.testing import CliRunner
-
-from segel import recording
 from segel.cli import main
+from segel.edge.payloads import uplink
 from segel.protocol import SealEvent
-from segel.records import Uplink
-from tests.rules.world import CALENDAR, K, SECRET, World, wita
+from segel.recording import recorder as recording
+
+from tests.rules.world import CALENDAR, SECRET, K, World, wita
 
 PLACES = """code,kind,name,parent,lat,lon,radius_m,wkt,width_m,from,to
 KPU-X,warehouse,Warehouse,,0.5,117.55,250,,,,
@@ -101,10 +101,10 @@ def test_replay_prints_every_alert_as_json(tmp_path):
     f = setup_files(tmp_path)
     w = World.make(tmp_path / "src" if (tmp_path / "src").mkdir() is None else tmp_path)
     t0 = wita("2024-11-24T22:00:00")
-    ups = [Uplink(t0 + 5, "segel/up/000101", w.pos_frame(0x000101, t0, K)),
-           Uplink(t0 + 305, "segel/up/000101", w.pos_frame(0x000101, t0 + 300, K)),
-           Uplink(t0 + 605, "segel/up/000101", w.seal_frame(0x000101, t0 + 600, SealEvent.LOOP_OPEN, K)),
-           Uplink(t0 + 606, "segel/up/000101", w.seal_frame(0x000101, t0 + 600, SealEvent.LOOP_OPEN, K)[:-1] + b"\x00")]
+    ups = [uplink(t0 + 5, "segel/up/000101", w.pos_frame(0x000101, t0, K)),
+           uplink(t0 + 305, "segel/up/000101", w.pos_frame(0x000101, t0 + 300, K)),
+           uplink(t0 + 605, "segel/up/000101", w.seal_frame(0x000101, t0 + 600, SealEvent.LOOP_OPEN, K)),
+           uplink(t0 + 606, "segel/up/000101", w.seal_frame(0x000101, t0 + 600, SealEvent.LOOP_OPEN, K)[:-1] + b"\x00")]
     rec = tmp_path / "uplinks.jsonl"
     rec.write_text("".join(recording.to_json(u) + "\n" for u in ups))
     code, out = run("replay", str(rec), "--places", str(f["places"]), "--boxes", str(f["boxes"]),
@@ -138,7 +138,7 @@ def test_replay_with_the_registry_of_a_gateway_database(tmp_path):
     f = setup_files(tmp_path)
     w = World.make(tmp_path / "gw" if (tmp_path / "gw").mkdir() is None else tmp_path)
     t0 = wita("2024-11-24T22:00:00")
-    ups = [Uplink(t0 + 5 + 300 * i, "segel/up/000101", w.pos_frame(0x000101, t0 + 300 * i, K)) for i in range(2)]
+    ups = [uplink(t0 + 5 + 300 * i, "segel/up/000101", w.pos_frame(0x000101, t0 + 300 * i, K)) for i in range(2)]
     rec = tmp_path / "uplinks.jsonl"
     rec.write_text("".join(recording.to_json(u) + "\n" for u in ups))
     w.conn.close()

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 from pyproj import Geod
-
 from segel.places import Area, Circle, Corridor, Place, PlaceIndex
 from segel.places.geometry import buffered, distance_m
 

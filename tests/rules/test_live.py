@@ -7,12 +7,17 @@ import json
 import time
 
 import pytest
-
 from segel import protocol, store
 from segel.custody import build_judge
-from segel.custody.notify import SIGNATURE_HEADER, WebhookNotifier, on_commit_hook, verify_signature
-from segel.gateway import Gateway
+from segel.notify.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookNotifier,
+    on_commit_hook,
+    verify_signature,
+)
 from segel.protocol import SealEvent
+from segel.service.gateway import Gateway
+
 from tests.gateway.gwtest import Publisher, load, setup
 from tests.rules.test_webhooks import Receiver, wait_for
 from tests.rules.world import CALENDAR, K, places, wita

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from segel import store
 from segel.places import Circle, Corridor, ImportErrors, PlaceIndex, import_file, load
 from segel.places.io import import_files

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from segel.custody.judge import make_plans
 from segel.custody.plan import CalendarError, parse_calendar
 from segel.places.io import parse_csv, parse_geojson
+
 from tests.rules.world import CALENDAR, places, wita
 
 KUTIM = Path(__file__).resolve().parents[2] / "scenarios" / "kutai-timur"

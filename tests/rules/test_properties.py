@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from segel import store
 from segel.custody.judge import CustodyJudge, make_plans
 from segel.custody.plan import DEFAULT_RULES, parse_calendar
 from segel.custody.rules import ENTER, EXIT, Rules, initial_state
+from segel.messages import Accepted
 from segel.places import Circle, Place, PlaceIndex
-from segel.protocol import Flag, Frame, FrameType, Header, Position, Seal, SealEvent, Status
-from segel.records import Accepted
-from tests.rules.world import CALENDAR, K, S, T1, T2, W, offset, places, wita
+from segel.protocol import (
+    Flag,
+    Frame,
+    FrameType,
+    Header,
+    Position,
+    Seal,
+    SealEvent,
+    Status,
+)
+
+from tests.rules.world import CALENDAR, T1, T2, K, S, W, offset, places, wita
 
 CENTRE = (0.66, 117.55)
 FENCE = Place("F", "tps", "fence", Circle(*CENTRE, 60.0), margin_m=30.0, dwell_s=120.0)

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from segel.custody.replay import replay
+from segel.recording.replay import replay
 from segel.registry import load_fleet_secret
 
 pytestmark = pytest.mark.slow

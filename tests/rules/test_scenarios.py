@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-
 from segel.protocol import Flag, Seal, SealEvent
-from tests.rules.world import K, S, T1, T2, W, World, offset, wita
+
+from tests.rules.world import T1, T2, K, S, W, World, offset, wita
 
 DEV = 0x000101
 Trace = list[tuple[object, object]]
@@ -288,6 +288,7 @@ def test_return_leg_done_early_is_not_behind_schedule(tmp_path):
     """)
     from segel.custody.judge import make_plans
     from segel.custody.plan import parse_calendar
+
     from tests.rules.world import CALENDAR
 
     w.judge.plans.update(make_plans(w.judge.index.places, {"BOX-1": "T1"}, parse_calendar(CALENDAR + cal)))
@@ -324,6 +325,7 @@ def test_no_silent_alert_once_custody_is_complete(tmp_path):
     """Back at the warehouse after the count, trackers are switched off: that is not news."""
     from segel.custody.judge import make_plans
     from segel.custody.plan import parse_calendar
+
     from tests.rules.world import CALENDAR
 
     back = """

@@ -9,8 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from segel.custody.notify import SIGNATURE_HEADER, WebhookNotifier, sign, verify_signature
+from segel.notify.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookNotifier,
+    sign,
+    verify_signature,
+)
 
 SECRET = b"shared webhook secret"
 

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyproj import Geod
-
 from segel import protocol, store
 from segel.custody import build_judge
 from segel.custody.judge import CustodyJudge
-from segel.pipeline import Pipeline
+from segel.edge.payloads import uplink
+from segel.ingest.pipeline import Pipeline
 from segel.places import Circle, Corridor, Place
 from segel.protocol import Flag, Position, Seal, SealEvent, Status
-from segel.records import Uplink
 from segel.registry import KeyRing, Registry
 
 WITA = dt.timezone(dt.timedelta(hours=8))
@@ -149,7 +148,7 @@ class World:
 
     def send(self, frame: bytes, rx: float) -> list[dict]:
         dev = int.from_bytes(frame[1:4], "big")
-        res = self.pipe.process(Uplink(rx, f"segel/up/{dev:06x}", frame))
+        res = self.pipe.process(uplink(rx, f"segel/up/{dev:06x}", frame))
         self.strict.check()
         self.alerts += res.alerts
         return res.alerts

@@ -13,9 +13,9 @@ from serial.tools import list_ports as _lp
 
 from segel.bridge.buffer import Buffer
 from segel.bridge.mqtt import Publisher
-from segel.mqtt import parse_url
 from segel.bridge.serial_link import SerialLink
 from segel.bridge.udp import PacketForwarderServer
+from segel.edge.mqtt import parse_url
 
 log = logging.getLogger("segel.bridge")
 

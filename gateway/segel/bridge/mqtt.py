@@ -12,18 +12,18 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable
-import ssl
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from segel import topics
-from segel.mqtt import parse_url
 from segel.bridge.buffer import Buffer
+from segel.edge import topics
+from segel.edge.mqtt import parse_url
 
 log = logging.getLogger("segel.bridge.mqtt")
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import serial
 
-from segel import topics
 from segel.bridge import wire
 from segel.bridge.buffer import Buffer
+from segel.edge import topics
 
 log = logging.getLogger("segel.bridge.serial")
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from segel import topics
 from segel.bridge.buffer import Buffer
-from segel.radioplan import time_on_air_us
+from segel.edge import topics
+from segel.radio.plan import time_on_air_us
 
 log = logging.getLogger("segel.bridge.udp")
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
-from segel.commands.places import db_options, open_db
+from segel.commands._common import db_options, open_db
 
 
 def register(group: click.Group) -> None:
-    from segel.cli import subgroup
+    from segel.commands._common import subgroup
 
     grp = subgroup(group, "alerts", "Alerts for the operator: list, show, acknowledge, resolve (docs/alerts.md).")
 
@@ -80,21 +79,14 @@ Examples:
         for h in d["history"]:
             click.echo(f"    {h['at']}  {h['event']:<20} {h['by'] or ''} {h['note'] or ''}")
 
-    def _change(fn_name: str, alert_id: str, by: str, note: str | None, config_path: Path | None, db: str | None) -> None:
-        from segel import outbox
-        from segel.custody import alerts as al
-        from segel.custody.judge import alert_line
+    def _change(action: str, alert_id: str, by: str, note: str | None, config_path: Path | None, db: str | None) -> None:
+        from segel.custody import actions
 
         conn = open_db(config_path, db, must_exist=True)
-        now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            d = getattr(al, fn_name)(conn, alert_id, by, note, now)
-            outbox.enqueue(conn, [alert_line(al.get(conn, alert_id), now)])  # type: ignore[arg-type]
-        except al.AlertError as e:
-            conn.execute("ROLLBACK")
+            d = getattr(actions, action)(conn, alert_id, by, note)
+        except actions.AlertError as e:
             raise click.ClickException(str(e)) from None
-        conn.execute("COMMIT")
         click.echo(f"{d['id']} {d['state']} by {by}")
 
     @grp.command("ack", epilog="""\b

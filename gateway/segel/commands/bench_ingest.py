@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.cli import subgroup
+from segel.commands._common import subgroup
 
 
 def register(group: click.Group) -> None:
@@ -35,7 +35,7 @@ its own Mosquitto on a free loopback port (needs the mosquitto package).""")
     def ingest_cmd(frames: int, devices: int, broker: str | None, batch_max: int, rate: float,
                    workdir: Path | None) -> None:
         """Measure ingest frames/s, publish to committed, against a bare subscriber."""
-        from segel import benchmark
+        from segel.bench import ingest as benchmark
 
         try:
             res = benchmark.run(frames, devices, broker, batch_max, workdir, rate=rate)

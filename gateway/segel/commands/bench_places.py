@@ -8,7 +8,7 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from segel.cli import subgroup
+    from segel.commands._common import subgroup
 
     grp = subgroup(group, "bench", "Benchmarks that print figures (never pass/fail).")
 
@@ -31,7 +31,7 @@ memory, place lookup, state machines, findings, ledger, outbox). 500k places nee
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per size.")
     def places_cmd(sizes: str, lookups: int, brute: int, frames: int, as_json: bool) -> None:
         """Place index lookups/s as places grow (1k..500k), vs brute force."""
-        from segel.places import bench
+        from segel.bench import places as bench
 
         try:
             ns = [int(s) for s in sizes.split(",") if s.strip()]

@@ -57,7 +57,7 @@ def register(group: click.Group) -> None:
                    gateways: tuple[str, ...], list_ports: bool, as_json: bool) -> None:
         from segel.bridge import Bridge
         from segel.bridge import list_ports as lp
-        from segel.mqtt import redact
+        from segel.edge.mqtt import redact
 
         if list_ports:
             ports = lp()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.sim.uplink import lora_settings, rehearse, uplink_options
+from segel.commands._sim import lora_settings, rehearse, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -48,7 +48,7 @@ appeared, 1 otherwise.""")
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
                  live: bool | None, threads: bool, uplink: str, sf: int, fading: float) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
-        from segel.demo import DemoOptions
+        from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
                              processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),

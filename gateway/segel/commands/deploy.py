@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from segel import deploy
-from segel.records import parse_device
-from segel.registry import Registry, RegistryError, connect, load_fleet_secret
+from segel.deploy import mosquitto as deploy
+from segel.ids import parse_device
+from segel.registry import Registry, RegistryError, load_fleet_secret
+from segel.store import connect
 
 DB_HELP = "The gateway database holding the registry (default: gateway.db of --config, else segel.db)."
 SECRET_HELP = "The fleet secret file (default: gateway.fleet_secret of --config, else fleet.key)."
@@ -36,7 +37,7 @@ def _open(db: Path, secret: Path) -> tuple[Registry, bytes]:
 
 
 def register(group: click.Group) -> None:
-    from segel.cli import subgroup
+    from segel.commands._common import subgroup
 
     grp = subgroup(group, "deploy", "Files for running Segel on real servers (broker accounts, ACLs, config).")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from segel.cli import subgroup
+from segel.commands._common import subgroup
 from segel.provision import clikit
 from segel.provision.settings import FleetSettings, init_fleet
 

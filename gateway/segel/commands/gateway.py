@@ -12,7 +12,7 @@ import click
 from segel import config as cfgmod
 from segel.registry import RegistryError
 
-log = logging.getLogger("segel.gateway")
+log = logging.getLogger("segel.service.gateway")
 
 
 def register(group: click.Group) -> None:
@@ -46,7 +46,7 @@ acknowledged, so the broker delivers them again on the next start.""")
             return
         import sys
 
-        from segel.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
+        from segel.service.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
 
         sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)
 
@@ -62,7 +62,7 @@ acknowledged, so the broker delivers them again on the next start.""")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        from segel.service import assemble
+        from segel.service.assemble import assemble
 
         try:
             parts = assemble(cfg)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from segel.cli import subgroup
+from segel.commands._common import subgroup
 from segel.provision import clikit
 
 

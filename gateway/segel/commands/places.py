@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import click
 
-CONFIG_HELP = "The gateway's config file: use its database (gateway.db)."
-DB_HELP = "The gateway database (overrides the config's gateway.db; default segel.db)."
-
-
-def open_db(config_path: Path | None, db: str | None, must_exist: bool = False) -> sqlite3.Connection:
-    """The gateway database named by --db or the config (shared by places, alerts)."""
-    from segel import config as cfgmod
-    from segel import store
-
-    try:
-        cfg = cfgmod.load(config_path, overrides={"gateway.db": db})
-    except cfgmod.ConfigError as e:
-        raise click.ClickException(str(e)) from None
-    path = cfg.path(cfg.gateway.db)
-    if must_exist and not path.exists():
-        raise click.ClickException(f"no gateway database at {path}: pass --config or --db")
-    return store.connect(path)
-
-
-def db_options(fn):  # type: ignore[no-untyped-def]
-    fn = click.option("--db", help=DB_HELP)(fn)
-    return click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=CONFIG_HELP)(fn)
+from segel.commands._common import db_options, open_db
 
 
 def register(group: click.Group) -> None:
-    from segel.cli import subgroup
+    from segel.commands._common import subgroup
 
     grp = subgroup(group, "places", "Places, corridors and boxes: import, look up, plans (docs/places.md).")
 
@@ -141,10 +119,13 @@ overridden per box); times are shown in the calendar's time zone.""")
     @db_options
     def plan_cmd(box: str, calendar: Path, as_json: bool, config_path: Path | None, db: str | None) -> None:
         """Show a box's custody plan: legs, windows, corridors, seal permits."""
-        import datetime as dt
-
         from segel.custody.boxes import load_boxes
-        from segel.custody.plan import CalendarError, PlanError, load_calendar, make_plan
+        from segel.custody.plan import (
+            CalendarError,
+            PlanError,
+            load_calendar,
+            make_plan,
+        )
         from segel.places.io import load
 
         conn = open_db(config_path, db, must_exist=True)
@@ -157,21 +138,13 @@ overridden per box); times are shown in the calendar's time zone.""")
         except (CalendarError, PlanError) as e:
             raise click.ClickException(str(e)) from None
 
-        def local(t: float) -> str:
-            return dt.datetime.fromtimestamp(t, cal.tz).strftime("%Y-%m-%d %H:%M")
-
+        view = plan.describe(cal.tz)
         if as_json:
-            click.echo(json.dumps({"box": plan.box, "tps": plan.tps, "district": plan.district,
-                                   "legs": [{"leg": lg.name, "from": lg.from_code, "to": lg.to_code,
-                                             "depart": local(lg.window.start), "arrive_by": local(lg.window.end),
-                                             "corridors": list(lg.corridors)} for lg in plan.legs],
-                                   "seal": [{"place": s.place, "open": local(s.window.start), "close": local(s.window.end),
-                                             "why": s.why} for s in plan.seal]}))
+            click.echo(json.dumps(view))
             return
-        tz = cal.tz.tzname(None)
-        click.echo(f"box {plan.box} -> TPS {plan.tps} (district {plan.district}); times {tz}")
-        for lg in plan.legs:
-            click.echo(f"  {lg.name:<17} {lg.from_code:>18} -> {lg.to_code:<18} {local(lg.window.start)} .. "
-                       f"{local(lg.window.end)}  {', '.join(lg.corridors) or '(no corridor)'}")
-        for s in plan.seal:
-            click.echo(f"  seal may open at {s.place} {local(s.window.start)} .. {local(s.window.end)} ({s.why})")
+        click.echo(f"box {plan.box} -> TPS {plan.tps} (district {plan.district}); times {cal.tz.tzname(None)}")
+        for lg in view["legs"]:
+            click.echo(f"  {lg['leg']:<17} {lg['from']:>18} -> {lg['to']:<18} {lg['depart']} .. "
+                       f"{lg['arrive_by']}  {', '.join(lg['corridors']) or '(no corridor)'}")
+        for sp in view["seal"]:
+            click.echo(f"  seal may open at {sp['place']} {sp['open']} .. {sp['close']} ({sp['why']})")

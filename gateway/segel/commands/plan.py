@@ -33,7 +33,7 @@ Examples:
 
 
 def register(group: click.Group) -> None:
-    from segel.cli import subgroup
+    from segel.commands._common import subgroup
 
     grp = subgroup(group, "plan", "Planning tools: radio capacity and channel simulation.")
 
@@ -47,7 +47,7 @@ def register(group: click.Group) -> None:
     @click.option("--trackers", type=click.IntRange(min=1), help="Fleet size to serve.")
     @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
     def radio(region: str, sf: int, payload: int, interval: float, collision: float, trackers: int | None, as_json: bool) -> None:
-        from segel import radioplan
+        from segel.radio import plan as radioplan
 
         try:
             p = radioplan.plan(region, sf, payload, interval, collision, trackers)
@@ -84,10 +84,10 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
     def channel(trackers: int, sf: int, interval: float, duration: float, receivers: int, channels: int, loss: float, seed: int,
                 table: bool, as_json: bool) -> None:
-        from segel import lorasim
+        from segel.radio import channel as air_channel
 
         runs = [(n, s) for n in (100, 1000) for s in (7, 10)] if table else [(trackers, sf)]
-        results = [lorasim.simulate(n, s, interval, duration, receivers, channels, loss, seed=seed) for n, s in runs]
+        results = [air_channel.simulate(n, s, interval, duration, receivers, channels, loss, seed=seed) for n, s in runs]
         if as_json:
             click.echo(json.dumps([r.as_dict() for r in results], indent=2))
             return

@@ -46,8 +46,8 @@ docs/alerts.md). Useful for forensics and for re-running a day with new rules.""
         """Replay a recording offline and print every alert."""
         from segel.custody.boxes import BoxesError
         from segel.custody.plan import DEFAULT_RULES, CalendarError, PlanError
-        from segel.custody.replay import ReplayError, replay
         from segel.places.io import ImportErrors
+        from segel.recording.replay import ReplayError, replay
         from segel.registry import RegistryError, load_fleet_secret
 
         settings: dict[str, float] = {}

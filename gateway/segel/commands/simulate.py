@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.sim.uplink import lora_settings, rehearse, uplink_options
+from segel.commands._sim import lora_settings, rehearse, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -41,7 +41,7 @@ Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).""")
                      influx_url: str | None, speed: float | None, report_interval_s: int | None, json_out: bool,
                      threads: bool, uplink: str, sf: int, fading: float) -> None:
         """Run a scenario's virtual trackers through the real gateway and check its incidents."""
-        from segel.demo import DemoOptions
+        from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(str(scenario), boxes, broker_url, influx_url, speed, report_interval_s, workdir, json_out,
                              live=False, processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),

@@ -26,7 +26,8 @@ of the oldest line, parked lines) and the trackers heard. Live metrics: /metrics
                   help="Also list the last N security events (rejected frames, raw bytes in hex).")
     def status_cmd(config_path: Path | None, db: str | None, security: int) -> None:
         """Show the gateway's health: counters, outbox, security events."""
-        from segel import health, store
+        from segel import store
+        from segel.service import health
 
         try:
             cfg = cfgmod.load(config_path, overrides={"gateway.db": db})

@@ -15,8 +15,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from segel.ids import device_hex, parse_device
 from segel.places.model import TPS, Place
-from segel.records import device_hex, parse_device
 from segel.registry import Registry, RegistryError, transaction
 
 COLUMNS = ("box", "device", "tps", "contest")

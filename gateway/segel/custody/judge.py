@@ -1,4 +1,4 @@
-"""The custody judge: the pipeline's rules stage (records.Judge), and `build_judge()` to make one.
+"""The custody judge: the pipeline's rules stage (segel.messages.Judge), and `build_judge()` to make one.
 
 Per device it keeps every accepted frame in compact form with the rule state after it, in counter
 order. A frame that arrives in order advances the state by one step. A frame that arrives late and
@@ -17,17 +17,34 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from segel import outbox, schema
 from segel.custody import alerts as al
 from segel.custody import ledger
 from segel.custody.boxes import import_boxes, load_boxes
-from segel.custody.plan import DEFAULT_RULES, OUTBOUND, Calendar, Plan, corridor_map, load_calendar, make_plan
-from segel.custody.rules import ENTER, EXIT, SEAL_EVENT, Finding, Rules, initial_state, record
+from segel.custody.plan import (
+    DEFAULT_RULES,
+    OUTBOUND,
+    Calendar,
+    Plan,
+    corridor_map,
+    load_calendar,
+    make_plan,
+)
+from segel.custody.rules import (
+    ENTER,
+    EXIT,
+    SEAL_EVENT,
+    Finding,
+    Rules,
+    initial_state,
+    record,
+)
+from segel.ids import device_hex
+from segel.influx import lines, outbox
+from segel.messages import Accepted, Rejected
 from segel.places import io as places_io
 from segel.places.index import PlaceIndex
 from segel.places.model import Place
 from segel.protocol import RejectReason
-from segel.records import Accepted, Rejected, device_hex
 
 log = logging.getLogger("segel.custody")
 
@@ -59,18 +76,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     ledger.ensure_schema(conn)
 
 
-def alert_line(row: dict, at: float) -> str:
-    """The InfluxDB point of an alert change (measurement `alert`)."""
-    ts = int(at * 1e9) // 1000 * 1000 + int(row["id"][3:9], 16) % 1000
-    return schema.point("alert", {"kind": row["kind"], "severity": row["severity"], "state": row["state"],
-                                  "district": row["district"]},
-                        {"alert_id": row["id"], "box": row["box"], "device": row["device"], "place": row["place"],
-                         "message": row["message"], "late": bool(row["late"]),
-                         "open": int(row["state"] in (al.OPEN, al.ACKNOWLEDGED))}, ts)
-
-
 class CustodyJudge:
-    """records.Judge over places, custody plans and the rules in segel.custody.rules."""
+    """segel.messages.Judge over places, custody plans and the rules in segel.custody.rules."""
 
     def __init__(self, conn: sqlite3.Connection, index: PlaceIndex, plans: dict[str, Plan],
                  settings: dict[str, float] | None = None, *, keep_ledger: bool = True,
@@ -85,7 +92,7 @@ class CustodyJudge:
         self.keep_ledger = keep_ledger
         self.keep_counters = keep_counters
 
-    # ---- records.Judge -----------------------------------------------------------------------
+    # ---- segel.messages.Judge -----------------------------------------------------------------------
 
     def on_accepted(self, rec: Accepted, db: sqlite3.Connection) -> list[dict]:
         dev = rec.device_id
@@ -139,7 +146,7 @@ class CustodyJudge:
         silent = al.open_alert(db, subject, "silent")
         if silent is not None:
             out.append(al.resolve(db, silent["id"], "system", f"heard again (counter {rec.counter})", now))
-            outbox.enqueue(db, [alert_line(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
+            outbox.enqueue(db, [lines.alert(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
         if not later and fr["k"] == "pos" and box:
             outbox.enqueue(db, [self._box_state_line(state, fr, box, dev, plan)])
         return out
@@ -157,7 +164,7 @@ class CustodyJudge:
             now=rec.received_at, device_time=None, box=box, device=device_hex(rec.device_id),
             district=plan.district if plan else None,
             message=f"{rec.reason}: {rec.detail}", detail={"reason": rec.reason, "topic": rec.topic})
-        outbox.enqueue(db, [alert_line(aid_row, rec.received_at)])
+        outbox.enqueue(db, [lines.alert(aid_row, rec.received_at)])
         if self.keep_ledger:
             ledger.append(db, subject, rec.received_at, None, "security", {"reason": rec.reason, "detail": rec.detail})
         return [al.to_json(aid_row, event)]
@@ -188,7 +195,7 @@ class CustodyJudge:
                                          message=f"no frame for {int((now - last_rx) // 60)} min (limit {int(limit // 60)} min)",
                                          detail={"last_heard": al.iso(last_rx)})
                 out.append(al.to_json(row, ev))
-                outbox.enqueue(db, [alert_line(row, now)])
+                outbox.enqueue(db, [lines.alert(row, now)])
             if plan is not None:
                 out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []),
                                       open_sched.get(subject), sched_done)
@@ -245,7 +252,7 @@ class CustodyJudge:
                        "VALUES (?,?,?,?,?,?,?,?)", (dev, key, -1, "behind_schedule", leg.to_code, leg.window.end, row["id"], now))
             done.add((dev, key))
             out.append(al.to_json(row, ev))
-            outbox.enqueue(db, [alert_line(row, now)])
+            outbox.enqueue(db, [lines.alert(row, now)])
         return out
 
     def _raise(self, ctx: _Ctx, counter: int, f: Finding, trigger_t: float) -> list[dict]:
@@ -261,10 +268,8 @@ class CustodyJudge:
             p = self.index.get(f.place) if f.place else None
             event = f.detail.get("event", f.kind) if f.kind == SEAL_EVENT else f.kind
             if ctx.box:
-                outbox.enqueue(db, [schema.point("custody", {"box": ctx.box, "district": district, "event": event,
-                                                             "place_kind": p.kind if p else None},
-                                                 {"place": f.place or "", "device": dev, "late_s": now - f.t},
-                                                 int(f.t * 1e9) + counter % 1000)])
+                outbox.enqueue(db, [lines.custody_event(ctx.box, district, event, p.kind if p else None,
+                                                        f.place or "", dev, now - f.t, f.t, counter)])
         else:
             row, ev = al.raise_alert(db, kind=f.kind, subject=ctx.subject, key=f.key, now=now, device_time=f.t,
                                      box=ctx.box, device=dev, place=f.place, district=district, late=late,
@@ -272,7 +277,7 @@ class CustodyJudge:
                                      message=f.detail.get("message", "") if isinstance(f.detail.get("message"), str) else "")
             aid = row["id"]
             out.append(al.to_json(row, ev))
-            outbox.enqueue(db, [alert_line(row, now)])
+            outbox.enqueue(db, [lines.alert(row, now)])
         db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) VALUES (?,?,?,?,?,?,?,?)",
                    (ctx.dev, f.key, counter, f.kind, f.place, f.t, aid, now))
         if self.keep_ledger:
@@ -290,11 +295,9 @@ class CustodyJudge:
             if row is not None and row[0] in CUSTODY_EVENTS and ctx.box:
                 # InfluxDB keeps the point written when it was found; say that it no longer stands
                 p = self.index.get(row[1]) if row[1] else None
-                outbox.enqueue(db, [schema.point(
-                    "custody", {"box": ctx.box, "district": ctx.plan.district if ctx.plan else None,
-                                "event": f"withdrawn_{row[0]}", "place_kind": p.kind if p else None},
-                    {"place": row[1] or "", "device": device_hex(ctx.dev), "late_s": ctx.now - row[2]},
-                    int(row[2] * 1e9) + int(row[3]) % 1000 + 1)])
+                outbox.enqueue(db, [lines.custody_event(
+                    ctx.box, ctx.plan.district if ctx.plan else None, f"withdrawn_{row[0]}", p.kind if p else None,
+                    row[1] or "", device_hex(ctx.dev), ctx.now - row[2], row[2], int(row[3]), nudge=1)])
             return []
         res = al.withdraw(db, aid, ctx.now, note)
         if res is None:
@@ -304,7 +307,7 @@ class CustodyJudge:
             if first is not None:
                 db.execute("UPDATE alerts SET device_time = ?, place = ? WHERE id = ?", (first[0], first[1], aid))
                 res = (al.get(db, aid), "updated")  # type: ignore[assignment]
-        outbox.enqueue(db, [alert_line(res[0], ctx.now)])
+        outbox.enqueue(db, [lines.alert(res[0], ctx.now)])
         return [al.to_json(res[0], res[1])]
 
     def _box_state_line(self, state: dict, fr: dict, box: str, dev: int, plan: Plan | None) -> str:
@@ -317,10 +320,8 @@ class CustodyJudge:
             st = "stopped"
         else:
             st = "in_transit"
-        return schema.point("box_state", {"box": box, "district": plan.district if plan else None, "state": st},
-                            {"lat": fr["lat"], "lon": fr["lon"], "place": inside[0] if inside else "",
-                             "device": device_hex(dev), "tps": plan.tps if plan else ""},
-                            int(fr["t"] * 1e9) + fr["c"] % 1000)
+        return lines.box_state(box, plan.district if plan else None, st, fr["lat"], fr["lon"],
+                               inside[0] if inside else "", device_hex(dev), plan.tps if plan else "", fr["t"], fr["c"])
 
 
 def _custody_complete(plan: Plan, arrived: list[tuple[str, float]]) -> bool:

@@ -84,6 +84,17 @@ class Plan:
     def corridors(self) -> frozenset[str]:
         return frozenset(c for leg in self.legs for c in leg.corridors)
 
+    def describe(self, tz: dt.timezone) -> dict:
+        """The plan as people read it (`segel places plan --json`): times local to `tz`."""
+        def local(t: float) -> str:
+            return dt.datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M")
+
+        return {"box": self.box, "tps": self.tps, "district": self.district,
+                "legs": [{"leg": lg.name, "from": lg.from_code, "to": lg.to_code, "depart": local(lg.window.start),
+                          "arrive_by": local(lg.window.end), "corridors": list(lg.corridors)} for lg in self.legs],
+                "seal": [{"place": sp.place, "open": local(sp.window.start), "close": local(sp.window.end),
+                          "why": sp.why} for sp in self.seal]}
+
 
 @dataclass(frozen=True)
 class Calendar:

@@ -1,7 +1,15 @@
 """Places and geofences: model, metric geometry, the STRtree index, CSV/GeoJSON import (docs/places.md)."""
 
 from segel.places.index import EMPTY, Lookup, PlaceIndex
-from segel.places.io import ImportErrors, import_file, load, parse_csv, parse_file, parse_geojson, store
+from segel.places.io import (
+    ImportErrors,
+    import_file,
+    load,
+    parse_csv,
+    parse_file,
+    parse_geojson,
+    store,
+)
 from segel.places.model import (
     CORRIDOR,
     KINDS,

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import shapely  # type: ignore[import-untyped]
 
-from segel.registry import transaction
 from segel.places.model import (
     CORRIDOR,
     DEFAULT_DWELL_S,
@@ -32,6 +31,7 @@ from segel.places.model import (
     check_hierarchy,
     validate,
 )
+from segel.registry import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS places (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from segel import paths
 from segel import registry as reg
-from segel.records import device_hex, parse_device
+from segel.ids import device_hex, parse_device
 
 if TYPE_CHECKING:
     from segel.provision.settings import Fleet

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 
 from segel import registry as reg
-from segel.records import device_hex, parse_device
+from segel.ids import device_hex, parse_device
 
 BOX_COLS = ("box", "box_id")
 DEVICE_COLS = ("device", "device_id", "tracker", "scan")

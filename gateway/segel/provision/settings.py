@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from segel import registry as reg
+from segel import store
 
 SETTINGS_FILE = "fleet.toml"
 SECRET_FILE = "fleet.secret"
@@ -187,7 +188,7 @@ class Fleet:
         return p if p.is_absolute() else self.root / p
 
     def open_registry(self, override: str | None = None) -> reg.Registry:
-        return reg.Registry(reg.connect(self.registry_db(override)))
+        return reg.Registry(store.connect(self.registry_db(override)))
 
     def secret(self) -> bytes:
         return reg.load_fleet_secret(self.secret_path)

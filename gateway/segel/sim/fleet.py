@@ -23,8 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from segel import paths, topics
-from segel.records import device_hex
+from segel import paths
+from segel.edge import topics
+from segel.ids import device_hex
 from segel.sim.itinerary import Itinerary
 from segel.sim.scenario import Settings
 

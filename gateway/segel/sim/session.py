@@ -26,14 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segel import store, topics
-from segel.config import Config, load as load_config
+from segel import store
+from segel.config import Config
+from segel.config import load as load_config
 from segel.custody.judge import build_judge
-from segel.gateway import Gateway
+from segel.edge import topics
 from segel.registry import Registry, create_fleet_secret
+from segel.service.gateway import Gateway
 from segel.sim import scenario as scn_mod
 from segel.sim.broker import BrokerProcess, EmbeddedBroker
-from segel.sim.fleetproc import FleetProcess, FleetSpec, FleetStats, itineraries, run_fleet
+from segel.sim.fleetproc import (
+    FleetProcess,
+    FleetSpec,
+    FleetStats,
+    itineraries,
+    run_fleet,
+)
 from segel.sim.itinerary import Itinerary
 from segel.sim.runner import Progress, SimClock
 from segel.sim.scenario import Box, Scenario
@@ -251,7 +259,7 @@ class Rehearsal:
             # with processes, the broker gets a process (and a GIL) of its own too
             self.broker = (BrokerProcess() if self.opts.processes else EmbeddedBroker()).start()
             url = self.broker.url
-        from segel.mqtt import parse_url
+        from segel.edge.mqtt import parse_url
 
         bk = parse_url(url)
         self.spec = FleetSpec(str(self.opts.scenario), [b.box for b in self.boxes], self.devices, secret, str(self.dir),
@@ -289,7 +297,7 @@ class Rehearsal:
         if self.gateway.drainer is not None:  # --influx: everything written before the summary
             import sqlite3
 
-            from segel import outbox
+            from segel.influx import outbox
 
             db = sqlite3.connect(str(self.dir / "segel.db"), timeout=30)
             deadline = time.monotonic() + 300

@@ -6,7 +6,6 @@ import gc
 import json
 
 import aes128
-
 from segelfw import nmea, policy, protocol, queue
 
 IN = json.loads(open("/data/input.json").read())

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from segel.radioplan import airtime
+from segel.radio.plan import airtime
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,9 @@ class ReplayRadio:
     records downlinks. For feeding `segelfw.basestation.BaseStation` in tests and benchmarks."""
 
     def __init__(self, receptions: Iterable[Reception] = (), crc_error_every: int = 0) -> None:
-        from segel.radioplan import airtime as _a  # noqa: F401 - puts the firmware on sys.path
         from segelfw.hal import RxPacket
+
+        from segel.radio.plan import airtime as _a  # noqa: F401 - puts the firmware on sys.path
 
         self._RxPacket = RxPacket
         self.queue: list[tuple[bytes, float, float, bool]] = []

@@ -13,36 +13,26 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from segel import paths
 from segel.sim.runner import Progress
 from segel.sim.session import Options, Rehearsal, Summary
 from segel.sim.view import LiveView, format_summary
 
-_PKG = Path(__file__).resolve().parent
 DEFAULT_SCENARIO = "kutai-timur"
-
-
-def scenarios_dir() -> Path:
-    """Where the bundled scenarios live: $SEGEL_SCENARIOS, the installed package, or the checkout."""
-    env = os.environ.get("SEGEL_SCENARIOS")
-    for cand in ([Path(env)] if env else []) + [_PKG / "_scenarios", _PKG.parents[1] / "scenarios"]:
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("scenarios not found: set SEGEL_SCENARIOS to the repository's scenarios/ folder")
 
 
 def resolve_scenario(name_or_path: str | None) -> Path:
     if name_or_path and (Path(name_or_path) / "places.csv").exists():
         return Path(name_or_path)
-    p = scenarios_dir() / (name_or_path or DEFAULT_SCENARIO)
+    p = paths.scenarios_dir() / (name_or_path or DEFAULT_SCENARIO)
     if not (p / "places.csv").exists():
-        raise FileNotFoundError(f"no scenario {name_or_path!r} (a folder with places.csv, or a name under {scenarios_dir()})")
+        raise FileNotFoundError(f"no scenario {name_or_path!r} (a folder with places.csv, or a name under {paths.scenarios_dir()})")
     return p
 
 
@@ -76,7 +66,7 @@ def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
         r.setup()
         view = LiveView(r.scn, r.itineraries, out=view_out, tty=o.live)
         if view.tty:  # the redrawn table is the output; log lines (e.g. each forged frame) would tear it
-            for name in ("segel.pipeline", "segel.gateway", "segel.custody"):
+            for name in ("segel.ingest.pipeline", "segel.service.gateway", "segel.custody"):
                 logging.getLogger(name).setLevel(logging.ERROR)
         feed = r.feed
 

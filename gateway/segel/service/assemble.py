@@ -1,7 +1,7 @@
 """Assemble the gateway service from its configuration: the custody judge and alert notifiers.
 
 `segel gateway` calls `assemble(cfg)`; tests call it the same way. Kept apart from
-`segel.gateway` so the ingest core does not depend on places, plans or webhooks.
+`segel.service.gateway` so the ingest core does not depend on places, plans or webhooks.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from segel import store
 from segel.config import Config, ConfigError
-from segel.records import Judge
+from segel.messages import Judge
 
-log = logging.getLogger("segel.service")
+log = logging.getLogger("segel.service.assemble")
 
 
 @dataclass
@@ -43,7 +43,7 @@ def assemble(cfg: Config) -> Assembly:
                               cfg.source)
         return out
     from segel.custody import build_judge
-    from segel.custody.notify import WebhookNotifier
+    from segel.notify.webhooks import WebhookNotifier
 
     conn = store.connect(cfg.path(cfg.gateway.db))
     settings = {"report_interval_s": c.report_interval_s} if c.report_interval_s else None

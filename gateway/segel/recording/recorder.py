@@ -9,16 +9,17 @@ then holds the raw payload). Files: `uplinks.jsonl` (current), `uplinks.jsonl.1`
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from segel.records import RxMeta, Uplink
+from segel.edge.payloads import uplink
+from segel.messages import RxMeta, Uplink
 
-log = logging.getLogger("segel.recording")
+log = logging.getLogger("segel.recording.recorder")
 
 FILENAME = "uplinks.jsonl"
 _META_KEYS = ("rssi", "snr", "base_id", "bridge_id", "freq_khz", "sf", "rx_time")
@@ -41,7 +42,7 @@ def to_json(up: Uplink, error: str | None = None) -> str:
 
 def from_json(obj: dict) -> Uplink:
     meta = obj.get("meta")
-    return Uplink(float(obj["received_at"]), str(obj["topic"]), bytes.fromhex(obj["frame"]),
+    return uplink(float(obj["received_at"]), str(obj["topic"]), bytes.fromhex(obj["frame"]),
                   RxMeta(**{k: meta[k] for k in _META_KEYS if k in meta}) if meta else None)
 
 

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from typing import Protocol
 
-log = logging.getLogger("segel.influx")
+log = logging.getLogger("segel.influx.writers")
 
 
 class WriteError(Exception):

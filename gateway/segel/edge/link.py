@@ -1,7 +1,7 @@
 """The gateway's MQTT connection, in its own process (default) or in the gateway's process.
 
 `ThreadLink` is the durable paho consumer (stable client id, persistent session, manual ack,
-automatic reconnect with backoff; see segel.mqtt). Its callbacks run in paho's network thread,
+automatic reconnect with backoff; see segel.edge.mqtt). Its callbacks run in paho's network thread,
 never do slow work and never raise: each message becomes a tuple handed to `on_messages`, each
 connection change an event handed to `on_event`.
 
@@ -34,10 +34,10 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
-from segel import mqtt
 from segel.config import MqttSection
+from segel.edge import mqtt, payloads
 
-log = logging.getLogger("segel.gateway")
+log = logging.getLogger("segel.service.gateway")
 
 Incoming = tuple[int, int, int, str, bytes, float]  # gen, mid, qos, topic, payload, monotonic time
 Publish = tuple[str, bytes, int, bool]  # topic, payload, qos, retain
@@ -114,7 +114,7 @@ class ThreadLink:
             with self._lock:
                 self.gen += 1
             self._last_fail = None
-            client.subscribe(mqtt.subscriptions())
+            client.subscribe(payloads.subscriptions())
             self._on_event("connected", str(getattr(flags, "session_present", "?")))
         except Exception:
             log.exception("error in on_connect")

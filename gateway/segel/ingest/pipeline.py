@@ -9,9 +9,7 @@ the result says what to publish after the commit.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
 import logging
 import sqlite3
 import time
@@ -19,14 +17,25 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from segel import outbox, protocol, schema, store, topics
+from segel import protocol, store
+from segel.ids import device_hex
+from segel.influx import lines, outbox
+from segel.ingest.codec import FrameCodec
+from segel.messages import (
+    TRACKER,
+    Accepted,
+    Downlink,
+    Judge,
+    Rejected,
+    RxMeta,
+    Source,
+    Uplink,
+)
+from segel.ingest.sanity import Sanity
 from segel.protocol import FrameError, RejectReason
-from segel.records import Accepted, Judge, Rejected, RxMeta, Uplink, device_hex
 from segel.registry import Device, KeyRing, Registry
-from segel.fastframe import FrameCodec
-from segel.sanity import Sanity
 
-log = logging.getLogger("segel.pipeline")
+log = logging.getLogger("segel.ingest.pipeline")
 
 INTERNAL_ERROR = "internal_error"
 WRONG_TOPIC = "wrong_topic"
@@ -40,7 +49,7 @@ class ProcessResult:
     rejected: Rejected | None = None
     duplicate: bool = False
     alerts: list[dict] = field(default_factory=list)
-    downlinks: list[tuple[str, bytes]] = field(default_factory=list)  # (topic, payload) after commit
+    downlinks: list[Downlink] = field(default_factory=list)  # acks, sent by the edge after the commit
 
     @property
     def outcome(self) -> str:
@@ -49,84 +58,6 @@ class ProcessResult:
         if self.duplicate:
             return "duplicate"
         return f"rejected:{self.rejected.reason}" if self.rejected else "none"
-
-
-def frame_ts_ns(device_time: int, received_at: float, counter: int) -> int:
-    """The InfluxDB timestamp of a frame's points: device time (receive time when the tracker
-    had no clock) plus counter mod 1000 milliseconds. Stable for a given frame, so writing a
-    line twice (after a crash) overwrites the same point; distinct for frames of one second."""
-    base = int(device_time) if device_time else int(received_at)
-    return base * 1_000_000_000 + (counter % 1000) * 1_000_000
-
-
-def meta_dict(meta: RxMeta | None) -> dict | None:
-    if meta is None:
-        return None
-    return {k: v for k, v in meta.__dict__.items() if v is not None}
-
-
-def telemetry_lines(acc: Accepted) -> list[str]:
-    """The InfluxDB lines for an accepted frame (schema in docs/influx-schema.md)."""
-    dev = device_hex(acc.device_id)
-    ts = frame_ts_ns(acc.device_time, acc.received_at, acc.counter)
-    late = (acc.received_at - acc.device_time) if acc.device_time else None
-    tags = {"device": dev, "box": acc.box_id}
-    body = acc.frame.body
-    m = acc.meta
-    out: list[str] = []
-    if isinstance(body, protocol.Position):
-        if m is None and _plain_tag(dev) and (acc.box_id is None or _plain_tag(acc.box_id)):
-            out.append(position_line(dev, acc.box_id, body, acc.counter, late, acc.quality, ts))
-        else:
-            out.append(schema.point("position", tags, {
-                "lat": body.lat, "lon": body.lon, "hdop": body.hdop, "speed_kmh": body.speed_kmh,
-                "fix": body.fix, "flags": body.flags, "counter": acc.counter, "late_s": late,
-                "quality": ",".join(sorted(acc.quality)) or "ok",
-                "rssi": m.rssi if m else None, "snr": m.snr if m else None}, ts))
-    elif isinstance(body, protocol.Seal):
-        out.append(schema.point("seal", {**tags, "event": body.event_name}, {
-            "lat": body.lat, "lon": body.lon, "flags": body.flags, "seq": body.seq, "counter": acc.counter,
-            "late_s": late, "tamper": bool(body.flags & protocol.Flag.TAMPER),
-            "loop_open": bool(body.flags & protocol.Flag.LOOP_OPEN)}, ts))
-    elif isinstance(body, protocol.Status):
-        out.append(schema.point("status", tags, {
-            "battery_mv": body.battery_mv, "queue_depth": body.queue_depth, "reset_cause": body.reset_cause,
-            "uptime_min": body.uptime_min, "flags": body.flags, "firmware": body.firmware,
-            "counter": acc.counter}, ts))
-    if m is not None:
-        line = rx_line(acc.device_id, acc.counter, ts, m)
-        if line:
-            out.append(line)
-    return out
-
-
-@functools.lru_cache(maxsize=65536)  # device ids and box ids recur on every frame
-def _plain_tag(v: str) -> bool:
-    """A tag value line protocol takes as it is (no space, comma, equals sign or backslash)."""
-    return bool(v) and " " not in v and "," not in v and "=" not in v and "\\" not in v
-
-
-def position_line(dev: str, box: str | None, body: protocol.Position, counter: int, late: float | None,
-                  quality: frozenset[str], ts: int) -> str:
-    """The `position` line of a frame heard over WiFi (no receive metadata), written directly:
-    the ingest hot path's most frequent line. Byte for byte what `schema.point` writes for it
-    (tests/gateway/test_pipeline.py checks that on random frames); the caller makes sure the tags
-    need no escaping."""
-    q = ",".join(sorted(quality)) if quality else "ok"
-    if '"' in q or "\\" in q:
-        q = q.replace("\\", "\\\\").replace('"', '\\"')
-    late_s = "" if late is None or late != late else f",late_s={float(late)!r}"
-    tags = f"position,box={box},device={dev}" if box else f"position,device={dev}"
-    return (f"{tags} counter={counter}i,fix={'true' if body.flags & protocol.Flag.FIX else 'false'},"
-            f"flags={body.flags}i,hdop={float(body.hdop)!r},lat={float(body.lat)!r}{late_s},lon={float(body.lon)!r},"
-            f'quality="{q}",speed_kmh={float(body.speed_kmh)!r} {ts}')
-
-
-def rx_line(device_id: int, counter: int, ts: int, m: RxMeta) -> str | None:
-    if m.rssi is None and m.snr is None:
-        return None
-    return schema.point("rx", {"device": device_hex(device_id), "base": m.base_id, "bridge": m.bridge_id},
-                        {"rssi": m.rssi, "snr": m.snr, "freq_khz": m.freq_khz, "sf": m.sf, "counter": counter}, ts)
 
 
 class _Redo(Exception):
@@ -169,7 +100,7 @@ class Pipeline:
         self._lines: list[str] = []
         self._states: dict[int, store.DeviceState] = {}
         self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
-        self._best_bridge: dict[int, tuple[RxMeta, str]] = {}
+        self._best_bridge: dict[int, tuple[RxMeta, Source]] = {}
         self._undo: dict[int, store.DeviceState | None] = {}
         # `seen` rows of this batch, read in one query and written in one executemany:
         # key -> [digest, received_at, rssi, snr, base_id, bridge_id, receptions]
@@ -177,7 +108,6 @@ class Pipeline:
         self._seen_dirty: set[tuple[int, int]] = set()
         self._undo_seen: dict[tuple[int, int], list | None] = {}
         self._careful = True
-        self._routes: dict[str, tuple[str, str] | None] = {}
         self._reject_log: dict[str, tuple[float, int, int]] = {}  # reason -> (minute start, shown, hidden)
         # device_state rows as last committed by this pipeline (it is their only writer); only
         # used while this pipeline owns its transactions, dropped on any rollback
@@ -271,15 +201,7 @@ class Pipeline:
                 if st is not None and ctr > st.max_counter:
                     continue  # newer than every frame this device had accepted: it has no `seen` row
                 keys.add((dev, ctr))
-        out: dict[tuple[int, int], list] = {}
-        klist = list(keys)
-        for i in range(0, len(klist), 400):
-            chunk = klist[i:i + 400]
-            sql = ("SELECT device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id, receptions FROM seen "
-                   "WHERE (device_id, counter) IN (VALUES " + ",".join(["(?,?)"] * len(chunk)) + ")")
-            for r in self.conn.execute(sql, [v for k in chunk for v in k]):
-                out[(r[0], r[1])] = list(r[2:])
-        return out
+        return store.seen_rows(self.conn, list(keys))
 
     def _seen_put(self, key: tuple[int, int], row: list) -> None:
         if self._careful and key not in self._undo_seen:
@@ -288,11 +210,7 @@ class Pipeline:
         self._seen_dirty.add(key)
 
     def _write_seen(self) -> None:
-        self.conn.executemany(
-            "INSERT INTO seen(device_id, counter, digest, received_at, rssi, snr, base_id, bridge_id, receptions) "
-            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(device_id, counter) DO UPDATE SET rssi=excluded.rssi, "
-            "snr=excluded.snr, base_id=excluded.base_id, bridge_id=excluded.bridge_id, receptions=excluded.receptions",
-            [(k[0], k[1], *self._seen[k]) for k in self._seen_dirty if k in self._seen])
+        store.write_seen(self.conn, [(k[0], k[1], *self._seen[k]) for k in self._seen_dirty if k in self._seen])
 
     def tick(self, now: float) -> list[dict]:
         """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
@@ -346,14 +264,6 @@ class Pipeline:
         self.conn.execute("RELEASE segel_uplink")
         return res
 
-    def _route(self, topic: str) -> tuple[str, str] | None:
-        r = self._routes.get(topic, False)
-        if r is False:
-            if len(self._routes) > 100_000:
-                self._routes.clear()
-            r = self._routes[topic] = topics.split(topic)
-        return r  # type: ignore[return-value]
-
     def _device(self, dev_id: int, fresh: bool = False) -> Device | None:
         now = time.monotonic()
         hit = self._devices.get(dev_id)
@@ -383,8 +293,8 @@ class Pipeline:
         dev_id = hdr.device_id
         if hdr.is_downlink:
             return self._reject(res, RejectReason.BAD_TYPE, f"downlink frame type {hdr.type} sent as an uplink", dev_id)
-        route = self._route(up.topic)
-        if route and route[0] == "tracker" and route[1] != device_hex(dev_id):
+        src = up.source
+        if src is not None and src.kind == TRACKER and src.id != device_hex(dev_id):
             return self._reject(res, WRONG_TOPIC, f"frame of device {device_hex(dev_id)} on topic {up.topic}", dev_id)
         device = self._device(dev_id)
         if device is None:
@@ -406,7 +316,7 @@ class Pipeline:
             except FrameError as e2:
                 return self._reject(res, e2.reason, e2.detail, dev_id)
         if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
-            self.conn.execute("DELETE FROM seen WHERE device_id=?", (dev_id,))
+            store.forget_seen(self.conn, dev_id)
             for key in [k for k in self._seen if k[0] == dev_id]:
                 self._undo_seen.setdefault(key, self._seen[key])
                 del self._seen[key]
@@ -438,8 +348,7 @@ class Pipeline:
         if newest:
             state.max_counter = hdr.counter
             if hdr.counter % 64 == 0:
-                self.conn.execute("DELETE FROM seen WHERE device_id=? AND counter<=?",
-                                  (hdr.device_id, hdr.counter - self.window))
+                store.forget_seen(self.conn, hdr.device_id, hdr.counter - self.window)
         event_time = float(hdr.time) if hdr.time else up.received_at
         quality: frozenset[str] = frozenset()
         body = fr.body
@@ -458,12 +367,12 @@ class Pipeline:
         if newest and isinstance(body, (protocol.Position, protocol.Seal, protocol.Status)):
             state.last_flags = body.flags
         state.last_seen_at = max(state.last_seen_at or 0.0, up.received_at)
-        route = self._route(up.topic)
-        if route:
-            state.last_route = "tracker" if route[0] == "tracker" else f"bridge:{route[1]}"
+        src = up.source
+        if src is not None:
+            state.last_route = TRACKER if src.kind == TRACKER else f"{src.kind}:{src.id}"
         acc = Accepted(hdr.device_id, hdr.counter, hdr.time, up.received_at, fr, m, box_id, quality)
         res.accepted = acc
-        self._lines.extend(telemetry_lines(acc))
+        self._lines.extend(lines.telemetry(acc))
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_accepted", acc)
         self._want_ack(res, hdr.device_id, hdr.counter, keys)
@@ -481,7 +390,7 @@ class Pipeline:
             row[2:6] = [m.rssi, m.snr, m.base_id, m.bridge_id]
         self._seen_put((hdr.device_id, hdr.counter), row)
         if m is not None:
-            line = rx_line(hdr.device_id, hdr.counter, frame_ts_ns(hdr.time, seen[1], hdr.counter), m)
+            line = lines.rx(hdr.device_id, hdr.counter, lines.frame_ts_ns(hdr.time, seen[1], hdr.counter), m)
             if line:
                 self._lines.append(line)
         # Heard again well after the first reception: the tracker missed our ack, send it again.
@@ -491,19 +400,19 @@ class Pipeline:
 
     def _heard(self, dev_id: int, up: Uplink) -> None:
         """Remember the best bridge reception of a tracker in this batch (where acks go)."""
-        route = self._route(up.topic)
-        if route is None or route[0] != "bridge":
+        src = up.source
+        if src is None or src.kind == TRACKER:
             return
         m = up.meta or RxMeta()
         best = self._best_bridge.get(dev_id)
         if best is None or m.better_than(best[0]):
-            self._best_bridge[dev_id] = (m, route[1])
+            self._best_bridge[dev_id] = (m, src)
 
     def _want_ack(self, res: ProcessResult, dev_id: int, counter: int, keys: FrameCodec) -> None:
-        route = self._route(res.uplink.topic)
-        if route is None:  # e.g. a replayed recording with foreign topics: nobody to answer
+        src = res.uplink.source
+        if src is None:  # e.g. a replayed recording with foreign topics: nobody to answer
             return
-        key = (dev_id, route[0])  # "tracker" (WiFi) or "bridge" (the best one, chosen at flush)
+        key = (dev_id, src.kind)  # the tracker itself (WiFi), or the best bridge, chosen at flush
         entry = self._acks.get(key)
         if entry is None:
             self._acks[key] = (keys, [counter], res)
@@ -518,21 +427,15 @@ class Pipeline:
             for group in protocol.ack_groups(counters):
                 state.down_counter += 1
                 frame = keys.encode(dev_id, state.down_counter, now, protocol.Ack(group))
-                if kind == "tracker":
-                    res.downlinks.append((topics.tracker_down(device_hex(dev_id)), frame))
-                else:
-                    bridge = self._best_bridge[dev_id][1]
-                    payload = json.dumps({"device": device_hex(dev_id), "frame": frame.hex(), "tx_at": None})
-                    res.downlinks.append((topics.bridge_down(bridge), payload.encode()))
+                via = Source(TRACKER, device_hex(dev_id)) if kind == TRACKER else self._best_bridge[dev_id][1]
+                res.downlinks.append(Downlink(dev_id, frame, via))
 
     def _reject(self, res: ProcessResult, reason: str, detail: str, dev_id: int | None) -> ProcessResult:
         up = res.uplink
         rej = Rejected(up.received_at, up.topic, up.frame, reason, detail, dev_id)
         res.rejected = rej
         row = store.log_security(self.conn, up.received_at, up.topic, reason, detail, dev_id, up.frame)
-        ts = int(up.received_at * 1000) * 1_000_000 + row % 1_000_000
-        self._lines.append(schema.point("rejected", {"reason": reason}, {
-            "device": device_hex(dev_id) if dev_id is not None else None, "topic": up.topic, "count": 1}, ts))
+        self._lines.append(lines.rejected(reason, dev_id, up.topic, up.received_at, row))
         self._log_reject(reason, up.topic, detail)
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_rejected", rej)

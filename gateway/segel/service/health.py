@@ -14,7 +14,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from segel import outbox, store
+from segel import store
+from segel.influx import outbox
 
 HEALTH_SCHEMA = "CREATE TABLE IF NOT EXISTS health (instance TEXT PRIMARY KEY, at REAL NOT NULL, snapshot TEXT NOT NULL)"
 

@@ -32,9 +32,9 @@ def lora_settings(uplink: str, sf: int, fading: float) -> Any:
 
 
 def rehearse(opts: Any, folder: Path | None, empty_hint: str) -> None:
-    """Run `segel.demo.run_demo(opts)` for a command: `folder` must be new or empty; errors become
+    """Run `segel.sim.demo.run_demo(opts)` for a command: `folder` must be new or empty; errors become
     click messages; exit status 1 when an incident did not raise its alert."""
-    from segel.demo import run_demo
+    from segel.sim.demo import run_demo
 
     if folder is not None and folder.exists() and any(folder.iterdir()):
         raise click.ClickException(f"{folder} is not empty: {empty_hint}")

@@ -2,7 +2,7 @@
 bare paho subscriber's receive rate measured in the same run on the same broker.
 
 A publisher in a child process sends N signed position frames from many simulated devices
-(QoS 1, pre-encoded packets: `segel.loadgen`). Phase 1: a bare paho subscriber (auto ack, no work) receives them; its rate is the
+(QoS 1, pre-encoded packets: `segel.bench.loadgen`). Phase 1: a bare paho subscriber (auto ack, no work) receives them; its rate is the
 baseline. Phase 2: the real gateway (in this process: record, verify, dedupe, decode, state,
 outbox, ack downlinks; commit, then MQTT ack) receives a fresh set of frames; its rate is from the
 first publish to the last commit. Latency per frame = commit time - publish time.
@@ -27,7 +27,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from segel import config as cfgmod
-from segel import loadgen, mqtt, protocol, store, topics
+from segel import protocol, store
+from segel.bench import loadgen
+from segel.edge import mqtt, topics
 from segel.registry import KeyRing, Registry, create_fleet_secret
 
 
@@ -98,7 +100,7 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
 
 def _publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], out: Any, client_id: str,
                rate: float = 0.0) -> None:
-    """Child process: publish everything at QoS 1 (segel.loadgen: pre-encoded packets, so the
+    """Child process: publish everything at QoS 1 (segel.bench.loadgen: pre-encoded packets, so the
     load generator takes little of the CPU the broker and the gateway share)."""
     try:
         pub = loadgen.Publisher(broker.host, broker.port, client_id, username=broker.username,
@@ -186,7 +188,7 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
     """`rate` > 0 paces the publisher (frames/s) to measure latency below saturation."""
     import sys
 
-    from segel.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
+    from segel.service.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
 
     sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)  # as `segel gateway` does
     load_before = os.getloadavg()[0]

@@ -1,7 +1,7 @@
-"""Records that flow through the gateway pipeline, and the contract of a judging stage.
+"""What flows between the gateway's stages: Uplink in, Accepted or Rejected out, and the Judge contract.
 
-ingest (MQTT, serial bridge, replay) -> Uplink -> verify/dedupe/decode/sanity -> Accepted
--> judges (places, custody rules) -> Alert. Stages exchange only these types.
+edge (MQTT, serial bridge, a replayed recording) -> Uplink -> ingest (verify, dedupe, decode,
+sanity) -> Accepted -> judges (places, custody rules) -> alerts. Stages exchange only these types.
 """
 
 from __future__ import annotations
@@ -11,22 +11,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from segel.protocol import Frame
-
-
-def device_hex(device_id: int) -> str:
-    """The canonical text form of a device id: six lowercase hex digits (topics, registry, labels)."""
-    return f"{device_id:06x}"
-
-
-def parse_device(text: str) -> int:
-    """Accepts '00a1b2', '0x00a1b2' or 'SGL-00a1b2'; raises ValueError naming the input."""
-    t = text.strip().lower()
-    for prefix in ("sgl-", "0x"):
-        if t.startswith(prefix):
-            t = t[len(prefix):]
-    if not t or len(t) > 6 or any(c not in "0123456789abcdef" for c in t):
-        raise ValueError(f"{text!r} is not a device id (six hex digits, e.g. 000101)")
-    return int(t, 16)
 
 
 @dataclass(frozen=True)
@@ -50,13 +34,37 @@ class RxMeta:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Who handed an uplink to the gateway: a tracker on WiFi (`id` = its device id, six hex
+    digits) or a LoRa bridge (`id` = the bridge id). Acks go back the same way."""
+
+    kind: str  # TRACKER or BRIDGE
+    id: str
+
+
+TRACKER, BRIDGE = "tracker", "bridge"
+
+
+@dataclass(frozen=True)
 class Uplink:
-    """One received MQTT message (or recorded line): not yet trusted."""
+    """One received message (or recorded line): not yet trusted. The edge sets `source` once; an
+    uplink without one (e.g. a recording with foreign topics) is judged but never answered."""
 
     received_at: float  # unix seconds at the gateway
-    topic: str
+    topic: str  # where it arrived, as text: kept for the security log and the recording
     frame: bytes
     meta: RxMeta | None = None
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Downlink:
+    """A frame for a tracker (an ack) and the way back to it: `via` is the tracker itself (WiFi)
+    or the bridge that heard it best. The edge turns it into a message."""
+
+    device_id: int
+    frame: bytes
+    via: Source
 
 
 @dataclass(frozen=True)

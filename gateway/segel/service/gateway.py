@@ -1,7 +1,7 @@
 """The gateway service: MQTT in, verified state in SQLite, outbox to InfluxDB, acks and alerts out.
 
 Threads and who owns what:
-- the MQTT link (`segel.mqttlink`): paho runs in a child process by default (`mqtt.link =
+- the MQTT link (`segel.edge.link`): paho runs in a child process by default (`mqtt.link =
   "process"`, so its parsing and publishing use the second core) or in this process (`"thread"`).
   Either way its callbacks only hand batches of messages to a queue and report connection
   events: no I/O, no database, and they never raise.
@@ -9,7 +9,7 @@ Threads and who owns what:
   message (up to `gateway.batch_max`), records them, processes them in ONE transaction,
   commits, and only then acknowledges them to the broker (manual ack), publishes the ack
   downlinks and the alerts. It also runs the judges' timers (`tick`) and the health snapshot.
-- the outbox drainer thread writes InfluxDB lines with its own connection (`segel.outbox`).
+- the outbox drainer thread writes InfluxDB lines with its own connection (`segel.influx.outbox`).
 - prometheus-client's HTTP thread serves /metrics from the last snapshot.
 
 A crash at any point loses nothing: a message not yet committed was not acknowledged, so the
@@ -30,15 +30,20 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
-from segel import health, mqtt, mqttlink, outbox, recording, schema, store, topics
+from segel import store
 from segel.config import Config
-from segel.influx import V1Writer, V2Writer, Writer
-from segel.pipeline import Pipeline, ProcessResult
-from segel.records import Judge, Uplink
+from segel.edge import link as mqttlink
+from segel.edge import mqtt, payloads, topics
+from segel.influx import lines, outbox
+from segel.influx.writers import V1Writer, V2Writer, Writer
+from segel.messages import Judge, Uplink
+from segel.ingest.pipeline import Pipeline, ProcessResult
+from segel.ingest.sanity import Sanity
+from segel.recording import recorder as recording
 from segel.registry import KeyRing, Registry, load_fleet_secret
-from segel.sanity import Sanity
+from segel.service import health
 
-log = logging.getLogger("segel.gateway")
+log = logging.getLogger("segel.service.gateway")
 
 
 @dataclass
@@ -185,7 +190,7 @@ class Gateway:
                 self.snap.mqtt_connected = True
                 self.snap.mqtt_connects += 1
                 log.warning("connected to broker (session present: %s); subscribed to %s", detail,
-                            ", ".join(t for t, _ in mqtt.subscriptions()))
+                            ", ".join(t for t, _ in payloads.subscriptions()))
             elif event == "refused":
                 log.error("broker refused the connection: %s (check mqtt.username/password, mqtt.client_id)", detail)
             elif event == "connect_failed":
@@ -262,15 +267,15 @@ class Gateway:
         assert self.pipeline is not None
         p = self.pipeline
         ups: list[tuple[Uplink, str | None]] = []
-        status = [m for m in batch if mqtt.is_bridge_status(m.topic)]
+        status = [m for m in batch if payloads.is_bridge_status(m.topic)]
         if status:
             self._store_bridge_status(status)
         for m in batch:
-            if status and mqtt.is_bridge_status(m.topic):
+            if status and payloads.is_bridge_status(m.topic):
                 continue
             try:
-                ups.append((mqtt.to_uplink(m.topic, m.payload, m.received_at), None))
-            except mqtt.PayloadError as e:
+                ups.append((payloads.to_uplink(m.topic, m.payload, m.received_at), None))
+            except payloads.PayloadError as e:
                 ups.append((Uplink(m.received_at, m.topic, bytes(m.payload)), str(e)))
         self.recorder.write_lines(recording.to_json(u, e) for u, e in ups)
         self.recorder.flush()
@@ -284,7 +289,8 @@ class Gateway:
                     by_gen.setdefault(m.gen, []).append((m.mid, m.qos))
             for gen, acks in by_gen.items():  # the link drops an older connection's ids
                 link.ack(gen, acks)
-            down = [(topic, payload, self.cfg.gateway.ack_qos, False) for r in results for topic, payload in r.downlinks]
+            qos = self.cfg.gateway.ack_qos
+            down = [(*payloads.downlink_message(d), qos, False) for r in results for d in r.downlinks]
             link.publish(down)
             self.snap.downlinks_published += len(down)
         self._publish_alerts([a for r in results for a in r.alerts])
@@ -302,22 +308,20 @@ class Gateway:
 
     def _store_bridge_status(self, msgs: list[_Msg]) -> None:
         """Base-station health from bridges' retained status messages -> `base_station` points."""
-        from segel.bridge.health import base_station_points
-
         assert self.pipeline is not None
-        lines: list[str] = []
+        out: list[str] = []
         for m in msgs:
             try:
                 doc = json.loads(m.payload)
                 if not isinstance(doc, dict):
                     raise ValueError("not a JSON object")
-                lines += base_station_points(doc, int(m.received_at * 1e9))
+                out += lines.base_stations(doc, int(m.received_at * 1e9))
             except ValueError as e:
                 log.warning("ignoring bridge status on %s: %s", m.topic, e)
-        if lines:
+        if out:
             conn = self.pipeline.conn
             conn.execute("BEGIN IMMEDIATE")
-            outbox.enqueue(conn, lines)
+            outbox.enqueue(conn, out)
             conn.execute("COMMIT")
 
     def _publish_alerts(self, alerts: list[dict]) -> None:
@@ -344,9 +348,8 @@ class Gateway:
             log.warning("security log: dropped the %d oldest events (gateway.security_log_keep = %d)",
                         pruned, self.cfg.gateway.security_log_keep)
         health.save(conn, s)
-        outbox.enqueue(conn, [schema.point("gateway", {"instance": s.instance}, {
-            "accepted": s.accepted, "rejected": sum(s.rejected.values()), "duplicates": s.duplicates,
-            "outbox_depth": s.outbox_depth, "lag_s": s.outbox_lag_s}, int(now * 1000) * 1_000_000)])
+        outbox.enqueue(conn, [lines.gateway_health(s.instance, s.accepted, sum(s.rejected.values()), s.duplicates,
+                                                   s.outbox_depth, s.outbox_lag_s, now)])
         conn.execute("COMMIT")
         if self.link is not None:
             self.link.publish([(topics.GATEWAY_STATUS, json.dumps({

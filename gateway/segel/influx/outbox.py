@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segel import store
-from segel.influx import WriteError, Writer
+from segel.influx.writers import WriteError, Writer
 
-log = logging.getLogger("segel.outbox")
+log = logging.getLogger("segel.influx.outbox")
 
 
 def enqueue(conn: sqlite3.Connection, lines: list[str]) -> None:

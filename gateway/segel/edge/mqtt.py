@@ -1,13 +1,7 @@
-"""MQTT edge: broker URLs, a durable paho-mqtt 2.x client, and reading uplink payloads.
-
-Payloads (docs/mqtt.md): a tracker on WiFi publishes raw frame bytes to `segel/up/<device>`; a
-LoRa bridge publishes JSON to `segel/bridge/<bridge>/up` with the frame as hex and the receive
-metadata of its base station.
-"""
+"""The broker connection: broker URLs, and a durable paho-mqtt 2.x client (stable id, persistent session)."""
 
 from __future__ import annotations
 
-import json
 import ssl
 import urllib.parse
 from dataclasses import dataclass
@@ -17,13 +11,6 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-
-from segel import topics
-from segel.records import RxMeta, Uplink
-
-
-class PayloadError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -93,47 +80,3 @@ def connect_async(c: paho.Client, broker: Broker, *, mqtt5: bool = True, session
         c.connect_async(broker.host, broker.port, keepalive=keepalive_s, clean_start=False, properties=props)
     else:
         c.connect_async(broker.host, broker.port, keepalive=keepalive_s)
-
-
-def subscriptions() -> list[tuple[str, int]]:
-    return [(topics.TRACKER_UP_SUB, 1), (topics.BRIDGE_UP_SUB, 1), (topics.BRIDGE_STATUS_SUB, 1)]
-
-
-def is_bridge_status(topic: str) -> bool:
-    parts = topic.split("/")
-    return len(parts) == 4 and parts[0] == topics.PREFIX and parts[1] == "bridge" and parts[3] == "status"
-
-
-def _num(d: dict, key: str, kind: type) -> Any:
-    v = d.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise PayloadError(f"bridge JSON field {key!r} must be a number, got {v!r}")
-    return kind(v)
-
-
-def to_uplink(topic: str, payload: bytes, received_at: float) -> Uplink:
-    """The Uplink an MQTT message carries; raises PayloadError naming what is wrong."""
-    route = topics.split(topic)
-    if route is None:
-        raise PayloadError(f"topic {topic!r} is not an uplink topic")
-    if route[0] == "tracker":
-        return Uplink(received_at, topic, bytes(payload))
-    try:
-        d = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PayloadError(f"bridge payload is not JSON ({e})") from None
-    if not isinstance(d, dict) or not isinstance(d.get("frame"), str):
-        raise PayloadError('bridge JSON needs "frame": "<hex>"')
-    if d.get("crc_ok") is False:
-        raise PayloadError("the base station reported a LoRa CRC error (crc_ok false)")
-    try:
-        frame = bytes.fromhex(d["frame"])
-    except ValueError:
-        raise PayloadError('bridge JSON "frame" is not hex') from None
-    base, bridge = d.get("base_id"), d.get("bridge_id") or route[1]
-    meta = RxMeta(rssi=_num(d, "rssi", float), snr=_num(d, "snr", float),
-                  base_id=str(base) if base is not None else None, bridge_id=str(bridge),
-                  freq_khz=_num(d, "freq_khz", int), sf=_num(d, "sf", int), rx_time=_num(d, "rx_time", float))
-    return Uplink(received_at, topic, frame, meta)

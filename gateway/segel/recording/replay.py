@@ -1,6 +1,6 @@
 """Replay a recording through the full pipeline offline: no broker, no InfluxDB.
 
-The recording is what the gateway records (`segel.recording`: one JSON object per line with
+The recording is what the gateway records (`segel.recording.recorder`: one JSON object per line with
 receive time, topic, frame hex and receive metadata). Uplinks are processed in recorded order,
 through verify, dedupe, decode, sanity and the custody judge, in a SQLite database of its own;
 the judges' timers run on the recording's clock every `tick_every` seconds of receive time. Every
@@ -14,9 +14,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from segel import recording, store
+from segel import store
 from segel.custody.judge import build_judge
-from segel.pipeline import Pipeline
+from segel.ingest.pipeline import Pipeline
+from segel.recording import recorder as recording
 from segel.registry import KeyRing, Registry
 
 REGISTRY_TABLES = ("devices", "boxes", "pairings")

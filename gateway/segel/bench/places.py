@@ -75,8 +75,8 @@ def judge_cost(index: PlaceIndex, frames: int = 2000) -> float:
     from segel import store
     from segel.custody.judge import CustodyJudge
     from segel.custody.plan import Leg, Plan, Window
+    from segel.messages import Accepted
     from segel.protocol import Flag, Frame, FrameType, Header, Position
-    from segel.records import Accepted
 
     conn = store.connect(":memory:")
     codes = list(index.places)[:4]

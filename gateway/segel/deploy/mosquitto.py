@@ -1,7 +1,7 @@
 """Broker security for a real deployment: MQTT accounts, the Mosquitto password file, the ACL
 file and mosquitto.conf, all generated from the registry (docs/operations.md).
 
-Who may do what (topics from `segel.topics`):
+Who may do what (topics from `segel.edge.topics`):
 
 | role     | username            | publish                                   | read (subscribe)          |
 |----------|---------------------|-------------------------------------------|---------------------------|
@@ -34,8 +34,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from segel import protocol, topics
-from segel.records import device_hex
+from segel import protocol
+from segel.edge import topics
+from segel.ids import device_hex
 from segel.registry import Registry
 
 TRACKER, BRIDGE, GATEWAY, CONSUMER = "tracker", "bridge", "gateway", "consumer"

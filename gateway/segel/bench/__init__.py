@@ -1,0 +1,1 @@
+"""Benchmarks (`segel bench ...`) and their load generators; figures are printed, never asserted."""

@@ -1,0 +1,1 @@
+"""InfluxDB: the schema, every line the gateway writes, the durable outbox and the writers that drain it."""

@@ -1,0 +1,1 @@
+"""The running gateway service: the worker that commits batches, its assembly from config, and its health."""
