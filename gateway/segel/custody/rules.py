@@ -51,7 +51,7 @@ def initial_state() -> dict:
 
 def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
     """The compact form of an accepted frame that the judge keeps and replays."""
-    from segel.protocol import Position, Seal, Status
+    from segel.protocol import Applied, Position, Seal, Status
 
     b = frame_body
     if isinstance(b, Position):
@@ -62,6 +62,9 @@ def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
                 "lat": b.lat, "lon": b.lon}
     if isinstance(b, Status):
         return {"c": rec_counter, "t": t, "rx": rx, "k": "status", "batt": b.battery_mv, "flags": b.flags}
+    if isinstance(b, Applied):  # a device command confirmed: what the tracker runs now (ledger)
+        return {"c": rec_counter, "t": t, "rx": rx, "k": "applied", "down": b.down_counter, "interval_s": b.report_interval_s,
+                "fix_timeout_s": b.fix_timeout_s, "mode": b.mode, "sf": b.sf, "result": b.result, "flags": 0}
     return {"c": rec_counter, "t": t, "rx": rx, "k": "other", "flags": 0}
 
 

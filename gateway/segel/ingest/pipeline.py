@@ -20,17 +20,9 @@ from dataclasses import dataclass, field
 from segel import protocol, store
 from segel.ids import device_hex
 from segel.influx import lines, outbox
+from segel.ingest import commands
 from segel.ingest.codec import FrameCodec
-from segel.messages import (
-    TRACKER,
-    Accepted,
-    Downlink,
-    Judge,
-    Rejected,
-    RxMeta,
-    Source,
-    Uplink,
-)
+from segel.messages import TRACKER, Accepted, Downlink, Judge, Rejected, RxMeta, Source, Uplink
 from segel.ingest.sanity import Sanity
 from segel.protocol import FrameError, RejectReason
 from segel.registry import Device, KeyRing, Registry
@@ -63,7 +55,6 @@ class ProcessResult:
 class _Redo(Exception):
     """Raised on the fast path: roll the batch back and run it again with savepoints."""
 
-
 def _copy_state(st: store.DeviceState) -> store.DeviceState:
     c = object.__new__(store.DeviceState)
     c.__dict__.update(st.__dict__)
@@ -85,6 +76,7 @@ class Pipeline:
             raise ValueError("replay window must be at least 32 counters")
         self.conn = conn
         store.init(conn)
+        commands.ensure_schema(conn)
         self.registry = Registry(conn)
         self.keyring = keyring
         self.judges = list(judges)
@@ -364,6 +356,8 @@ class Pipeline:
                 state.last_seal_event, state.last_seal_time = body.event_name, event_time
         elif isinstance(body, protocol.Status):
             state.last_battery_mv = body.battery_mv
+        elif isinstance(body, protocol.Applied):  # the tracker confirms a device command
+            commands.applied(self.conn, hdr.device_id, body, up.received_at)
         if newest and isinstance(body, (protocol.Position, protocol.Seal, protocol.Status)):
             state.last_flags = body.flags
         state.last_seen_at = max(state.last_seen_at or 0.0, up.received_at)
@@ -422,12 +416,19 @@ class Pipeline:
 
     def _flush_acks(self) -> None:
         now = int(self.clock())
+        waiting = commands.waiting(self.conn) if self._acks else set()  # `segel device set`: usually none
         for (dev_id, kind), (keys, counters, res) in self._acks.items():
             state = self._state(dev_id)
+            via = Source(TRACKER, device_hex(dev_id)) if kind == TRACKER else self._best_bridge[dev_id][1]
+            if dev_id in waiting:  # the config before the ack: the tracker listens until its ack comes
+                waiting.discard(dev_id)
+                state.down_counter += 1
+                cfg = commands.for_downlink(self.conn, dev_id, state.down_counter, now)
+                if cfg is not None:
+                    res.downlinks.append(Downlink(dev_id, keys.encode(dev_id, state.down_counter, now, cfg), via))
             for group in protocol.ack_groups(counters):
                 state.down_counter += 1
                 frame = keys.encode(dev_id, state.down_counter, now, protocol.Ack(group))
-                via = Source(TRACKER, device_hex(dev_id)) if kind == TRACKER else self._best_bridge[dev_id][1]
                 res.downlinks.append(Downlink(dev_id, frame, via))
 
     def _reject(self, res: ProcessResult, reason: str, detail: str, dev_id: int | None) -> ProcessResult:
