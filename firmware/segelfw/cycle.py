@@ -357,6 +357,8 @@ class Cycle:
             self._queue(P.T_POSITION, now, body)
             self.st["pos_at"] = now or None
 
+        if self.link is not self.lora and self.st.get("fix"):  # the depot WiFi answered here
+            self._learn_depot(self.st["fix"])
         low = self.policy.low_battery(*self.batt)
         low_changed = low != self.st.get("low", False)
         self.st["low"] = low
@@ -427,8 +429,6 @@ class Cycle:
             self.d.wdt.feed()
         self.st["wifi_fail"] = 0
         self.st["wifi_wait"] = 0
-        if fx is not None:
-            self._learn_depot(fx)
 
     def _learn_depot(self, fx):
         remote = self._load_remote()

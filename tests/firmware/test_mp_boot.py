@@ -49,15 +49,18 @@ def device(tmp: Path, board_id: str = "tbeam-v1.1", **over) -> Path:
     return tmp
 
 
-def boot(work: Path, scenario: dict, after: dict | None = None) -> dict:
-    """One boot on MicroPython; `after`: the previous boot's result (RTC memory and flash carry over)."""
+def boot(work: Path, scenario: dict, after: dict | None = None, net: bool = False) -> dict:
+    """One boot on MicroPython; `after`: the previous boot's result (RTC memory and flash carry
+    over); `net`: real TCP (a real broker) and real time instead of the scripted broker."""
     sc = {"uart": [NMEA] * 3, "i2c": AXP192_BATT}
     if after is not None:
         sc.update({"rtc_hex": after["rtc_hex"], "flash": after["flash"], "reset_cause": 4, "wake_reason": 4,
                    "start": after["end_unix"]})
     sc.update(scenario)
+    if net:
+        sc["net"] = True
     (work / "scenario.json").write_text(json.dumps(sc))
-    r = subprocess.run(["node", str(RUNNER), "--heap", str(4 << 20),
+    r = subprocess.run(["node", str(RUNNER), "--heap", str(4 << 20), *(["--net"] if net else []),
                         "--mount", f"{FIRMWARE}:/fw", "--mount", f"{HERE / 'standins'}:/standins",
                         "--mount", f"{HERE / 'mp'}:/mp", "--mount", f"{work}:/",
                         "--path", "/fw", "--path", "/standins", "--path", "/mp", str(HERE / "mp" / "boot_mp.py")],
@@ -78,10 +81,10 @@ def rtc_state(out: dict) -> dict:
     return json.loads(raw[7:])
 
 
-def assert_safe_sleep(out: dict, wakes_before: int = 0) -> dict:
+def assert_safe_sleep(out: dict, wakes_before: int = 0, max_ms: int = 300_000) -> dict:
     assert not out["wdt_reset"], "the watchdog fired: the tracker hung\n" + out["log"]
     assert out["error"] is None, f"the boot ended in {out['error']} (the board would sit at the REPL)\n" + out["log"]
-    assert out["deepsleep_ms"] is not None and 5_000 <= out["deepsleep_ms"] <= 300_000, out["log"]
+    assert out["deepsleep_ms"] is not None and 5_000 <= out["deepsleep_ms"] <= max_ms, out["log"]
     ext1 = out["wake"].get("ext1")
     assert ext1 is not None and sorted(ext1[0]) == [LOOP, LID] and ext1[1] is True, f"seal wake not armed: {out['wake']}"
     st = rtc_state(out)
@@ -252,3 +255,27 @@ def test_unexplained_seal_wake_latches_tamper(tmp_path: Path) -> None:
     assert frames(out)[0].type.name == "SEAL"  # sent before anything else
     timer = boot(work, {"has_wake_pins": False, "wake_reason": 4}, after=out)
     assert not [f for f in frames(timer) if f.type.name == "SEAL"]  # a timer wake is not a seal wake
+
+
+def test_wifi_only_where_a_depot_is_known(tmp_path: Path) -> None:
+    """The first boot (at the depot, on the provisioning bench) learns the depot where WiFi
+    answered; a wake whose last fix is kilometres away tries no WiFi at all; back at the depot it
+    does again."""
+    far = (nmea_sentence("GPGGA,090001.00,0100.00000,N,11730.00000,E,1,08,0.9,35.2,M,48.0,M,,")
+           + nmea_sentence("GPGSA,A,3,02,05,12,15,18,21,24,25,29,,,,1.6,0.9,1.3")
+           + nmea_sentence("GPRMC,090001.00,A,0100.00000,N,11730.00000,E,0.00,87.5,150127,,,A")).decode()
+    work = device(tmp_path, wifi=WIFI)
+    ap = {"ap": {"ssid": "depot", "key": "pw"}}
+    first = boot(work, ap)
+    assert_safe_sleep(first)
+    remote = json.loads(bytes.fromhex(first["flash"]["remote.json"]))
+    assert remote["depots"] == [[-5000000, 1171000000]]  # where the fix was when WiFi worked
+    gone = {"ap": {"ssid": "some other office"}}  # the depot's WiFi is out of range out there
+    away = boot(work, {**gone, "uart": [far] * 3}, after=first)  # this wake's fix is ~170 km away ...
+    away2 = boot(work, {**gone, "uart": [far] * 3}, after=away)  # (the failed attempt's back-off)
+    away3 = boot(work, {**gone, "uart": [far] * 3}, after=away2)  # ... no back-off left: far from any depot
+    st = assert_safe_sleep(away3, 3)
+    assert st["wifi_wait"] == 0 and not [e for e in away3["wifi"] if e[0] == "connect"] and len(frames(away3)) >= 1
+    back = boot(work, {**ap, "uart": [NMEA] * 3}, after=away3)
+    home = boot(work, {**ap, "uart": [NMEA] * 3}, after=back)
+    assert ["connect", "depot"] in home["wifi"]

@@ -156,3 +156,69 @@ def test_cli_set_and_commands(world, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "SF12: 24-byte frames fit the 400 ms dwell limit only at SF7 to SF10" in bad.output
     js = CliRunner().invoke(cli, ["device", "commands", "000101", "--json", "--db", db])
     assert json.loads(js.output.splitlines()[0])["state"] == "applied"
+
+
+@pytest.mark.micropython
+def test_over_mqtt_with_the_firmware_on_micropython_and_a_real_broker(tmp_path: Path, mosquitto) -> None:
+    """The depot path end to end: the tracker's real boot on real MicroPython joins the depot
+    WiFi (stand-in) and talks MQTT over real TCP to a real Mosquitto; the real gateway service
+    sends the queued command in front of its ack; the tracker applies and confirms it. A captured
+    command played again and a forged one, published into the tracker's receive window, are refused."""
+    import shutil
+    import threading
+
+    import paho.mqtt.client as paho
+    from segel.service.gateway import Gateway
+
+    from tests.firmware import test_mp_boot as mpb
+    from tests.gateway.gwtest import load, setup, wait
+
+    if shutil.which("node") is None or not (mpb.ROOT / "tools/mpy-node/node_modules/@micropython").is_dir():
+        pytest.skip("node or the MicroPython WebAssembly port is missing: run scripts/setup.sh --test")
+    cfg_path, fleet = setup(tmp_path, mosquitto.port, devices=1)
+    fleet.registry.pair(BOX, 0x101, tps="TPS-001")
+    gw = Gateway(load(cfg_path)).start()
+    seen: list[tuple[str, bytes]] = []
+    spy = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="spy")
+    spy.on_message = lambda c, u, m: seen.append((m.topic, m.payload))
+    spy.connect("127.0.0.1", mosquitto.port)
+    spy.subscribe([("segel/down/000101", 1), ("segel/up/000101", 1)])
+    spy.loop_start()
+    try:
+        assert gw.wait_until(lambda s: s.mqtt_connected, 10)
+        _, cmd = devices.set_device(fleet.conn, BOX, "Budi (gudang KPU)", interval_s=900, mode="storage")
+        key = fleet.keyring.device_key(0x101, 0)
+        dev = mpb.device(tmp_path / "dev", key=key.hex(), ack_window_ms=3000,
+                         wifi={"ssid": "depot", "password": "pw", "host": "127.0.0.1", "port": mosquitto.port})
+        out = mpb.boot(dev, {"ap": {"ssid": "depot", "key": "pw", "join_ms": 100}, "gateway": False}, net=True)
+        mpb.assert_safe_sleep(out, max_ms=14_400_000)
+        assert out["sent"] == [], "everything went over MQTT, nothing over LoRa"
+        wait(lambda: commands.get(fleet.conn, cmd.id).state == commands.APPLIED, 15, "the command applied")
+        applied = commands.get(fleet.conn, cmd.id).applied
+        assert applied and applied["interval_s"] == 900 and applied["mode"] == "storage" and applied["refused"] == []
+        assert 14_000_000 < out["deepsleep_ms"] <= 14_400_000  # storage mode: the next status in 4 hours
+        downs = [p for t, p in seen if t == "segel/down/000101"]
+        captured = next(p for p in downs if p[0] & 0x0F == protocol.FrameType.CONFIG)
+
+        # the next wake: a captured command played again and a forged one arrive in its window
+        wrong = protocol.DeviceKeys.from_device_key(bytes(32))
+        forged = protocol.encode(wrong, 0x101, 65000, 0, protocol.Config(30, 0, 0x08, 0))
+        fired = threading.Event()
+
+        def inject(c, u, m) -> None:
+            seen.append((m.topic, m.payload))
+            if m.topic == "segel/up/000101" and not fired.is_set():
+                fired.set()
+                c.publish("segel/down/000101", captured, 1)
+                c.publish("segel/down/000101", forged, 1)
+
+        spy.on_message = inject
+        again = mpb.boot(dev, {"ap": {"ssid": "depot", "key": "pw", "join_ms": 100}, "gateway": False}, after=out, net=True)
+        mpb.assert_safe_sleep(again, 1, max_ms=14_400_000)
+        assert fired.is_set(), again["log"]
+        assert "downlink dropped: replayed counter" in again["log"] and "downlink dropped: bad MAC" in again["log"]
+        assert 14_000_000 < again["deepsleep_ms"] <= 14_400_000  # still storage: the forged "tracking" was refused
+    finally:
+        spy.loop_stop()
+        spy.disconnect()
+        gw.stop()

@@ -13,7 +13,7 @@ SC = json.loads(open("/scenario.json").read())
 
 import vtime  # noqa: E402  (first: everything below must see the virtual clock)
 
-VT = vtime.install(SC.get("start", 1800000000))
+VT = vtime.install(SC.get("start", 1800000000), real=bool(SC.get("net")))
 
 
 class _Os:
@@ -37,6 +37,11 @@ import flashfs  # noqa: E402
 import lora  # noqa: E402
 import machine  # noqa: E402
 import network  # noqa: E402
+
+if SC.get("net"):  # real TCP through run.mjs --net (a real broker), instead of the scripted one
+    import netsocket
+
+    sys.modules["socket"] = netsocket
 import socket  # noqa: E402
 from umqtt import simple  # noqa: E402
 
@@ -97,7 +102,8 @@ if SC.get("gateway", True):
 lora._fail_init = SC.get("radio_fail_init", False)
 lora._tx_hang = SC.get("radio_tx_hang", False)
 network._ap.update(SC.get("ap", {}))
-socket._broker.update(SC.get("broker", {}))
+if not SC.get("net"):
+    socket._broker.update(SC.get("broker", {}))
 simple._VERSION = tuple(SC.get("umqtt_version", (1, 6, 0)))
 
 # --- the flash: the firmware's data/ folder, restored from the last boot, with a size limit ---
@@ -136,6 +142,6 @@ OUT.update({
     "awake_ms": VT.ms,
     "end_unix": VT.unix_ms // 1000 + (OUT["deepsleep_ms"] or 0) // 1000,
     "wifi": [list(x) for x in network._log],
-    "broker": {k: socket._broker[k] for k in ("published", "connects", "subscribed")},
+    "broker": {k: socket._broker[k] for k in ("published", "connects", "subscribed")} if not SC.get("net") else {},
 })
 print("RESULT " + json.dumps(OUT))

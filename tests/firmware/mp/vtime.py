@@ -10,13 +10,18 @@ ESP32_EPOCH = 946684800  # the ESP32 port counts time.time() from 2000-01-01
 
 
 class VirtualTime:
-    def __init__(self, start_unix, epoch=ESP32_EPOCH):
+    def __init__(self, start_unix, epoch=ESP32_EPOCH, real=False):
         self.ms = 0  # ms since boot (ticks)
         self.unix_ms = start_unix * 1000  # the wall clock, unix ms
         self.epoch = epoch  # what time.time() counts from: 2000 on the ESP32 port, 1970 elsewhere
         self.hooks = []  # called with the new ticks after every advance (the watchdog)
+        # real: sleeping takes real time too (a test against a real broker, whose answers take
+        # real milliseconds to arrive); the clock still starts where the scenario says
+        self.real = real
 
     def advance(self, ms):
+        if self.real and ms > 0:
+            _real.sleep_ms(ms)
         self.ms += ms
         self.unix_ms += ms
         for h in self.hooks:
@@ -60,8 +65,8 @@ class VirtualTime:
         return _real.mktime(t) - self.epoch
 
 
-def install(start_unix, epoch=ESP32_EPOCH):
-    vt = VirtualTime(start_unix, epoch)
+def install(start_unix, epoch=ESP32_EPOCH, real=False):
+    vt = VirtualTime(start_unix, epoch, real)
     sys.modules["time"] = vt
     sys.modules["utime"] = vt
     return vt
