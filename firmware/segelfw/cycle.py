@@ -357,7 +357,7 @@ class Cycle:
             self._queue(P.T_POSITION, now, body)
             self.st["pos_at"] = now or None
 
-        if self.link is not self.lora and self.st.get("fix"):  # the depot WiFi answered here
+        if self.link is not self.lora and self.cfg["wifi"] is not None and self.st.get("fix"):  # the depot WiFi answered here
             self._learn_depot(self.st["fix"])
         low = self.policy.low_battery(*self.batt)
         low_changed = low != self.st.get("low", False)
