@@ -303,7 +303,7 @@ class Cycle:
         old = [c for c, ft in zip(self.q.counters, self.q.types) if ft == P.T_APPLIED and c not in [x[0] for x in self.sent]]
         if old:
             self.q.ack(old)
-        self._queue(P.T_APPLIED, self.now(), P.applied_body(down_counter, self.policy.interval_s, self.policy.fix_timeout_s,
+        self._queue(P.T_APPLIED, self.now(), P.applied_body(down_counter, self.policy.base_interval_s(), self.policy.fix_timeout_s,
                                                              self.policy.mode, self.policy.sf, result))
         self.st["status_at"] = None
         self.applied = True

@@ -195,7 +195,8 @@ def test_over_mqtt_with_the_firmware_on_micropython_and_a_real_broker(tmp_path: 
         assert out["sent"] == [], "everything went over MQTT, nothing over LoRa"
         wait(lambda: commands.get(fleet.conn, cmd.id).state == commands.APPLIED, 15, "the command applied")
         applied = commands.get(fleet.conn, cmd.id).applied
-        assert applied and applied["interval_s"] == 900 and applied["mode"] == "storage" and applied["refused"] == []
+        # in storage mode the interval in force is the storage interval (the 900 s apply when it tracks again)
+        assert applied and applied["interval_s"] == 14400 and applied["mode"] == "storage" and applied["refused"] == []
         assert 14_000_000 < out["deepsleep_ms"] <= 14_400_000  # storage mode: the next status in 4 hours
         downs = [p for t, p in seen if t == "segel/down/000101"]
         captured = next(p for p in downs if p[0] & 0x0F == protocol.FrameType.CONFIG)
@@ -222,3 +223,18 @@ def test_over_mqtt_with_the_firmware_on_micropython_and_a_real_broker(tmp_path: 
         spy.loop_stop()
         spy.disconnect()
         gw.stop()
+
+
+def test_a_tracker_in_storage_mode_is_not_called_silent_for_its_longer_interval(world) -> None:
+    f, cfg, t, path = world
+    judge = path.pipe.judges[0]
+    wake(t, cfg)
+    devices.set_device(f.conn, BOX, "gudang", mode="storage", now=t.clock.now)
+    wake(t, cfg)
+    assert commands.listing(f.conn)[0].applied["interval_s"] == cfg["storage_interval_s"]
+    last = t.clock.now
+    with f.conn:
+        assert not [a for a in judge.on_tick(last + 3600, f.conn) if a["kind"] == "silent"]  # 1 h: expected quiet
+    with f.conn:
+        silent = [a for a in judge.on_tick(last + 3 * cfg["storage_interval_s"] + 600, f.conn) if a["kind"] == "silent"]
+    assert len(silent) == 1 and "limit 720 min" in silent[0]["message"]
