@@ -23,13 +23,9 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
 
 
 def _enc_len(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+    from umqtt.simple import _remaining_length  # the MQTT "remaining length" encoding (spec s2.2.3)
+
+    return _remaining_length(n)
 
 
 def _str(b):
