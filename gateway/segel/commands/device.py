@@ -68,7 +68,7 @@ Examples:
   segel device commands 000101
   segel device commands 64.08.04.2001-001-GUB --json""")
     @click.argument("target", metavar="[DEVICE|BOX]", required=False)
-    @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+    @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Show at most this many, newest first.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
     @db_options
     def commands_cmd(target: str | None, limit: int, as_json: bool, config_path: Path | None, db: str | None) -> None:
