@@ -113,6 +113,8 @@ class CustodySection:
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str = ""  # signs webhook deliveries (HMAC-SHA256)
     webhook_min_severity: str = ""  # "" = every alert; else critical | high | warning | info
+    webhook_template: str = "segel"  # segel | telegram | whatsapp | text (segel.notify.templates)
+    webhook_chat_id: str = ""  # the Telegram chat or WhatsApp recipient of telegram/whatsapp templates
 
 
 @dataclass
@@ -229,7 +231,7 @@ def _redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
 CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"), "mqtt.link": ("process", "thread"),
            "custody.webhook_min_severity": ("", "critical", "high", "warning", "info"),
-           "locale.language": ("id", "en"), "console.secure_cookies": ("auto", "always", "never"),
+           "locale.language": ("id", "en"), "custody.webhook_template": ("segel", "telegram", "whatsapp", "text"), "console.secure_cookies": ("auto", "always", "never"),
            "notify.smtp_security": ("none", "starttls", "tls"),
            "notify.email_min_severity": ("critical", "high", "warning", "info")}
 

@@ -22,6 +22,7 @@ Examples:
   segel gateway --config segel.toml --mqtt-url mqtts://broker.example:8883 --metrics-port 9108
   SEGEL_MQTT_PASSWORD=... SEGEL_INFLUX_TOKEN=... segel gateway --config segel.toml
   segel gateway --print-example-config > segel.toml
+  SEGEL_CONSOLE_ENABLED=true segel gateway --config segel.toml    also serve the operator's console
 
 \b
 Settings come from the TOML file, then SEGEL_<SECTION>_<KEY> environment variables, then these
@@ -76,9 +77,25 @@ acknowledged, so the broker delivers them again on the next start.""")
         log.info("%s", parts.summary)
         if up is not None:
             parts.summary += f"; national uplink for {up.code} to {len(up.nodes)} node(s)"
+        console = None
+        if cfg.console.enabled:  # the operator's console in this process ([console] enabled = true)
+            from segel.console import live
+            from segel.console.server import ConsoleServer
+
+            try:
+                console = ConsoleServer(cfg, hooks=[live.attach]).start()
+            except OSError as e:
+                gw.stop()
+                if up is not None:
+                    up.stop()
+                parts.close()
+                raise click.ClickException(f"console.port: {e}") from None
         click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}; "
-                   f"{parts.summary}); Ctrl-C to stop", err=True)
+                   f"{parts.summary})" + (f"; console on {console.url}" if console else "") + "; Ctrl-C to stop",
+                   err=True)
         stop.wait()
+        if console is not None:
+            console.stop()
         gw.stop()
         if up is not None:
             up.stop()
