@@ -51,7 +51,7 @@ def client(tmp_path: Path, dsn: str) -> TestClient:
     accounts.add(conn, "kalsel", "viewer", PW, districts=["63"])  # a province office elsewhere
     accounts.add(conn, "ops", "operator", PW)
     conn.close()
-    return TestClient(create_app(cfg, [pages.router], discover=False), follow_redirects=False)
+    return TestClient(create_app(cfg, [pages.router], discover=False, regency_pages=False), follow_redirects=False)
 
 
 def sign_in(c: TestClient, user: str) -> None:
@@ -82,6 +82,8 @@ def test_oversight_sees_every_province_then_a_regency_then_a_box(tmp_path: Path,
         assert "<strong>PPS</strong>" in main  # it reached its PPS on the second leg
         assert "<td>arrived</td><td>64.08.04</td>" in main and "WITA" in main
         assert c.post("/national", data={}).status_code == 405  # nothing here changes anything
+        assert c.get("/").headers["location"] == "/national"  # national mode: no regency's map
+        assert c.get("/alerts").status_code == 404 and "/fleet" not in text
 
 
 def test_a_scoped_account_sees_only_its_province(tmp_path: Path, filled: tuple) -> None:
@@ -117,7 +119,7 @@ def test_the_national_page_looks_right(tmp_path: Path, filled: tuple) -> None:
     conn = store.connect(db)
     accounts.add(conn, "bawaslu", "viewer", PW)
     conn.close()
-    srv = ConsoleServer(cfg, [pages.router], port=free_port()).start()
+    srv = ConsoleServer(cfg, [pages.router], port=free_port(), regency_pages=False).start()
     try:
         with pw.sync_playwright() as p:
             b = p.chromium.launch(executable_path="/usr/bin/chromium",

@@ -137,8 +137,11 @@ console`, and national.store_dsn: the national store.""")
     @click.option("--port", type=int, help="Port (console.port).")
     def view_cmd(config_path: Path, host: str | None, port: int | None) -> None:
         """Serve the national view: the console's national pages over the national store."""
+        import uvicorn
+
         from segel import config as cfgmod
-        from segel.console.server import serve_forever
+        from segel.console.app import create_app
+        from segel.console.server import uvicorn_config
         from segel.national.pages import router
 
         try:
@@ -149,4 +152,5 @@ console`, and national.store_dsn: the national store.""")
             raise click.ClickException(f"{config_path}: national.store_dsn is not set (the national store to show)")
         click.echo(f"segel national view on http://{host or cfg.console.host}:{port or cfg.console.port}/national; "
                    "Ctrl-C to stop", err=True)
-        serve_forever(cfg, [router], port=port, host=host)
+        app = create_app(cfg, [router], discover=False, regency_pages=False)
+        uvicorn.Server(uvicorn_config(cfg, app, port, host)).run()

@@ -51,6 +51,12 @@ def _zone_t(c: Ctx, code: str) -> i18n.Translator:
     return i18n.translator(c.t.lang, i18n.zone(wilayah.zone(code)))
 
 
+@router.page("/")
+def home(c: Ctx) -> Response:
+    """In national mode the console's start page is the national view."""
+    return c.redirect("/national")
+
+
 @router.page("/national")
 def overview(c: Ctx) -> Response:
     with _conn(c) as conn:
