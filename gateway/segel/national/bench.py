@@ -91,7 +91,7 @@ def _generator(args: dict, conn: Any) -> None:
 
     try:
         res = loadgen.run(**args)
-        conn.send(("done", res.__dict__ | {"rss_mb": _rss_mb(os.getpid())}))
+        conn.send(("done", res.__dict__ | {"rss_mb": _rss_mb(os.getpid()), "cpu_s": time.process_time()}))
     except Exception as e:  # noqa: BLE001 - reported to the parent
         conn.send(("error", f"{type(e).__name__}: {e}"))
 
@@ -116,6 +116,7 @@ class BenchResult:
     window_s: float = 0.0
     load_before: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)  # share of one core during the measured window
+    baseline: tuple[float, float] = (0.0, 0.0)  # the store alone: items/s, items per CPU-second
     redelivery: str = ""
 
     @property
@@ -125,9 +126,19 @@ class BenchResult:
     def sizing(self, peak: float, mean: float, totals: dict[str, float] | None = None) -> list[str]:
         """What the national peak needs, from this run's measured figures."""
         per = self.stored_rate
-        ingesters = max(1, -(-int(peak * 1.5) // max(1, int(per))))
-        out = [f"one ingester (one core) applied {per:,.0f} items/s here; the national peak of {peak:,.0f} items/s "
-               f"with 50 % headroom needs {ingesters} ingester partition(s) (provinces split between them)"]
+        out = []
+        if per > 0 and self.cpu:
+            # CPU per item of each part, measured: robust to how much of the machine the run got
+            us = {k: v / per * 1e6 for k, v in self.cpu.items()}
+            nats = sum(v for k, v in us.items() if k.startswith("nats"))
+            ing = us.get("ingester", 0.0)
+            pg = us.get("postgresql", 0.0)
+            out.append(f"CPU per item: NATS {nats / 3:,.0f} µs on each of 3 nodes (replicated R3), ingester {ing:,.0f} µs, "
+                       f"PostgreSQL {pg:,.0f} µs; at the national peak of {peak:,.0f} items/s: "
+                       f"{nats / 3 * peak / 1e6:.2f} core per NATS node, {ing * peak / 1e6:.2f} core of ingesters, "
+                       f"{pg * peak / 1e6:.2f} core of PostgreSQL")
+            ingesters = max(1, -(-int(ing * peak * 1.5) // 1_000_000))
+            out.append(f"ingester partitions for the peak with 50 % headroom, one core each: {ingesters}")
         if totals:
             pos = totals.get("position", 0.0)
             other = sum(v for k, v in totals.items() if k != "position")
@@ -148,6 +159,8 @@ class BenchResult:
             + (f"; {self.blocked} sends held back (a regency's 64 messages unconfirmed)" if self.blocked else ""),
             f"national store sustained {self.stored_rate:,.0f} items/s; lag commit->store p50 {self.p50_ms:,.0f} ms, "
             f"p99 {self.p99_ms:,.0f} ms, max {self.max_ms:,.0f} ms; backlog drained {self.drain_s:.1f} s after the load",
+            f"baseline (same run, no bus): the national store alone applied {self.baseline[0]:,.0f} items/s, "
+            f"{self.baseline[1]:,.0f} items per CPU-second of the applying process",
             f"bus: {self.redelivery}",
             "peak memory: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in m.items()),
             "CPU in the measured window (share of one core): " + ", ".join(f"{k} {v:.0%}" for k, v in self.cpu.items()),
@@ -184,6 +197,8 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         kind, ok = ing_end.recv()
         if not ok:
             raise RuntimeError("the ingester could not connect to the NATS cluster")
+        say("baseline: the national store alone (no bus), the profile's mix ...")
+        base = store_baseline(pg, rates)
         load = os.getloadavg()[0]
         passwords = {codes.user(c): cluster.password(codes.user(c)) for c in regs}
         gen_end, gen_child = ctx.Pipe()
@@ -197,7 +212,6 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         procs = {f"nats {n.name}": (n.proc.pid, False) for n in cluster.nodes if n.proc}
         procs["postgresql"] = (pg.proc.proc.pid, True) if pg.proc and pg.proc.proc else (0, False)
         procs["ingester"] = (ing.pid or 0, False)
-        procs["load generator"] = (gen.pid or 0, False)
         cpu0 = {k: _cpu_s(pid, tree) for k, (pid, tree) in procs.items()}
         ing_end.send("reset")
         _, st0 = ing_end.recv()
@@ -211,7 +225,7 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         ing_end.send("stats")
         _, st1 = ing_end.recv()
         t1 = time.monotonic()
-        cpu = {k: (_cpu_s(pid, tree) - cpu0[k]) / (t1 - t0) for k, (pid, tree) in procs.items()}
+        cpu = {k: max(0.0, _cpu_s(pid, tree) - cpu0[k]) / (t1 - t0) for k, (pid, tree) in procs.items()}
         kind, g = gen_end.recv()
         if kind == "error":
             raise RuntimeError(f"load generator: {g}")
@@ -234,13 +248,14 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
         mem["postgresql (all backends)"] = _tree_rss_mb(pg.proc.proc.pid) if pg.proc and pg.proc.proc else 0.0
         mem["ingester"] = st["rss_mb"]
         mem["load generator"] = g["rss_mb"]
+        cpu["load generator"] = g["cpu_s"] / max(1e-9, g["seconds"])
         bpos, bev = _bytes_per_item(pg.dsn)
         res = BenchResult(len(regs), boxes, profile.describe(prof), offered, g["window_items"] / seconds,
                           g["window_messages"] / seconds, (st1["items"] - st0["items"]) / (t1 - t0), pct(0.5), pct(0.99),
                           lags[-1] if lags else float("nan"), g["blocked"], drain, mem, bpos, bev, seconds, load,
                           redelivery=f"{st['duplicates']} duplicate items ignored, {st['held']} messages held back "
                                      f"after a gap and delivered again, ingester connections {st['connects']}",
-                          cpu=cpu)
+                          cpu=cpu, baseline=base)
         return res, peak, mean, prof.totals()
     finally:
         if gen is not None and gen.is_alive():
@@ -250,6 +265,47 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
             ing.join(20)
         cluster.stop()
         pg.stop()
+
+
+def store_baseline(pg: local.Postgres, rates: dict[str, float], messages: int = 6000, per: int = 10) -> tuple[float, float]:
+    """The national store alone, no bus: items/s (wall) and items per CPU-second of this process
+    applying the profile's mix in batches of 500 messages, into a database of its own."""
+    import json
+    import random
+
+    import psycopg
+
+    from segel.national import loadgen, model
+    from segel.national import store as nstore
+
+    with psycopg.connect(pg.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS baseline")
+        c.execute("CREATE DATABASE baseline")
+    dsn = pg.dsn.rsplit("/", 1)[0] + "/baseline"
+    rnd = random.Random(7)
+    bodies = loadgen.Bodies(rnd)
+    kinds = [k for k in rates if k != "summary"]
+    weights = [rates[k] for k in kinds]
+    regs = {c: loadgen.Regency(c, codes.up_topic(c), None, 3113) for c in wilayah.regencies()}  # type: ignore[arg-type]
+    codes_ = list(regs)
+    msgs = []
+    for _ in range(messages):
+        r = regs[codes_[rnd.randrange(len(codes_))]]
+        now = time.time()
+        parts = []
+        for k in rnd.choices(kinds, weights=weights, k=per):
+            r.seq += 1
+            subject, body = bodies.make(k, r, now)
+            parts.append(json.dumps({"seq": r.seq, "kind": k, "subject": subject or None, "at": now, "committed": now,
+                                     "body": body}))
+        msgs.append(nstore.Incoming(r.topic, model.encode(r.code, r.code, now, parts), now))
+    with nstore.connect(dsn) as conn:
+        nstore.ensure_schema(conn)
+        nstore.apply_batch(conn, msgs[:500])
+        c0, w0 = time.process_time(), time.monotonic()
+        n = sum(nstore.apply_batch(conn, msgs[i:i + 500]).items for i in range(500, len(msgs), 500))
+        c1, w1 = time.process_time(), time.monotonic()
+    return n / (w1 - w0), n / max(1e-9, c1 - c0)
 
 
 def _bytes_per_item(dsn: str) -> tuple[float, float]:
