@@ -150,3 +150,17 @@ def test_regency_codes_are_checked(bad: str) -> None:
 
     with pytest.raises(codes.CodeError):
         codes.parse(bad)
+
+
+@pytest.mark.parametrize("section, key, words", [
+    ({"regency": "64", "urls": ["mqtt://h:1883"]}, "national.regency", "province code"),
+    ({"regency": "64.08", "urls": []}, "national.urls", "no national node"),
+    ({"regency": "64.08", "urls": ["http://h"]}, "national.urls", "must start with mqtt://"),
+])
+def test_a_bad_national_section_names_its_key(section: dict, key: str, words: str) -> None:
+    from segel.config import ConfigError, NationalSection
+    from segel.national import uplink
+
+    with pytest.raises(ConfigError) as e:
+        uplink.check(NationalSection(**section), "segel.toml")
+    assert e.value.key == key and words in str(e.value) and "segel.toml" in str(e.value)
