@@ -153,7 +153,8 @@ def test_regency_codes_are_checked(bad: str) -> None:
 
 
 @pytest.mark.parametrize("section, key, words", [
-    ({"regency": "64", "urls": ["mqtt://h:1883"]}, "national.regency", "province code"),
+    ({"regency": "64.00", "urls": ["mqtt://h:1883"]}, "national.regency", "province code"),
+    ({"regency": "Kutai Timur", "urls": ["mqtt://h:1883"]}, "national.regency", "not a regency code"),
     ({"regency": "64.08", "urls": []}, "national.urls", "no national node"),
     ({"regency": "64.08", "urls": ["http://h"]}, "national.urls", "must start with mqtt://"),
 ])
