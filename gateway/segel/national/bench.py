@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -181,6 +182,7 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
     rates = {k: v * scale for k, v in mix.items() if v > 0}
     say(profile.describe(prof))
     regs = list(wilayah.regencies())
+    own = workdir is None
     tmp = Path(workdir or tempfile.mkdtemp(prefix="segel-bench-national-"))
     say(f"starting 3 NATS nodes ({len(regs)} regency accounts), PostgreSQL, the ingester in {tmp}")
     cluster = local.NatsCluster.create(tmp / "nats", [fed.Regency(c, n) for c, n in wilayah.regencies().items()], n=3,
@@ -265,6 +267,8 @@ def run(boxes: int = 1_600_000, seconds: float = 60.0, warmup: float = 10.0, rat
             ing.join(20)
         cluster.stop()
         pg.stop()
+        if own:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def store_baseline(pg: local.Postgres, rates: dict[str, float], messages: int = 6000, per: int = 10) -> tuple[float, float]:
