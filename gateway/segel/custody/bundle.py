@@ -1,0 +1,318 @@
+"""A box's custody bundle: its ledger entries, checkpoints and public keys in one file, and its offline verifier.
+
+`build(conn, box)` makes the bundle, `dumps()` writes it in its one canonical byte form, and
+`verify(data, trusted_keys, extra_checkpoints)` checks a bundle with nothing but the bundle and
+the public key: it recomputes the chain, checks every checkpoint's signature, and compares the
+chain with the hashes the checkpoints published. It says "valid", or which entry was altered,
+removed or reordered. The format is in docs/custody.md so another program can verify it too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from segel.custody import checkpoints as cp
+from segel.custody.ledger import GENESIS, entry_hash, export, ms
+
+SCHEMA = "segel.bundle/1"
+ENTRY_KEYS = ("seq", "at_ms", "device_ms", "event", "body", "prev", "hash")
+NEARBY = 20  # how far apart two swapped entries may be for the verifier to name them as swapped
+
+
+@dataclass(frozen=True)
+class Problem:
+    position: int  # index in the bundle's entry list
+    seq: int | None  # the entry's number in the chain (what to name to a reader)
+    kind: str  # altered | removed | reordered | truncated | signature | conflict | format
+    message: str
+
+
+@dataclass
+class Result:
+    box: str = ""
+    entries: int = 0
+    head: str = GENESIS
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    signed: int = 0  # checkpoints whose signature verified
+    unsigned: int = 0  # checkpoints stored without a signature (key missing at the time)
+    covered: int = -1  # highest entry a verified checkpoint signed
+    keys: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# ---- building and writing ------------------------------------------------------------------------
+
+
+def build(conn: sqlite3.Connection, box: str, instance: str = "", now: float | None = None,
+          tz_name: str = "UTC", tz_offset_min: int = 0) -> dict:
+    import time
+
+    cps = cp.of_box(conn, box)
+    keys = cp.public_keys(conn)
+    used = {json.loads(c["payload"]).get("key") for c in cps}
+    return {"schema": SCHEMA, "box": box, "instance": instance, "exported_at_ms": ms(time.time() if now is None else now),
+            "tz": tz_name, "tz_offset_min": tz_offset_min,
+            "public_keys": {k: v for k, v in keys.items() if k in used}, "checkpoints": cps, "entries": export(conn, box)}
+
+
+def _obj(d: dict) -> str:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def dumps(bundle: dict) -> bytes:
+    """The canonical bytes: one header field per line, then one checkpoint and one entry per line."""
+    head = [f"{json.dumps(k)}:{json.dumps(bundle[k], sort_keys=True, separators=(',', ':'), ensure_ascii=False)}"
+            for k in ("schema", "box", "instance", "exported_at_ms", "tz", "tz_offset_min", "public_keys")]
+    lines = ["{" + ",\n".join(head) + ","]
+    lines.append('"checkpoints":[' + ",\n".join(_obj(c) for c in bundle["checkpoints"]) + "],")
+    lines.append('"entries":[\n' + ",\n".join(_obj({k: e[k] for k in ENTRY_KEYS}) for e in bundle["entries"]) + "\n]}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ---- reading -------------------------------------------------------------------------------------
+
+
+class BundleError(ValueError):
+    """Not a readable bundle (truncated, not JSON, fields missing); says where."""
+
+
+def loads(data: bytes) -> dict:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BundleError(f"byte {e.start}: not UTF-8 text (the file was altered or is not a bundle)") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BundleError(f"line {e.lineno}, column {e.colno}: not valid JSON ({e.msg}): the file was cut short "
+                          "or edited") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise BundleError(f"not a custody bundle (schema is not {SCHEMA})")
+    for k, kind in (("box", str), ("entries", list), ("checkpoints", list), ("public_keys", dict)):
+        if not isinstance(doc.get(k), kind):
+            raise BundleError(f"field {k} is missing or not a {kind.__name__}")
+    for i, e in enumerate(doc["entries"]):
+        if not isinstance(e, dict) or any(k not in e for k in ENTRY_KEYS):
+            raise BundleError(f"entry at position {i}: fields missing (need {', '.join(ENTRY_KEYS)})")
+        if not (isinstance(e["seq"], int) and isinstance(e["at_ms"], int) and isinstance(e["body"], str)
+                and isinstance(e["event"], str) and isinstance(e["prev"], str) and isinstance(e["hash"], str)
+                and (e["device_ms"] is None or isinstance(e["device_ms"], int))):
+            raise BundleError(f"entry at position {i}: a field has the wrong type")
+    return doc
+
+
+def first_difference(a: bytes, b: bytes) -> int:
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+# ---- the chain as stored --------------------------------------------------------------------------
+
+
+def _h(box: str, e: dict, seq: int, prev: str) -> str:
+    return entry_hash(prev, box, seq, e["at_ms"], e["device_ms"], e["event"], e["body"])
+
+
+def check_chain(box: str, entries: list[dict]) -> tuple[list[Problem], str]:
+    """Problems of a chain as stored (each entry's own hash, the links, the numbering), and the head
+    of its intact beginning. Finds the original place of each entry from the links it still holds."""
+    n = len(entries)
+    by_hash = {e["hash"]: i for i, e in enumerate(entries)}
+    link_pos: dict[int, int | None] = {}
+
+    def pos_by_links(i: int) -> int | None:  # the entry's number by following its links back to the start
+        path = []
+        j: int | None = i
+        while j is not None and j not in link_pos:
+            if j in path:  # a loop: cannot happen unless hashes were forged
+                for k in path:
+                    link_pos[k] = None
+                return None
+            path.append(j)
+            p = entries[j]["prev"]
+            j = None if p == GENESIS else by_hash.get(p, -1)
+            if j == -1:
+                for k in path:
+                    link_pos[k] = None
+                return None
+        base = -1 if j is None else link_pos[j]
+        for k in reversed(path):
+            base = None if base is None else base + 1
+            link_pos[k] = base
+        return link_pos[i]
+
+    original: dict[int, int] = {}  # position -> original number, for entries intact in themselves
+    for i, e in enumerate(entries):
+        if _h(box, e, e["seq"], e["prev"]) == e["hash"]:
+            original[i] = e["seq"]
+            continue
+        s = pos_by_links(i)
+        if s is not None and _h(box, e, s, e["prev"]) == e["hash"]:
+            original[i] = s  # intact, but renumbered
+    problems: list[Problem] = []
+    reported: set[int] = set()
+    for i, e in enumerate(entries):
+        if i in original:
+            continue
+        j = next((j for j in range(max(0, i - NEARBY), min(n, i + NEARBY + 1)) if j != i and
+                  _h(box, e, entries[j]["seq"], entries[j]["prev"]) == entries[j]["hash"]), None)
+        if j is not None:
+            problems.append(Problem(i, e["seq"], "reordered", f"entry {e['seq']} holds the content of entry "
+                                    f"{entries[j]['seq']}: entries {min(i, j)} and {max(i, j)} were swapped"))
+            reported.add(j)
+        elif i not in reported:
+            problems.append(Problem(i, e["seq"], "altered", f"entry {e['seq']} ({e['event']}) was altered: its "
+                                    "content no longer matches its hash"))
+    for i, s in sorted(original.items()):
+        if s != i and entries[i]["seq"] != s:
+            problems.append(Problem(i, entries[i]["seq"], "reordered", f"entry {s} of the chain stands at position "
+                                    f"{i} numbered {entries[i]['seq']}: the entries were reordered"))
+    numbers = sorted(set(original.values()) | {e["seq"] for i, e in enumerate(entries) if i not in original})
+    expected = 0
+    for s in numbers:
+        if s > expected:
+            what = f"entry {expected} is" if s == expected + 1 else f"entries {expected} to {s - 1} are"
+            pos = next((i for i, e in enumerate(entries) if original.get(i, e["seq"]) == s), 0)
+            problems.append(Problem(pos, expected, "removed", f"{what} missing (removed): entry {s} follows "
+                                    f"entry {expected - 1}" if expected else f"{what} missing (removed) before entry {s}"))
+        expected = max(expected, s + 1)
+    # links between intact neighbours (an entry inserted with a made-up prev)
+    for i, e in enumerate(entries):
+        if i in original and i > 0 and (i - 1) in original and original[i] == original[i - 1] + 1 \
+                and e["prev"] != entries[i - 1]["hash"]:
+            problems.append(Problem(i, e["seq"], "altered", f"entry {e['seq']} does not link to entry {e['seq'] - 1}"))
+    problems.sort(key=lambda p: (p.position, p.kind))
+    first = problems[0].position if problems else n
+    return problems, entries[first - 1]["hash"] if first > 0 else GENESIS
+
+
+# ---- against the checkpoints ----------------------------------------------------------------------
+
+
+def _checkpoints(res: Result, box: str, envelopes: list[dict], keys: dict[str, str], trusted: set[str] | None
+                 ) -> dict[int, tuple[str, int]]:
+    """Verify each checkpoint; returns {entry number: (published hash, checkpoint index)}."""
+    published: dict[int, tuple[str, int]] = {}
+    for n, env in enumerate(envelopes):
+        try:
+            doc = json.loads(env["payload"])
+            seq, since, hashes = int(doc["seq"]), int(doc["since"]), list(doc["hashes"])
+        except (KeyError, TypeError, ValueError):
+            res.problems.append(Problem(0, None, "format", f"checkpoint {n}: unreadable payload"))
+            continue
+        if doc.get("box") != box:
+            continue  # another box's (a published file holds every box)
+        if env.get("signature") is None:
+            res.unsigned += 1
+            continue
+        kid = doc.get("key")
+        pub = keys.get(kid or "")
+        if trusted is not None and kid not in trusted:
+            res.problems.append(Problem(0, seq, "signature", f"checkpoint {n} (entry {seq}) is signed by key {kid}, "
+                                        "not by the key you gave"))
+            continue
+        if pub is None or not cp.signature_ok(pub, env["payload"], str(env["signature"])):
+            res.problems.append(Problem(0, seq, "signature", f"checkpoint {n} (entry {seq}): the signature does not "
+                                        f"verify with key {kid}: the checkpoint was forged or altered"))
+            continue
+        if len(hashes) != seq - since + 1 or hashes[-1] != doc.get("head"):
+            res.problems.append(Problem(0, seq, "format", f"checkpoint {n}: its hash list does not match its head"))
+            continue
+        res.signed += 1
+        res.keys.add(str(kid))
+        res.covered = max(res.covered, seq)
+        for k, h in enumerate(hashes):
+            old = published.get(since + k)
+            if old is not None and old[0] != h:
+                res.problems.append(Problem(0, since + k, "conflict", f"entry {since + k}: checkpoints {old[1]} and {n} "
+                                            "were both signed but publish different hashes (two histories)"))
+            published[since + k] = (h, n)
+    return published
+
+
+def _against_published(res: Result, box: str, entries: list[dict], published: dict[int, tuple[str, int]]) -> None:
+    """The chain recomputed from the entries' content, compared with the published hashes: catches a
+    chain rewritten with fresh hashes after publication, and names the entry."""
+    n = len(entries)
+    chain: list[str] = []
+    prev = GENESIS
+    for i, e in enumerate(entries):
+        prev = _h(box, e, i, prev)
+        chain.append(prev)
+    bad = next((s for s in sorted(published) if s < n and chain[s] != published[s][0]), None)
+    if bad is None:
+        last = max(published) if published else -1
+        if last >= n:
+            res.problems.append(Problem(n, n, "truncated", f"entries {n} to {last} were removed: checkpoint "
+                                        f"{published[last][1]} signed {last + 1} entries, the bundle has {n}"))
+        return
+    p = {s: h for s, (h, _) in published.items()}
+    before = p.get(bad - 1, GENESIS if bad == 0 else chain[bad - 1])
+    e = entries
+
+    def fits(i: int, s: int, prev: str) -> bool:
+        return i < n and s in p and _h(box, e[i], s, prev) == p[s]
+    cpn = published[bad][1]
+    if fits(bad, bad + 1, p.get(bad, "")) and fits(bad + 1, bad, before):
+        msg = f"entries {bad} and {bad + 1} were swapped (reordered)"
+        kind = "reordered"
+    elif fits(bad, bad + 1, p.get(bad, "")):
+        msg, kind = f"entry {bad} was removed", "removed"
+    elif fits(bad + 1, bad + 1, p.get(bad, "")) or (bad == n - 1 and bad + 1 not in p):
+        msg, kind = f"entry {bad} ({e[bad]['event']}) was altered", "altered"
+    elif fits(bad + 1, bad, before):
+        msg, kind = f"an entry was inserted before entry {bad}", "altered"
+    else:
+        msg, kind = f"the entries from {bad} on differ from what was published (altered, removed or reordered)", "altered"
+    res.problems.append(Problem(bad, bad, kind, f"{msg}: the chain was recomputed after checkpoint {cpn} was "
+                                "published, and no longer matches it"))
+
+
+def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_checkpoints: list[dict] | None = None,
+           strict_bytes: bool = True) -> Result:
+    """Verify a bundle (its bytes, or a parsed dict). trusted_keys: public keys (hex) the reader got
+    from elsewhere (a report, the election office); None = the bundle's own keys (said in the notes).
+    extra_checkpoints: checkpoint envelopes from the reader's own copy (the published file)."""
+    res = Result()
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            doc = loads(bytes(data))
+        except BundleError as e:
+            res.problems.append(Problem(0, None, "format", str(e)))
+            return res
+        if strict_bytes:
+            canon = dumps(doc)
+            if canon != bytes(data):
+                at = first_difference(canon, bytes(data))
+                line = bytes(data)[:at].count(b"\n") + 1
+                res.problems.append(Problem(0, None, "format", f"byte {at} (line {line}) differs from the bundle as "
+                                            "Segel writes it: the file was edited"))
+    else:
+        doc = data
+    box, entries = doc["box"], doc["entries"]
+    res.box, res.entries = box, len(entries)
+    problems, res.head = check_chain(box, entries)
+    res.problems += problems
+    keys = dict(doc["public_keys"])
+    trusted: set[str] | None = None
+    if trusted_keys:
+        keys.update({cp.key_id(k): k for k in trusted_keys})
+        trusted = {cp.key_id(k) for k in trusted_keys}
+    else:
+        res.notes.append("checked with the key inside the bundle: compare its id with the key the election office "
+                         "published (segel verify --key)")
+    published = _checkpoints(res, box, list(doc["checkpoints"]) + list(extra_checkpoints or []), keys, trusted)
+    if not problems:
+        _against_published(res, box, entries, published)
+    if res.covered < len(entries) - 1 and res.signed:
+        res.notes.append(f"entries {res.covered + 1} to {len(entries) - 1} are newer than the last signed checkpoint")
+    if res.unsigned:
+        res.notes.append(f"{res.unsigned} checkpoint(s) were stored unsigned (no signing key at the time)")
+    res.problems.sort(key=lambda q: (q.position, q.kind))
+    return res
