@@ -39,7 +39,12 @@ class Result:
     signed: int = 0  # checkpoints whose signature verified
     unsigned: int = 0  # checkpoints stored without a signature (key missing at the time)
     covered: int = -1  # highest entry a verified checkpoint signed
+    covered_at_ms: int | None = None  # when that checkpoint was signed
     keys: set[str] = field(default_factory=set)
+    bundle_signed: bool = False
+    span_ms: tuple[int, int] | None = None  # first and last entry's receive time
+    tz: str = "UTC"
+    tz_offset_min: int = 0
 
     @property
     def ok(self) -> bool:
@@ -50,29 +55,50 @@ class Result:
 
 
 def build(conn: sqlite3.Connection, box: str, instance: str = "", now: float | None = None,
-          tz_name: str = "UTC", tz_offset_min: int = 0) -> dict:
+          tz_name: str = "UTC", tz_offset_min: int = 0, key: cp.SigningKey | None = None) -> dict:
+    """The bundle of one box; signed by `key` (the instance's) when given."""
     import time
 
     cps = cp.of_box(conn, box)
     keys = cp.public_keys(conn)
     used = {json.loads(c["payload"]).get("key") for c in cps}
-    return {"schema": SCHEMA, "box": box, "instance": instance, "exported_at_ms": ms(time.time() if now is None else now),
-            "tz": tz_name, "tz_offset_min": tz_offset_min,
-            "public_keys": {k: v for k, v in keys.items() if k in used}, "checkpoints": cps, "entries": export(conn, box)}
+    if key is not None:
+        used.add(key.key_id)
+        keys[key.key_id] = key.public_hex
+    doc = {"schema": SCHEMA, "box": box, "instance": instance, "exported_at_ms": ms(time.time() if now is None else now),
+           "tz": tz_name, "tz_offset_min": tz_offset_min,
+           "public_keys": {k: v for k, v in keys.items() if k in used}, "checkpoints": cps, "entries": export(conn, box),
+           "signature": None}
+    if key is not None:
+        doc["signature"] = {"key": key.key_id, "value": key.sign(signed_part(dumps(doc)))}
+    return doc
 
 
 def _obj(d: dict) -> str:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+HEADER = ("schema", "box", "instance", "exported_at_ms", "tz", "tz_offset_min", "public_keys")
+SIGNATURE_LINE = b'\n"signature":'
+
+
 def dumps(bundle: dict) -> bytes:
-    """The canonical bytes: one header field per line, then one checkpoint and one entry per line."""
-    head = [f"{json.dumps(k)}:{json.dumps(bundle[k], sort_keys=True, separators=(',', ':'), ensure_ascii=False)}"
-            for k in ("schema", "box", "instance", "exported_at_ms", "tz", "tz_offset_min", "public_keys")]
+    """The canonical bytes: one header field per line, then one checkpoint and one entry per line,
+    and last the signature line (over every byte before it: `signed_part`)."""
+    head = [f"{json.dumps(k)}:{_obj(bundle[k]) if isinstance(bundle[k], dict) else json.dumps(bundle[k], ensure_ascii=False)}"
+            for k in HEADER]
     lines = ["{" + ",\n".join(head) + ","]
     lines.append('"checkpoints":[' + ",\n".join(_obj(c) for c in bundle["checkpoints"]) + "],")
-    lines.append('"entries":[\n' + ",\n".join(_obj({k: e[k] for k in ENTRY_KEYS}) for e in bundle["entries"]) + "\n]}")
+    lines.append('"entries":[\n' + ",\n".join(_obj({k: e[k] for k in ENTRY_KEYS}) for e in bundle["entries"]) + "\n],")
+    sig = bundle.get("signature")
+    lines.append('"signature":' + ("null" if sig is None else _obj(sig)) + "}")
     return ("\n".join(lines) + "\n").encode()
+
+
+def signed_part(data: bytes) -> bytes:
+    """The bytes a bundle's signature covers: everything before its last line (`"signature":...`)."""
+    at = data.rfind(SIGNATURE_LINE)
+    return data[:at + 1] if at >= 0 else data
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -94,7 +120,8 @@ def loads(data: bytes) -> dict:
                           "or edited") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise BundleError(f"not a custody bundle (schema is not {SCHEMA})")
-    for k, kind in (("box", str), ("entries", list), ("checkpoints", list), ("public_keys", dict)):
+    for k, kind in (("box", str), ("instance", str), ("exported_at_ms", int), ("tz", str), ("tz_offset_min", int),
+                    ("entries", list), ("checkpoints", list), ("public_keys", dict)):  # signature: dict or null
         if not isinstance(doc.get(k), kind):
             raise BundleError(f"field {k} is missing or not a {kind.__name__}")
     for i, e in enumerate(doc["entries"]):
@@ -169,10 +196,14 @@ def check_chain(box: str, entries: list[dict]) -> tuple[list[Problem], str]:
         elif i not in reported:
             problems.append(Problem(i, e["seq"], "altered", f"entry {e['seq']} ({e['event']}) was altered: its "
                                     "content no longer matches its hash"))
-    for i, s in sorted(original.items()):
-        if s != i and entries[i]["seq"] != s:
-            problems.append(Problem(i, entries[i]["seq"], "reordered", f"entry {s} of the chain stands at position "
-                                    f"{i} numbered {entries[i]['seq']}: the entries were reordered"))
+    moved = {i: s for i, s in original.items() if entries[i]["seq"] != s}
+    for i, s in sorted(moved.items()):
+        if moved.get(s) == i:  # each stands where the other belongs
+            if i < s:
+                problems.append(Problem(i, i, "reordered", f"entries {i} and {s} were swapped (reordered)"))
+            continue
+        problems.append(Problem(i, entries[i]["seq"], "reordered", f"entry {s} of the chain stands at position "
+                                f"{i} numbered {entries[i]['seq']}: the entries were reordered"))
     numbers = sorted(set(original.values()) | {e["seq"] for i, e in enumerate(entries) if i not in original})
     expected = 0
     for s in numbers:
@@ -226,7 +257,8 @@ def _checkpoints(res: Result, box: str, envelopes: list[dict], keys: dict[str, s
             continue
         res.signed += 1
         res.keys.add(str(kid))
-        res.covered = max(res.covered, seq)
+        if seq >= res.covered:
+            res.covered, res.covered_at_ms = seq, doc.get("at_ms")
         for k, h in enumerate(hashes):
             old = published.get(since + k)
             if old is not None and old[0] != h:
@@ -274,6 +306,28 @@ def _against_published(res: Result, box: str, entries: list[dict], published: di
                                 "published, and no longer matches it"))
 
 
+def _bundle_signature(res: Result, doc: dict, data: bytes, keys: dict[str, str], trusted: set[str] | None) -> None:
+    sig = doc.get("signature")
+    if sig is None:
+        res.notes.append("the bundle itself is not signed (exported without the signing key): its header "
+                         "(instance, export time) is not protected; entries and checkpoints are checked all the same")
+        return
+    if not isinstance(sig, dict) or not isinstance(sig.get("key"), str) or not isinstance(sig.get("value"), str):
+        res.problems.append(Problem(0, None, "format", "the bundle's signature field is malformed"))
+        return
+    if trusted is not None and sig["key"] not in trusted:
+        res.problems.append(Problem(0, None, "signature", f"the bundle is signed by key {sig['key']}, not by the key "
+                                    "you gave"))
+        return
+    pub = keys.get(sig["key"])
+    if pub is None or not cp.signature_ok(pub, signed_part(bytes(data)), sig["value"]):
+        res.problems.append(Problem(0, None, "signature", "the bundle's signature does not verify: the file was "
+                                    "altered after it was exported"))
+        return
+    res.keys.add(sig["key"])
+    res.bundle_signed = True
+
+
 def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_checkpoints: list[dict] | None = None,
            strict_bytes: bool = True) -> Result:
     """Verify a bundle (its bytes, or a parsed dict). trusted_keys: public keys (hex) the reader got
@@ -287,7 +341,10 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
             res.problems.append(Problem(0, None, "format", str(e)))
             return res
         if strict_bytes:
-            canon = dumps(doc)
+            try:
+                canon = dumps(doc)
+            except (KeyError, TypeError, AttributeError):
+                canon = b""
             if canon != bytes(data):
                 at = first_difference(canon, bytes(data))
                 line = bytes(data)[:at].count(b"\n") + 1
@@ -297,6 +354,9 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
         doc = data
     box, entries = doc["box"], doc["entries"]
     res.box, res.entries = box, len(entries)
+    res.tz, res.tz_offset_min = str(doc.get("tz", "UTC")), int(doc.get("tz_offset_min", 0))
+    if entries:
+        res.span_ms = (entries[0]["at_ms"], entries[-1]["at_ms"])
     problems, res.head = check_chain(box, entries)
     res.problems += problems
     keys = dict(doc["public_keys"])
@@ -307,6 +367,7 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
     else:
         res.notes.append("checked with the key inside the bundle: compare its id with the key the election office "
                          "published (segel verify --key)")
+    _bundle_signature(res, doc, data if isinstance(data, (bytes, bytearray)) else dumps(doc), keys, trusted)
     published = _checkpoints(res, box, list(doc["checkpoints"]) + list(extra_checkpoints or []), keys, trusted)
     if not problems:
         _against_published(res, box, entries, published)
@@ -316,3 +377,34 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
         res.notes.append(f"{res.unsigned} checkpoint(s) were stored unsigned (no signing key at the time)")
     res.problems.sort(key=lambda q: (q.position, q.kind))
     return res
+
+
+def describe(res: Result) -> list[str]:
+    """What `segel verify` prints: the verdict first, then what was checked."""
+    import datetime as dt
+
+    tz = dt.timezone(dt.timedelta(minutes=res.tz_offset_min))
+
+    def local(t_ms: int | None) -> str:
+        return "-" if t_ms is None else dt.datetime.fromtimestamp(t_ms / 1000, tz).strftime(f"%Y-%m-%d %H:%M {res.tz}")
+    out = []
+    if res.problems:
+        out.append(f"INVALID: {res.problems[0].message}")
+        out += [f"  also: {p.message}" for p in res.problems[1:10]]
+        if len(res.problems) > 10:
+            out.append(f"  ... and {len(res.problems) - 10} more")
+    elif res.signed == 0:
+        out.append("NOT SIGNED: the chain is intact, but no checkpoint signed by the key covers it, so nothing "
+                   "shows it was not rewritten")
+    else:
+        out.append("VALID")
+    span = f" ({local(res.span_ms[0])} to {local(res.span_ms[1])})" if res.span_ms else ""
+    out.append(f"box {res.box}: {res.entries} ledger entries{span}")
+    if not res.problems:
+        out.append(f"chain: intact, head {res.head}")
+    if res.signed:
+        out.append(f"checkpoints: {res.signed} signed by key {', '.join(sorted(res.keys))}, all verify; the last "
+                   f"covers entry {res.covered}, signed {local(res.covered_at_ms)}")
+    out.append(f"bundle signature: {'valid' if res.bundle_signed else 'none'}")
+    out += [f"note: {n}" for n in res.notes]
+    return out

@@ -133,9 +133,12 @@ def public_pem(public_hex: str) -> str:
     return k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def signature_ok(public_hex: str, payload: str, signature_hex: str) -> bool:
+def signature_ok(public_hex: str, payload: str | bytes, signature_hex: str) -> bool:
+    data = payload.encode() if isinstance(payload, str) else payload
+    if len(signature_hex) != 128 or signature_hex.strip("0123456789abcdef"):
+        return False  # one spelling only (lower-case hex), so an edited file never verifies
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(bytes.fromhex(signature_hex), payload.encode())
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(bytes.fromhex(signature_hex), data)
         return True
     except (InvalidSignature, ValueError):
         return False

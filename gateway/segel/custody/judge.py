@@ -26,8 +26,8 @@ from segel.custody.plan import (
     Calendar,
     Plan,
     corridor_map,
-    load_calendar,
     make_plan,
+    store_calendar,
 )
 from segel.custody.rules import (
     ENTER,
@@ -381,7 +381,7 @@ def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Pa
     stored = {p.code: p for p in places_io.load(conn)}
     if boxes is not None:
         import_boxes(conn, boxes, stored, register=register, assign=assign)
-    cal = load_calendar(calendar) if isinstance(calendar, (str, Path)) else calendar
+    cal = store_calendar(conn, calendar) if isinstance(calendar, (str, Path)) else calendar
     paired = {b: tps for b, (tps, _dev) in load_boxes(conn).items()}
     plans = make_plans(stored, paired, cal) if cal is not None else {}
     rules = {**(cal.rules if cal else {}), **(settings or {})}

@@ -22,6 +22,9 @@ ALERT = PREFIX + "/alerts/{kind}"
 ALERT_SUB = PREFIX + "/alerts/#"
 # The gateway's own health (JSON, retained).
 GATEWAY_STATUS = PREFIX + "/gateway/status"
+# Signed ledger checkpoints (JSON, retained): the newest of each box (docs/custody.md).
+CHECKPOINT = PREFIX + "/checkpoints/{box}"
+CHECKPOINT_SUB = PREFIX + "/checkpoints/#"
 
 
 def tracker_up(device: str) -> str:
@@ -46,6 +49,10 @@ def bridge_status(bridge: str) -> str:
 
 def alert(kind: str) -> str:
     return ALERT.format(kind=kind)
+
+
+def checkpoint(box: str) -> str:
+    return CHECKPOINT.format(box=box)
 
 
 def split(topic: str) -> tuple[str, str] | None:
