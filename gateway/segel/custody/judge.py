@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from segel.custody import alerts as al
-from segel.custody import ledger
+from segel.custody import ledger, receipts
 from segel.custody.boxes import import_boxes, load_boxes
 from segel.custody.plan import (
     DEFAULT_RULES,
@@ -205,6 +205,8 @@ class CustodyJudge:
             if plan is not None:
                 out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []),
                                       open_sched.get(subject), sched_done)
+        # handover receipts the tracker has not confirmed yet: given as long as a silent tracker gets
+        out += receipts.check_pending(db, now, limit, self.plans)
         for row in db.execute(f"SELECT {', '.join(al.COLS)} FROM alerts WHERE state = 'open' AND severity = 'critical' "
                               "AND notified_at <= ?", (now - s["renotify_s"],)).fetchall():
             d = dict(zip(al.COLS, row))
