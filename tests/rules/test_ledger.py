@@ -88,10 +88,10 @@ def test_naive_tampering_is_named(tmp_path):
     def reset():
         w.conn.execute("DELETE FROM custody_ledger")
         w.conn.executemany("INSERT INTO custody_ledger VALUES (?,?,?,?,?,?,?,?)", snapshot)
-    w.conn.execute("UPDATE custody_ledger SET body = replace(body, 'Sari', 'Budi') WHERE event = 'alert'")
-    (seq,) = w.conn.execute("SELECT seq FROM custody_ledger WHERE event = 'alert'").fetchone()
+    w.conn.execute("UPDATE custody_ledger SET body = replace(body, 'Sari', 'Budi') WHERE event = 'acknowledged'")
+    (seq,) = w.conn.execute("SELECT seq FROM custody_ledger WHERE event = 'acknowledged'").fetchone()
     v = ledger.verify(w.conn, "BOX-1")
-    assert (v.ok, v.first_bad) == (False, seq) and f"entry {seq} (alert) was altered" in v.reason
+    assert (v.ok, v.first_bad) == (False, seq) and f"entry {seq} (acknowledged) was altered" in v.reason
     reset()
     w.conn.execute("DELETE FROM custody_ledger WHERE seq = 5")
     v = ledger.verify(w.conn, "BOX-1")

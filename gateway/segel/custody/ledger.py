@@ -42,8 +42,11 @@ EVENTS: dict[str, tuple[str, str]] = {
                                "lat, lon, fix, hdop, ev, seq, batt, flags"),
     "withdrawn": ("custody judge", "key (the finding's), note, alert (its id, if it had one)"),
     "security": ("custody judge", "reason (bad_mac|replay), detail, alert"),
-    "alert": ("judge timers, operator actions, receipts", "alert, kind, change (raised|repeated|acknowledged|"
-                                                           "resolved|withdrawn), by, note"),
+    # a change of an alert's life, named by the change; the operator's actions add `via` (cli, console)
+    "raised": ("judge timers, receipts", "alert, kind, by, note"),
+    "repeated": ("judge timers, receipts", "alert, kind, by, note"),
+    "acknowledged": ("operator actions", "alert, kind, by, note, via"),
+    "resolved": ("operator actions, the system", "alert, kind, by, note[, via]"),
     "paired": ("registry (record_pairings)", "device, tps, by, forced, pairing (its id in `pairings`)"),
     "unpaired": ("registry (record_pairings)", "device, by, reason (moved to <box>|replaced by <device>|unpaired), "
                                                "pairing"),
@@ -102,12 +105,12 @@ def append(conn: sqlite3.Connection, box: str, at: float, device_time: float | N
 
 
 def record_alert(conn: sqlite3.Connection, alert: dict, change: str, at: float, by: str | None = None,
-                 note: str | None = None) -> str:
-    """An `alert` entry for a change of an alert's life (`alert` = its row or its published JSON):
-    the operator's acknowledge/resolve (who, note), the system's resolutions and timer alerts."""
+                 note: str | None = None, **extra: object) -> str:
+    """An entry named by the change of an alert's life (raised, repeated, acknowledged, resolved;
+    `alert` = its row or its published JSON): who (`by`), their note, and `extra` (e.g. via)."""
     subject = alert.get("subject") or alert.get("box") or f"device:{alert.get('device')}"
-    return append(conn, subject, at, None, "alert", {"alert": alert["id"], "kind": alert["kind"], "change": change,
-                                                      "by": by, "note": note})
+    return append(conn, subject, at, None, change, {"alert": alert["id"], "kind": alert["kind"], "by": by,
+                                                    "note": note, **extra})
 
 
 def head(conn: sqlite3.Connection, box: str) -> tuple[int, str]:
