@@ -83,7 +83,7 @@ def test_checkpoints_are_signed_published_and_catch_a_rewrite(tmp_path: Path, mo
         env = _retained(mosquitto.port, topics.checkpoint(BOX))
         doc = json.loads(env["payload"])
         assert doc["box"] == BOX and doc["seq"] >= n - 1 and doc["key"] == key.key_id
-        assert checkpoints.signature_ok(key.public_hex, env["payload"], env["signature"])
+        assert checkpoints.checkpoint_ok(key.public_hex, env)
         gwtest.wait(lambda: any(d.get("schema") == "segel.checkpoints/1" for d, _ in Hook.got), what="webhook")
         hooked = [(d, ok) for d, ok in Hook.got if d.get("schema") == "segel.checkpoints/1"]
         assert all(ok for _, ok in hooked)
@@ -93,7 +93,7 @@ def test_checkpoints_are_signed_published_and_catch_a_rewrite(tmp_path: Path, mo
         parts.close()
     published = tmp_path / "published" / "checkpoints.jsonl"
     lines = [json.loads(x) for x in published.read_text().splitlines()]
-    assert all(checkpoints.signature_ok(key.public_hex, e["payload"], e["signature"]) for e in lines)
+    assert all(checkpoints.checkpoint_ok(key.public_hex, e) for e in lines)
 
     # Someone holding the database rewrites the box's history: deletes the second frame and
     # recomputes every hash. The chain alone is consistent again; the published checkpoints are not.

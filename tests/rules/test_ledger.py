@@ -150,9 +150,12 @@ def test_checkpoints_cover_only_changed_chains_and_verify(tmp_path):
     doc = json.loads(again["payload"])
     n, head = ledger.head(w.conn, "BOX-1")
     assert (doc["box"], doc["seq"], doc["head"], doc["since"]) == ("BOX-1", n - 1, head, n - 1)
-    assert checkpoints.signature_ok(key.public_hex, again["payload"], again["signature"])
+    assert checkpoints.checkpoint_ok(key.public_hex, again)
     forged = again["payload"].replace(head, "0" * 64)
-    assert not checkpoints.signature_ok(key.public_hex, forged, again["signature"])
+    assert not checkpoints.checkpoint_ok(key.public_hex, {**again, "payload": forged})
+    fields, text, sig = checkpoints.parse_qr(checkpoints.qr_text(doc, again["signature"]))
+    assert (fields["box"], fields["head"]) == ("BOX-1", head) and checkpoints.signature_ok(key.public_hex, text, sig)
+    assert not checkpoints.signature_ok(key.public_hex, text.replace(head, "1" * 64), sig)
     with pytest.raises(checkpoints.SigningKeyError, match="never overwritten"):
         checkpoints.create_key(key.path)
 

@@ -31,7 +31,7 @@ def _options(fn):  # type: ignore[no-untyped-def]
 
 def _read_checkpoints(path: Path) -> list[dict]:
     """Checkpoint envelopes from a published file (JSON lines), or from a webhook archive."""
-    out = []
+    out: list[dict] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -140,16 +140,22 @@ bundle's own key proves only that it is self-consistent). --checkpoints adds the
 you kept yourself (the append-only file, or webhook deliveries): a chain rewritten after they
 were published no longer matches them, and the verifier names the entry. Exit status: 0 valid,
 1 invalid (the entry altered, removed or reordered is named), 3 intact but no signed checkpoint.""")
-    @click.argument("bundle_file", metavar="BUNDLE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.argument("bundle_file", metavar="BUNDLE", required=False,
+                    type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--key", "keys", multiple=True, metavar="PUBLIC_KEY",
                   help="The instance's public key: 64 hex digits, or a PEM file (repeat for several keys).")
     @click.option("--checkpoints", "cp_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="Your own copy of the published checkpoints (JSON lines).")
+    @click.option("--qr", "qr_text", metavar="TEXT", help="The text of a report's checkpoint QR code (SEGELCP1|...): "
+                  "checks its signature, and with BUNDLE that the bundle holds that head.")
     @click.option("--json", "as_json", is_flag=True, help="The verdict as JSON.")
-    def verify_bundle_cmd(bundle_file: Path, keys: tuple[str, ...], cp_file: Path | None, as_json: bool) -> None:
+    def verify_bundle_cmd(bundle_file: Path | None, keys: tuple[str, ...], cp_file: Path | None, qr_text: str | None,
+                          as_json: bool) -> None:
         """Verify a custody bundle offline: says VALID, or which entry was altered, removed or reordered."""
         from segel.custody import bundle, checkpoints
 
+        if bundle_file is None and qr_text is None:
+            raise click.UsageError("give a BUNDLE file, or --qr TEXT (or both)")
         trusted = []
         for k in keys:
             text = Path(k).read_text(encoding="utf-8") if Path(k).is_file() else k
@@ -157,5 +163,25 @@ were published no longer matches them, and the verifier names the entry. Exit st
                 trusted.append(checkpoints.public_key_from_text(text))
             except (checkpoints.SigningKeyError, ValueError) as e:
                 raise click.ClickException(f"--key {k}: {e}") from None
+        if qr_text is not None:
+            ok, fields, msg = checkpoints.check_qr(qr_text, trusted)
+            click.echo(f"{'VALID' if ok else 'INVALID'} checkpoint code: {msg}")
+            if fields:
+                click.echo(f"  box {fields['box']}, entries 0 to {fields['seq']}, head {fields['head']}")
+            if not ok:
+                sys.exit(EXIT_INVALID)
+            if bundle_file is not None:
+                try:
+                    doc = bundle.loads(bundle_file.read_bytes())
+                except bundle.BundleError as e:
+                    raise click.ClickException(f"{bundle_file}: {e}") from None
+                seq = int(fields["seq"])
+                have = doc["entries"][seq]["hash"] if doc["box"] == fields["box"] and seq < len(doc["entries"]) else None
+                if have != fields["head"]:
+                    click.echo(f"INVALID: the bundle's entry {seq} is not the head the printed checkpoint signed")
+                    sys.exit(EXIT_INVALID)
+                click.echo(f"  the bundle's entry {seq} is that head")
+        if bundle_file is None:
+            return
         extra = _read_checkpoints(cp_file) if cp_file else None
         _report(bundle.verify(bundle_file.read_bytes(), trusted or None, extra), as_json)

@@ -124,12 +124,12 @@ def loads(data: bytes) -> dict:
                     ("entries", list), ("checkpoints", list), ("public_keys", dict)):  # signature: dict or null
         if not isinstance(doc.get(k), kind):
             raise BundleError(f"field {k} is missing or not a {kind.__name__}")
-    for i, e in enumerate(doc["entries"]):
-        if not isinstance(e, dict) or any(k not in e for k in ENTRY_KEYS):
+    for i, ent in enumerate(doc["entries"]):
+        if not isinstance(ent, dict) or any(k not in ent for k in ENTRY_KEYS):
             raise BundleError(f"entry at position {i}: fields missing (need {', '.join(ENTRY_KEYS)})")
-        if not (isinstance(e["seq"], int) and isinstance(e["at_ms"], int) and isinstance(e["body"], str)
-                and isinstance(e["event"], str) and isinstance(e["prev"], str) and isinstance(e["hash"], str)
-                and (e["device_ms"] is None or isinstance(e["device_ms"], int))):
+        if not (isinstance(ent["seq"], int) and isinstance(ent["at_ms"], int) and isinstance(ent["body"], str)
+                and isinstance(ent["event"], str) and isinstance(ent["prev"], str) and isinstance(ent["hash"], str)
+                and (ent["device_ms"] is None or isinstance(ent["device_ms"], int))):
             raise BundleError(f"entry at position {i}: a field has the wrong type")
     return doc
 
@@ -154,7 +154,7 @@ def check_chain(box: str, entries: list[dict]) -> tuple[list[Problem], str]:
     link_pos: dict[int, int | None] = {}
 
     def pos_by_links(i: int) -> int | None:  # the entry's number by following its links back to the start
-        path = []
+        path: list[int] = []
         j: int | None = i
         while j is not None and j not in link_pos:
             if j in path:  # a loop: cannot happen unless hashes were forged
@@ -248,7 +248,7 @@ def _checkpoints(res: Result, box: str, envelopes: list[dict], keys: dict[str, s
             res.problems.append(Problem(0, seq, "signature", f"checkpoint {n} (entry {seq}) is signed by key {kid}, "
                                         "not by the key you gave"))
             continue
-        if pub is None or not cp.signature_ok(pub, env["payload"], str(env["signature"])):
+        if pub is None or not cp.checkpoint_ok(pub, env):
             res.problems.append(Problem(0, seq, "signature", f"checkpoint {n} (entry {seq}): the signature does not "
                                         f"verify with key {kid}: the checkpoint was forged or altered"))
             continue
@@ -286,10 +286,9 @@ def _against_published(res: Result, box: str, entries: list[dict], published: di
         return
     p = {s: h for s, (h, _) in published.items()}
     before = p.get(bad - 1, GENESIS if bad == 0 else chain[bad - 1])
-    e = entries
 
     def fits(i: int, s: int, prev: str) -> bool:
-        return i < n and s in p and _h(box, e[i], s, prev) == p[s]
+        return i < n and s in p and _h(box, entries[i], s, prev) == p[s]
     cpn = published[bad][1]
     if fits(bad, bad + 1, p.get(bad, "")) and fits(bad + 1, bad, before):
         msg = f"entries {bad} and {bad + 1} were swapped (reordered)"
@@ -297,7 +296,7 @@ def _against_published(res: Result, box: str, entries: list[dict], published: di
     elif fits(bad, bad + 1, p.get(bad, "")):
         msg, kind = f"entry {bad} was removed", "removed"
     elif fits(bad + 1, bad + 1, p.get(bad, "")) or (bad == n - 1 and bad + 1 not in p):
-        msg, kind = f"entry {bad} ({e[bad]['event']}) was altered", "altered"
+        msg, kind = f"entry {bad} ({entries[bad]['event']}) was altered", "altered"
     elif fits(bad + 1, bad, before):
         msg, kind = f"an entry was inserted before entry {bad}", "altered"
     else:

@@ -133,6 +133,16 @@ def public_pem(public_hex: str) -> str:
     return k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+def checkpoint_ok(public_hex: str, env: dict) -> bool:
+    """A checkpoint envelope's signature verifies with the key (over the statement of its payload)."""
+    try:
+        doc = json.loads(env["payload"])
+        text = statement(doc)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return isinstance(env.get("signature"), str) and signature_ok(public_hex, text, env["signature"])
+
+
 def signature_ok(public_hex: str, payload: str | bytes, signature_hex: str) -> bool:
     data = payload.encode() if isinstance(payload, str) else payload
     if len(signature_hex) != 128 or signature_hex.strip("0123456789abcdef"):
@@ -148,8 +158,53 @@ def signature_ok(public_hex: str, payload: str | bytes, signature_hex: str) -> b
 
 
 def payload_text(doc: dict) -> str:
-    """The exact text that is signed (and published verbatim: verifiers never re-serialise it)."""
+    """The payload as stored and published (its signature covers `statement(payload)`)."""
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+STATEMENT_FIELDS = ("instance", "box", "since", "seq", "head", "hashes_sha256", "at_ms", "key")
+QR_PREFIX = "SEGELCP1"
+
+
+def hashes_digest(hashes: list[str]) -> str:
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def statement(doc: dict) -> str:
+    """The text a checkpoint's signature covers: the schema and eight fields of its payload, one a
+    line (the entry hashes by their SHA-256), so a printed QR code can carry it whole."""
+    vals = {**doc, "hashes_sha256": hashes_digest(list(doc["hashes"]))}
+    return "\n".join([SCHEMA] + [str(vals[k]) for k in STATEMENT_FIELDS])
+
+
+def qr_text(doc: dict, signature: str) -> str:
+    """A checkpoint as one line for a QR code: SEGELCP1|instance|box|since|seq|head|hashes|at_ms|key|signature."""
+    return "|".join([QR_PREFIX] + statement(doc).split("\n")[1:] + [signature])
+
+
+def parse_qr(text: str) -> tuple[dict, str, str]:
+    """(fields, statement, signature) from a scanned checkpoint QR code; ValueError if it is not one."""
+    parts = text.strip().split("|")
+    if len(parts) != len(STATEMENT_FIELDS) + 2 or parts[0] != QR_PREFIX:
+        raise ValueError(f"not a Segel checkpoint code (it starts with {QR_PREFIX}| and has "
+                         f"{len(STATEMENT_FIELDS) + 2} fields)")
+    fields = dict(zip(STATEMENT_FIELDS, parts[1:-1]))
+    return fields, "\n".join([SCHEMA] + parts[1:-1]), parts[-1]
+
+
+def check_qr(text: str, public_keys: list[str]) -> tuple[bool, dict, str]:
+    """(valid, fields, message) for a checkpoint QR code scanned from a report."""
+    try:
+        fields, stmt, sig = parse_qr(text)
+    except ValueError as e:
+        return False, {}, str(e)
+    for pub in public_keys:
+        if key_id(pub) == fields["key"] and signature_ok(pub, stmt, sig):
+            return True, fields, f"signed by key {fields['key']}: the signature verifies"
+    if not public_keys:
+        return False, fields, "give the instance's public key (--key) to check the signature"
+    return False, fields, (f"the signature does not verify with the key you gave ({', '.join(key_id(p) for p in public_keys)}"
+                           f"; the code names key {fields['key']}): the printed checkpoint is not genuine")
 
 
 def envelope(payload: str, signature: str | None, missing: str | None) -> dict:
@@ -176,7 +231,7 @@ def make(conn: sqlite3.Connection, key: SigningKey | None, instance: str, now: f
         doc = {"schema": SCHEMA, "instance": instance, "box": box, "since": since, "seq": seq, "head": hashes[-1],
                "hashes": hashes, "at_ms": at_ms, "key": key.key_id if key else None}
         text = payload_text(doc)
-        sig = key.sign(text.encode()) if key else None
+        sig = key.sign(statement(doc).encode()) if key else None
         why = None if key else (missing or "no signing key")
         conn.execute("INSERT INTO ledger_checkpoints(box, seq, head, at_ms, key_id, payload, signature, missing) "
                      "VALUES (?,?,?,?,?,?,?,?)", (box, seq, hashes[-1], at_ms, doc["key"], text, sig, why))

@@ -106,10 +106,10 @@ class Checkpointer:
         with transaction(conn):
             cps.mark_published(conn, [i for i, _ in pending], now)
         latest: dict[str, dict] = {}
-        for e in envs:
-            latest[json.loads(e["payload"])["box"]] = e
-        return [(topics.checkpoint(box), json.dumps(e, sort_keys=True, separators=(",", ":")).encode(), 1, True)
-                for box, e in latest.items()]
+        for env in envs:
+            latest[json.loads(env["payload"])["box"]] = env
+        return [(topics.checkpoint(box), json.dumps(env, sort_keys=True, separators=(",", ":")).encode(), 1, True)
+                for box, env in latest.items()]
 
 
 def from_config(cfg: Config) -> Checkpointer:
