@@ -38,7 +38,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("power_lost", HIGH, "the tracker booted after losing power while armed: removed or powered off"),
     Kind("wrong_tps", HIGH, "the box is at a TPS that is not its own"),
     Kind("off_corridor", HIGH, "the box is outside every corridor of its plan and outside any place"),
-    Kind("long_stop", HIGH, "the box stood still outside any place longer than stop_minutes"),
+    Kind("long_stop", HIGH, "the box stood still outside any place for stop_minutes or more"),
     Kind("receipt_wrong_place", HIGH, "a handover receipt at a place the box's plan does not name, or from a phone away from the place"),
     Kind("receipt_no_arrival", HIGH, "a handover receipt, but the tracker recorded no arrival at that place and time"),
     Kind("silent", HIGH, "no frame for longer than silent_after_intervals x report_interval_s (timer)"),

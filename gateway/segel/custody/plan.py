@@ -29,11 +29,11 @@ _LEG_ENDS = {
 DEFAULT_RULES: dict[str, float] = {
     "report_interval_s": 300,        # the trackers' configured report interval
     "silent_after_intervals": 3,     # silent when no frame for this many intervals
-    "stop_minutes": 30,              # stopped outside any place longer than this
+    "stop_minutes": 30,              # stopped outside any place this long or longer: long_stop
     "stop_radius_m": 150,            # "stopped" = every fix within this distance of where the stop began
     "corridor_dwell_s": 180,         # outside every corridor of the plan for this long
     "low_battery_mv": 3450,
-    "late_after_s": 600,             # an alert whose device time is older than this when raised is late
+    "late_after_s": 600,             # late: learned this long after the device time of the frame that showed it
     "renotify_s": 900,               # re-send unacknowledged critical alerts after this
     "max_hdop": 5.0,                 # fixes worse than this are not used for places
 }
