@@ -29,7 +29,8 @@ one-page PDF with one line of text.""")
     @click.option("--boxes", type=click.IntRange(min=1), help="Only the first N boxes (default: every box).")
     @click.option("--district", default="largest", show_default=True,
                   help="PPK for the district report (largest = the one with most boxes; none = skip).")
-    @click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
+    @click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
+                  help="Language of the reports: id = Bahasa Indonesia, en = English.")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Keep the PDFs in this folder.")
     @click.option("--json", "as_json", is_flag=True, help="The figures as one JSON object.")
     def reports_cmd(db: str, boxes: int | None, district: str, lang: str, out: Path | None, as_json: bool) -> None:
