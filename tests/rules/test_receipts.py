@@ -160,3 +160,32 @@ def test_phone_clock_skew_is_corrected_and_bad_input_refused(tmp_path):
     assert w.conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0] == 1  # nothing of the refused ones
     ok = submit(w, form("photo", "K1", t0 + 900), t0 + 1000, photo=b"\xff\xd8\xff\xe0" + bytes(5000))
     assert ok.receipt["photo_sha256"] and w.conn.execute("SELECT mime FROM receipt_photos").fetchone()[0] == "image/jpeg"
+
+
+def test_a_paired_trackers_label_carries_its_box_for_the_officers_phone(tmp_path):
+    """The label sheet: a tracker on a box gets the box code and a QR code of its box label, which
+    parses back to fleet, box and tracker; an unpaired tracker keeps its plain SGL-<id> label."""
+    import re
+
+    from segel.ids import parse_box_label
+    from segel.provision import labels
+    from segel.registry import Registry
+
+    from tests.provision.test_labels_pairing import _qr_groups
+
+    w = World.make(tmp_path)
+    reg = Registry(w.conn)
+    reg.add_device(0x000777)
+    devs = [reg.get(DEV), reg.get(0x000777)]
+    out = tmp_path / "labels.pdf"
+    labels.render(devs, out, compress=False, fleet=FLEET)  # type: ignore[arg-type]
+    streams = [s.decode("latin-1") for s in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", out.read_bytes(), re.S)]
+    content = "\n".join(s for s in streams if " re f" in s)
+    assert "(BOX-1) Tj" in content and "(SGL-000101) Tj" in content
+    boxed, plain = _qr_groups(content)
+    text = box_label(FLEET, "BOX-1", DEV)
+    m = labels.qr_matrix(text)
+    assert boxed == {(r, c) for r, row in enumerate(m) for c, v in enumerate(row) if v}
+    m = labels.qr_matrix("SGL-000777")
+    assert plain == {(r, c) for r, row in enumerate(m) for c, v in enumerate(row) if v}
+    assert parse_box_label(text) == (FLEET, "BOX-1", DEV)

@@ -14,6 +14,7 @@ import qrcode
 from fpdf import FPDF
 
 from segel import registry as reg
+from segel.ids import box_label
 
 PREFIX = "SGL-"
 
@@ -44,8 +45,9 @@ class Layout:
 
 
 def render(devices: list[reg.Device], output: Path, layout: Layout = Layout(), title: str = "Segel tracker",
-           compress: bool = True) -> int:
-    """Write the PDF; returns the number of pages."""
+           compress: bool = True, fleet: str | None = None) -> int:
+    """Write the PDF; returns the number of pages. With `fleet` (segel.ids.fleet_id), a tracker
+    paired with a box gets the box label a receiving officer scans: box code and tracker id."""
     if not devices:
         raise ValueError("no devices to label")
     pdf = FPDF(orientation="P", unit="mm", format="A4")
@@ -59,14 +61,16 @@ def render(devices: list[reg.Device], output: Path, layout: Layout = Layout(), t
         slot = i % per_page
         x0 = layout.left + (slot % layout.cols) * layout.width
         y0 = layout.top + (slot // layout.cols) * layout.height
-        _label(pdf, dev, x0, y0, layout, title)
+        _label(pdf, dev, x0, y0, layout, title, fleet)
     pdf.output(str(output))
     return pdf.pages_count
 
 
-def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, title: str) -> None:
+def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, title: str,
+           fleet: str | None = None) -> None:
     text = label_text(dev.hex)
-    m = qr_matrix(text)
+    boxed = fleet is not None and dev.box_id is not None
+    m = qr_matrix(box_label(fleet, dev.box_id, dev.device_id) if boxed else text)  # type: ignore[arg-type]
     pad = (layout.height - layout.qr) / 2
     cell = layout.qr / len(m)
     qx, qy = x0 + pad, y0 + pad
@@ -91,3 +95,7 @@ def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, tit
     pdf.set_xy(tx, y0 + pad + 15)
     pdf.set_font("Helvetica", "", 7)
     pdf.cell(0, 4, f"{dev.board}  epoch {dev.key_epoch}")
+    if boxed:  # the box this tracker is sealed to: what the receiving officer reads and scans
+        pdf.set_xy(tx, y0 + pad + 20)
+        pdf.set_font("Helvetica", "B", 8)
+        pdf.cell(0, 4, f"{dev.box_id}")
