@@ -49,6 +49,13 @@ class GatewaySection:
     # would double the broker round trips for nothing (docs/mqtt.md)
     ack_qos: int = 0
     security_log_keep: int = 1_000_000
+    # re-acks (acks for frames already accepted) each spend a downlink counter: a per-tracker
+    # budget of reack_burst, refilled over reack_refill_s, bounds what replays can spend
+    reack_burst: int = 8
+    reack_refill_s: float = 60.0
+    # bad MACs per tracker and per bridge: one log line per window, an alert at this many
+    bad_mac_window_s: float = 600.0
+    bad_mac_alert_after: int = 20
 
 
 @dataclass
@@ -233,6 +240,12 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
         raise ConfigError("gateway.ack_qos", f"must be 0 or 1, got {cfg.gateway.ack_qos}", cfg.source)
     if cfg.gateway.replay_window < 32:
         raise ConfigError("gateway.replay_window", "must be at least 32 counters", cfg.source)
+    for key in ("reack_burst", "bad_mac_alert_after"):
+        if getattr(cfg.gateway, key) < 1:
+            raise ConfigError(f"gateway.{key}", "must be at least 1", cfg.source)
+    for key in ("reack_refill_s", "bad_mac_window_s"):
+        if not getattr(cfg.gateway, key) > 0:
+            raise ConfigError(f"gateway.{key}", "must be more than 0 seconds", cfg.source)
     return cfg
 
 

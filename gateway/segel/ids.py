@@ -1,6 +1,8 @@
-"""Identifiers as people and wires write them: device ids (six hex digits) and their parsing."""
+"""Identifiers as people and wires write them: device ids (six hex digits), bridge and base-station names."""
 
 from __future__ import annotations
+
+import re
 
 
 def device_hex(device_id: int) -> str:
@@ -17,6 +19,35 @@ def parse_device(text: str) -> int:
     if not t or len(t) > 6 or any(c not in "0123456789abcdef" for c in t):
         raise ValueError(f"{text!r} is not a device id (six hex digits, e.g. 000101)")
     return int(t, 16)
+
+
+# Bridge ids, base-station ids and other names that reach topics, tags and logs: letters, digits,
+# '.', '_' and '-', starting with a letter or digit, at most 64 characters (docs/mqtt.md). Nothing
+# else is built from a name outside this alphabet: no InfluxDB tag, no topic, no log line.
+NAME_MAX = 64
+NAME_ALPHABET = "letters, digits, '.', '_' and '-' (starting with a letter or digit), at most 64 characters"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_DEVICE_RE = re.compile(r"[0-9a-f]{6}")
+
+
+def is_name(text: object) -> bool:
+    """True for a bridge or base-station id in the documented alphabet."""
+    return isinstance(text, str) and _NAME_RE.fullmatch(text) is not None
+
+
+def check_name(text: object, what: str) -> str:
+    """`text` when it is a valid name, else ValueError saying what is wrong (the text shown safely)."""
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be text, got {type(text).__name__}")
+    if not is_name(text):
+        shown = text[:NAME_MAX] + ("..." if len(text) > NAME_MAX else "")
+        raise ValueError(f"{what} {shown!r} is not a valid name: use {NAME_ALPHABET}")
+    return text
+
+
+def is_device_hex(text: object) -> bool:
+    """True for a device id in its canonical text form (six lowercase hex digits)."""
+    return isinstance(text, str) and _DEVICE_RE.fullmatch(text) is not None
 
 
 # ---- box labels: what a receiving officer scans ------------------------------------------------------

@@ -44,6 +44,38 @@ class Source:
 
 TRACKER, BRIDGE = "tracker", "bridge"
 
+# Reasons a message is rejected before or around its frame (the frame's own are
+# segel.protocol.RejectReason); every one is counted, kept in the security log with the raw
+# bytes, and written as a `rejected` point (docs/gateway.md, "Rejected messages").
+WRONG_TOPIC = "wrong_topic"  # the message names a sender other than its topic's
+OVERSIZE = "oversize"  # longer than any message of its kind can be
+BAD_NAME = "bad_name"  # a bridge, base-station or device id outside the documented alphabet
+INTERNAL_ERROR = "internal_error"  # handling it raised: a bug, parked instead of stopping ingest
+
+# What the ingest stage notices that is not a frame; judges turn notices into alerts.
+DOWNLINK_COUNTERS_LOW = "downlink_counters_low"  # a tracker's downlink counters are near their end
+ACKS_STOPPED = "acks_stopped"  # ... at their end: its acks stop until it is re-keyed
+BAD_MAC_FLOOD = "bad_mac_flood"  # many frames with a bad MAC for a tracker or through a bridge
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a message holds no frame the pipeline can look at (bad JSON, a bad name, too big)."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the ingest stage noticed about a tracker or a bridge (one of the kinds above)."""
+
+    kind: str
+    at: float  # the gateway's receive time of the message that caused it
+    device_id: int | None = None
+    bridge: str | None = None
+    detail: dict = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class Uplink:
@@ -108,3 +140,6 @@ class Judge(Protocol):
     def on_rejected(self, rec: Rejected, db: sqlite3.Connection) -> list[dict]: ...
 
     def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]: ...
+
+    # Optional: a judge that has it is also handed the ingest stage's notices (`Notice`).
+    # def on_notice(self, notice: Notice, db: sqlite3.Connection) -> list[dict]: ...

@@ -268,7 +268,7 @@ def encode_body(body: Body) -> tuple[FrameType, bytes]:
         return FrameType.POSITION, (
             _put_i24(lat_e7_to_i24(round(body.lat * 1e7)))
             + _put_i24(lon_e7_to_i24(round(body.lon * 1e7)))
-            + bytes((body.flags, min(255, round(body.hdop * 10)), min(255, body.speed_kmh)))
+            + bytes((body.flags, min(255, _div_round(round(body.hdop * 100), 10)), min(255, body.speed_kmh)))
         )
     if isinstance(body, Seal):
         return FrameType.SEAL, (

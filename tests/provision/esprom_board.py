@@ -2,7 +2,16 @@
 protocol (SLIP frames, ESP_CMDS of esptool's loader) well enough for esptool's real code to
 connect, detect the chip, upload and greet its flasher stub, write compressed data, check MD5s
 and reset. Written data lands in an in-memory flash, so a test can read back what `segel flash`
-put where. Only the chip is simulated; the host side is esptool itself."""
+put where. Only the chip is simulated; the host side is esptool itself.
+
+The flash size is read as on the real chip: the host programs the SPI controller's "user
+command" registers (SPI_USR, SPI_USR2 = command byte, W0 cleared) through WRITE_REG, starts it
+with SPI_CMD_USR in SPI_CMD, polls until the bit clears and reads the answer from W0 through
+READ_REG (esptool loader.py run_spiflash_command). The simulated controller runs the command
+when the bit is set: RDID (0x9F) answers the JEDEC id, manufacturer | type << 8 | capacity << 16
+with capacity = log2(bytes) (0x16 = 4 MiB, 0x17 = 8 MiB), as the flash chip does; the ROM and the
+stub answer register reads alike. MicroPython 1.26+ reads the same id at boot
+(esp_flash_get_physical_size)."""
 
 from __future__ import annotations
 
@@ -20,6 +29,9 @@ FLASH_DEFL_BEGIN, FLASH_DEFL_DATA, FLASH_DEFL_END, SPI_FLASH_MD5, GET_SECURITY_I
 ERASE_FLASH = 0xD0
 ESP32_MAGIC_REG, ESP32_MAGIC = 0x40001000, 0x00F01D83
 CHIP_IDS = {"esp32": 0, "esp32s3": 9}
+SPI_CMD_USR = 1 << 18  # SPI_CMD register: start / busy
+SPIFLASH_RDID, SPIFLASH_RDSR, SPIFLASH_RDSFDP = 0x9F, 0x05, 0x5A
+WINBOND, W25Q_TYPE = 0xEF, 0x40
 
 
 def slip(payload: bytes) -> bytes:
@@ -32,7 +44,11 @@ class EspRomBoard(PtyBoard):
         self.flash = bytearray(b"\xff") * (flash_mb << 20)
         self.flash_size_id = (flash_mb << 20).bit_length() - 1  # JEDEC capacity byte: 0x16 = 4 MB
         cls = CHIP_DEFS[chip]
+        self._spi_cmd = cls.SPI_REG_BASE
+        self._spi_usr2 = cls.SPI_REG_BASE + cls.SPI_USR2_OFFS
         self._w0 = cls.SPI_REG_BASE + cls.SPI_W0_OFFS
+        self.regs: dict[int, int] = {}
+        self.spi_commands: list[int] = []  # flash commands the host ran through the SPI controller
         self.stub = False
         self.commands: list[int] = []
         self._write_at = 0
@@ -63,12 +79,14 @@ class EspRomBoard(PtyBoard):
                 self._reply(op, data=struct.pack("<IBBBBBBBBII", 0, 0, 0, 0, 0, 0, 0, 0, 0, CHIP_IDS[self.chip], 0))
         elif op == READ_REG:
             (addr,) = struct.unpack_from("<I", data)
-            if addr == ESP32_MAGIC_REG:
-                self._reply(op, val=ESP32_MAGIC)
-            elif addr == self._w0:  # SPI data register after a RDID: manufacturer, type, capacity (2^n B)
-                self._reply(op, val=(self.flash_size_id << 16) | 0x40EF)
-            else:
-                self._reply(op, val=0)
+            self._reply(op, val=ESP32_MAGIC if addr == ESP32_MAGIC_REG else self.regs.get(addr, 0))
+        elif op == WRITE_REG:
+            addr, value, mask = struct.unpack_from("<III", data)
+            self.regs[addr] = (self.regs.get(addr, 0) & ~mask) | (value & mask)
+            if addr == self._spi_cmd and value & SPI_CMD_USR:
+                self._spi_user_command(self.regs.get(self._spi_usr2, 0) & 0xFF)
+                self.regs[addr] &= ~SPI_CMD_USR  # done: the controller clears the bit
+            self._reply(op)
         elif op == MEM_END:
             self._reply(op)
             self.stub = True
@@ -92,8 +110,18 @@ class EspRomBoard(PtyBoard):
         elif op == ERASE_FLASH:
             self.flash[:] = b"\xff" * len(self.flash)
             self._reply(op)
-        else:  # WRITE_REG, MEM_BEGIN/DATA, SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_DEFL_END, ...
+        else:  # MEM_BEGIN/DATA, SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_DEFL_END, ...
             self._reply(op)
+
+    def _spi_user_command(self, command: int) -> None:
+        """The flash chip's answer to a command run through the SPI controller, left in W0."""
+        self.spi_commands.append(command)
+        if command == SPIFLASH_RDID:
+            self.regs[self._w0] = (self.flash_size_id << 16) | (W25Q_TYPE << 8) | WINBOND
+        elif command == SPIFLASH_RDSR:
+            self.regs[self._w0] = 0  # not busy, not write-protected
+        elif command == SPIFLASH_RDSFDP:
+            self.regs[self._w0] = 0xFFFFFFFF  # no SFDP table
 
     def _serve(self) -> None:
         buf = b""

@@ -1,7 +1,9 @@
 """A tracker on a pseudo-terminal: speaks MicroPython's raw REPL protocol (docs/reference/
 repl.rst) and runs what it receives on real MicroPython (the WebAssembly port under Node) with a
 device image's files as its file system. So `segel check` is tested through mpremote's real
-serial transport and the real probe on real MicroPython; only the UART is simulated."""
+serial transport and the real probe on real MicroPython; only the UART is simulated, and, given a
+`standin` folder (tests/provision/standin: `machine` with the board's chips at the register level
+plus its scenario.json), the hardware behind `machine`."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 
 
 class RawReplBoard(PtyBoard):
-    def __init__(self, files_dir: Path, node: str) -> None:
+    def __init__(self, files_dir: Path, node: str, standin: Path | None = None) -> None:
         self.files_dir = files_dir
         self.node = node
+        self.standin = standin
         self.executed: list[str] = []
         super().__init__()
 
@@ -29,7 +32,8 @@ class RawReplBoard(PtyBoard):
         with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
             fh.write(code)
         try:
-            res = subprocess.run([self.node, str(RUNNER), "--mount", f"{self.files_dir}:/", "--path", "/lib",
+            extra = ["--mount", f"{self.standin}:/standin", "--path", "/standin"] if self.standin else []
+            res = subprocess.run([self.node, str(RUNNER), "--mount", f"{self.files_dir}:/", "--path", "/lib", *extra,
                                   fh.name], capture_output=True, timeout=60)
         finally:
             os.unlink(fh.name)

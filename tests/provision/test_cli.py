@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import stat
 from pathlib import Path
 
 import fwbuild
@@ -47,18 +48,23 @@ def _day(run, tmp_path: Path, index_dir: Path) -> Fleet:  # type: ignore[no-unty
 def test_a_technicians_day(run, tmp_path: Path, index_dir: Path) -> None:  # type: ignore[no-untyped-def]
     fleet = _day(run, tmp_path, index_dir)
     res = run("image", "--all")
-    assert "000104  tbeam-supreme    " in res.output and "5,177,344 B partition vfs@0x310000" in res.output
+    assert "000104  tbeam-supreme    tracker  " in res.output
+    assert "6,291,456 B at 0x200000 (made at boot)" in res.output
     dry = run("flash", "--port", "/dev/ttyUSB0", "000102", "--dry-run")
     fw = (fleet.root / "firmware" / "esp32.bin").read_bytes()
     img = fleet.image_path("000102").read_bytes()
     assert dry.stdout == (
         "dry run: nothing written\n"
-        "device 000102  board tbeam-v1.1  key epoch 0\n"
+        "device 000102  board tbeam-v1.1  role tracker  key epoch 0\n"
         "port /dev/ttyUSB0  chip esp32  baud 460800\n"
-        f"write 0x00001000..{0x1000 + len(fw):#010x}     65,616 B  MicroPython              "
+        "MicroPython 1.27.0 (named in the .bin)\n"
+        "filesystem: no vfs row, so MicroPython 1.27 makes one at boot from the end of the last partition "
+        "(factory ends 0x200000) to the end of the 4 MiB flash: 0x200000..0x400000 (2 MiB, 512 blocks of 4096 B)\n"
+        f"write 0x00001000..{0x1000 + len(fw):#010x}  {len(fw):>9,} B  MicroPython           "
         f"{fleet.root / 'firmware' / 'esp32.bin'}  sha256 {hashlib.sha256(fw).hexdigest()[:16]}\n"
-        f"write 0x00310000..0x00400000    983,040 B  filesystem (vfs partition) {fleet.image_path('000102')}  "
+        f"write 0x00200000..0x00400000  2,097,152 B  filesystem (littlefs) {fleet.image_path('000102')}  "
         f"sha256 {hashlib.sha256(img).hexdigest()[:16]}\n"
+        "check first: the chip is an esp32 with exactly 4 MiB of flash (the filesystem's place depends on it)\n"
         "verify every write, then hard-reset the board\n")
     run("labels", "--all", "-o", str(tmp_path / "labels.pdf"))
     assert (tmp_path / "labels.pdf").read_bytes().startswith(b"%PDF")
@@ -99,7 +105,10 @@ def test_bad_input_is_a_clear_message_and_exit_1(run, tmp_path: Path, index_dir:
                               [("nvs", 1, 2, 0x9000, 0x6000), ("factory", 0, 0, 0x10000, 0x300000),
                                ("vfs", 1, 0x81, 0x310000, 0x4000)])
     cases.append((["flash", "--port", "/dev/ttyUSB0", "000101", "--dry-run", "--micropython", str(small)],
-                  "larger than the vfs partition (16384 bytes at 0x310000)"))
+                  "larger than the filesystem region (16,384 bytes at 0x310000)"))
+    old = fwbuild.write_bin(tmp_path / "plus-1.25.bin", "esp32", fwbuild.TABLE_4MIBPLUS, tag="v1.25.0")
+    cases.append((["flash", "--port", "/dev/ttyUSB0", "000101", "--dry-run", "--micropython", str(old)],
+                  "and MicroPython 1.25 creates no filesystem without one (that came in 1.26)"))
     shutil.rmtree(fleet.package_cache / "package" / "6" / "lora-sx126x")
     cases.append((["image", "000104"], "package lora-sx126x (latest, .mpy v6) is not in the package cache"))
     for args, message in cases:
@@ -133,7 +142,7 @@ def test_flash_then_reflash_needs_reimage(run, tmp_path: Path, index_dir: Path) 
         assert board.commands == []  # refused before touching the port
         run("flash", "--port", board.port, "000101", "--reimage")
     assert fleet.open_registry().get(0x101).key_epoch == 1  # type: ignore[union-attr]
-    assert b'"key_epoch": 1' in bytes(board.flash[0x310000:0x400000])
+    assert b'"key_epoch": 1' in bytes(board.flash[0x200000:0x400000])
 
 
 def test_flash_all_on_one_port_with_a_summary(run, tmp_path: Path, index_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -160,8 +169,10 @@ def test_flash_merged_writes_one_image_file(run, tmp_path: Path, index_dir: Path
     _day(run, tmp_path, index_dir)
     out_file = tmp_path / "000104-full.bin"
     res = run("flash", "--port", "-", "000104", "--merged", str(out_file))
-    assert res.output.rstrip().endswith(f"merged into {out_file}, to be written at 0x0")
+    assert res.output.rstrip().endswith(f"merged into {out_file} (mode 600: it holds the device key), "
+                                        "to be written at 0x0 on a board with 8 MiB of flash")
     data = out_file.read_bytes()
-    assert len(data) == 0x800000  # ESP32-S3 image from flash 0 to the end of vfs
-    assert b'"device_id": "000104"' in read_littlefs(data[0x310000:])["config.json"]
+    assert len(data) == 0x800000  # ESP32-S3 image from flash 0 to the end of the 8 MiB
+    assert b'"device_id": "000104"' in read_littlefs(data[0x200000:])["config.json"]
+    assert stat.S_IMODE(out_file.stat().st_mode) == 0o600  # it holds the device key
     assert "Chip ID: 9 (ESP32-S3)" in flash.image_info(data, "esp32s3")

@@ -4,6 +4,7 @@ load on real MicroPython (the WebAssembly port) where their imports allow."""
 from __future__ import annotations
 
 import json
+import modulefinder
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ import fwbuild
 import pytest
 
 from segel import paths
-from segel.provision import devconfig, packages
+from segel.provision import devconfig, packages, roles
 from segel.provision.builder import ImageBuilder
 from segel.provision.image import ImageError, mpy_cross_path, read_littlefs
 from segel.provision.settings import Fleet
@@ -24,20 +25,21 @@ def _builder(fleet: Fleet, firmware_tree: Path, **kw: object) -> ImageBuilder:
     return ImageBuilder(fleet, firmware_dir=firmware_tree, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("board", "driver", "vfs_size"), [("tbeam-v1.1", "sx127x", 0xF0000),
-                                                           ("tbeam-supreme", "sx126x", 0x4F0000)])
+@pytest.mark.parametrize(("board", "driver", "vfs_size"), [("tbeam-v1.1", "sx127x", 0x200000),
+                                                           ("tbeam-supreme", "sx126x", 0x600000)])
 def test_image_holds_exactly_the_expected_files(fleet: Fleet, firmware_tree: Path, board: str, driver: str,
                                                 vfs_size: int) -> None:
     dev = devconfig.provision(fleet, 1, board=board)[0].device
     path, img = _builder(fleet, firmware_tree).build_to_file(dev)
     data = path.read_bytes()
-    assert len(data) == vfs_size == img.partition.size
+    assert len(data) == vfs_size == img.region.size  # stock 1.27: 0x200000 to the end of the board's flash
     got = read_littlefs(data)
 
     expected: dict[str, bytes] = {"main.py": (firmware_tree / "main.py").read_bytes()}
     if (firmware_tree / "boot.py").is_file():
         expected["boot.py"] = (firmware_tree / "boot.py").read_bytes()
-    srcs = sorted(p for p in (firmware_tree / "segelfw").rglob("*.py") if "__pycache__" not in p.parts)
+    tracker = roles.role_modules(firmware_tree, "tracker")
+    srcs = sorted(firmware_tree / roles.module_path(m, firmware_tree) for m in tracker)
     assert len(srcs) >= 5
     for src in srcs:
         rel = src.relative_to(firmware_tree).as_posix()
@@ -108,7 +110,7 @@ def test_image_larger_than_the_partition_is_refused(fleet: Fleet, firmware_tree:
     rows = [("nvs", 1, 2, 0x9000, 0x6000), ("factory", 0, 0, 0x10000, 0x300000), ("vfs", 1, 0x81, 0x310000, 0x4000)]
     fw = fwbuild.write_bin(tmp_path / "small.bin", "esp32", rows)
     dev = devconfig.provision(fleet, 1)[0].device
-    with pytest.raises(ImageError, match=r"larger than the vfs partition \(16384 bytes at 0x310000\)|does not fit"):
+    with pytest.raises(ImageError, match=r"larger than the filesystem region \(16,384 bytes at 0x310000\)|does not fit"):
         _builder(fleet, firmware_tree, micropython_bin=fw).build(dev)
 
 
@@ -130,3 +132,50 @@ def test_missing_package_fails_clearly(fleet: Fleet, firmware_tree: Path) -> Non
     dev = devconfig.provision(fleet, 1, board="tbeam-supreme")[0].device
     with pytest.raises(packages.PackageError, match="lora-sx126x .* is not in the package cache"):
         _builder(fleet, firmware_tree).build(dev)
+
+
+def _reachable(firmware_tree: Path, script: str) -> set[str]:
+    """segelfw modules CPython's modulefinder finds from a script (every code path, imports in functions too)."""
+    finder = modulefinder.ModuleFinder(path=[str(firmware_tree)])
+    finder.run_script(str(script))
+    return {n for n in finder.modules if n.split(".")[0] == "segelfw"}
+
+
+def test_each_role_gets_only_the_modules_it_imports(fleet: Fleet, firmware_tree: Path) -> None:
+    tracker_dev = devconfig.provision(fleet, 1)[0].device
+    base_dev = devconfig.provision(fleet, 1, role="base")[0].device
+    builder = _builder(fleet, firmware_tree)
+    mods = {d.role: {n[:-4].replace("/", ".").removesuffix(".__init__") for n in builder.build(d).files
+                     if n.startswith("segelfw/")} for d in (tracker_dev, base_dev)}
+    # the base station's role modules (segelfw.base, or segelfw.basestation and its board wiring in
+    # segelfw.hw) and serial link are not on a tracker; the wake cycle, GNSS and seal not on a base station
+    def base_only(m: str) -> bool:
+        return m.rsplit(".", 1)[-1].startswith("base") or m == "segelfw.serialframe"
+
+    assert not [m for m in mods["tracker"] if base_only(m)]
+    assert not mods["base"] & {"segelfw.cycle", "segelfw.nmea", "segelfw.hw.gnss", "segelfw.hw.seal", "segelfw.seal",
+                               "segelfw.queue", "segelfw.hw.wifi"}
+    assert [m for m in mods["base"] if base_only(m)] and {"segelfw.hw.radio", "segelfw.config"} <= mods["base"]
+    # nothing main.py can reach is lost: together the roles cover what modulefinder finds from main.py
+    assert _reachable(firmware_tree, str(firmware_tree / "main.py")) <= mods["tracker"] | mods["base"]
+    # and a base-station image still boots as one: main.py and config.json are there
+    files = builder.build(base_dev).files
+    assert "main.py" in files and b'"role": "base"' in files["config.json"]
+
+
+def test_the_firmwares_role_manifest_decides_when_it_has_one(fleet: Fleet, firmware_tree: Path,
+                                                              tmp_path: Path) -> None:
+    fw = tmp_path / "fw"
+    shutil.copytree(firmware_tree, fw, ignore=shutil.ignore_patterns("__pycache__", "simhw"))
+    (fw / "roles.json").unlink(missing_ok=True)
+    from_imports = roles.role_modules(fw, "tracker")
+    listed = sorted(roles.module_path(m, fw) for m in from_imports if m != "segelfw.hw.wifi")
+    (fw / "roles.json").write_text(json.dumps({"roles": {"tracker": {"files": ["main.py", *listed]},
+                                                         "base": {"files": ["main.py"]}}}))
+    dev = devconfig.provision(fleet, 1)[0].device
+    files = _builder(fleet, fw).build(dev).files
+    assert "segelfw/hw/wifi.mpy" not in files  # the manifest left it out, so the image does
+    assert {f"{p[:-3]}.mpy" for p in listed} <= set(files)
+    (fw / "roles.json").write_text(json.dumps({"roles": {"tracker": {"files": ["segelfw/gone.py"]}}}))
+    with pytest.raises(ImageError, match="roles.json lists segelfw/gone.py for role 'tracker', but there is no such"):
+        _builder(fleet, fw).build(dev)

@@ -43,11 +43,11 @@ def test_alert_published_on_mqtt_and_pushed_to_a_webhook(tmp_path, mosquitto):
                                 protocol.Seal(int(SealEvent.LOOP_OPEN), 1, 0x0B, K[0], K[1]))
         pub.publish("segel/up/000101", frame)
         end = time.time() + 20
-        while time.time() < end and not any(tp.startswith("segel/alerts/") for tp, _ in pub.down):
+        while time.time() < end and not any(tp == "segel/alerts/seal_unauthorised" for tp, _ in pub.down):
             time.sleep(0.05)
-        (topic, payload), = [(tp, p) for tp, p in pub.down if tp.startswith("segel/alerts/")]
+        # (the timers may add behind_schedule alerts meanwhile: the calendar is in the past)
+        (topic, payload), = [(tp, p) for tp, p in pub.down if tp == "segel/alerts/seal_unauthorised"]
         a = json.loads(payload)
-        assert topic == "segel/alerts/seal_unauthorised"
         assert (a["kind"], a["severity"], a["box"], a["place"], a["state"], a["late"]) == (
             "seal_unauthorised", "critical", "BOX-1", "K1", "open", True)  # device time 2024, received now
         wait_for(lambda: notifier.stats.delivered == 1, timeout=10)

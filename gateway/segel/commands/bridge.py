@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from segel.ids import NAME_ALPHABET, is_name
+
 HELP = """Carry LoRa uplinks from the air to the broker, and downlinks back.
 
 \b
@@ -76,8 +78,9 @@ def register(group: click.Group) -> None:
                 raise click.BadParameter(f"{g!r} is not a gateway EUI (16 hex digits)", param_hint="--gateway")
         if bridge_id is None:
             bridge_id = re.sub(r"[^A-Za-z0-9_-]", "-", Path(port).name) if port else f"udp-{udp.rpartition(':')[2]}"  # type: ignore[union-attr]
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", bridge_id):
-            raise click.BadParameter("letters, digits, - and _ only (it is an MQTT topic level)", param_hint="--id")
+        if not is_name(bridge_id):
+            raise click.BadParameter(f"{bridge_id!r}: use {NAME_ALPHABET} (it is an MQTT topic level and an "
+                                     "InfluxDB tag)", param_hint="--id")
         path = buffer_path or _state_dir() / f"bridge-{bridge_id}.sqlite"
         try:
             b = Bridge(bridge_id, broker, path, port=port, udp=udp, baudrate=baud, gateways=set(gateways) or None,

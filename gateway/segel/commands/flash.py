@@ -1,39 +1,16 @@
-"""`segel flash`: MicroPython + the device image onto a board, through esptool's Python API."""
+"""`segel flash`: MicroPython + the device image onto boards, through esptool's Python API."""
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
 import click
 
-from segel.provision import clikit
-
-
-def _progress_bar(label: str):  # type: ignore[no-untyped-def]
-    """A click progress bar driven by esptool's (current, total) callbacks."""
-    state: dict[str, object] = {}
-
-    def update(cur: int, total: int) -> None:
-        bar = state.get("bar")
-        if bar is None or state.get("total") != total or cur < int(state.get("cur", 0)):  # type: ignore[call-overload]
-            if bar is not None:
-                bar.render_finish()  # type: ignore[attr-defined]
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-            state.update(bar=bar, total=total, cur=0)
-        bar.update(cur - int(state["cur"]))  # type: ignore[attr-defined, call-overload]
-        state["cur"] = cur
-
-    def finish() -> None:
-        bar = state.get("bar")
-        if bar is not None:
-            bar.render_finish()  # type: ignore[attr-defined]
-
-    return update, finish
+from segel.commands import _provisioning as shared
 
 
 @click.command("flash")
-@clikit.fleet_options
+@shared.fleet_options
 @click.argument("device_ids", nargs=-1, metavar="DEVICE_ID...")
 @click.option("--port", "-p", required=True, help="Serial port of the board (/dev/ttyUSB0, /dev/ttyACM0, COM3).")
 @click.option("--micropython", "micropython_bin", metavar="FIRMWARE.bin", multiple=True,
@@ -48,7 +25,7 @@ def _progress_bar(label: str):  # type: ignore[no-untyped-def]
 @click.option("--reimage", is_flag=True,
               help="The board was flashed before at this key epoch: bump the epoch (new key) and flash.")
 @click.option("--include-flashed", is_flag=True, help="With --all: also boards already flashed at their epoch.")
-@clikit.handles_errors
+@shared.handles_errors
 def flash_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...], port: str,
               micropython_bin: tuple[str, ...], all_: bool, dry_run: bool, baud: int, erase: bool, fs_only: bool,
               reimage: bool, include_flashed: bool, merged: str | None) -> None:
@@ -62,76 +39,57 @@ def flash_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...]
       segel flash --port /dev/ttyUSB0 000101 --reimage # second flash: new key epoch
       segel flash --port - 000101 --merged 000101-full.bin  # one file for a factory programmer
 
+    The filesystem goes where the .bin's MicroPython release mounts it: the "vfs" row of its
+    partition table, or (MicroPython 1.26 and later, whose stock tables have none) from the end
+    of the last partition to the end of the flash. The flash size the chip reports is checked
+    against the board file before anything is written.
+
     Put the board in download mode if it does not enter it by itself: hold BOOT, press RST,
     release BOOT. Afterwards run `segel check --port PORT`."""
     from segel.provision import flash
     from segel.provision.builder import ImageBuilder
 
-    fleet = clikit.fleet_of(fleet_dir)
-    devices = clikit.select_devices(fleet, db, device_ids, all_)
+    fleet = shared.fleet_of(fleet_dir)
+    devices = shared.select_devices(fleet, db, device_ids, all_)
     if all_ and not include_flashed and not reimage:
-        devices = [d for d in devices if flash.flashed_at(fleet, d.device_id, d.key_epoch) is None]
-        if not devices:
-            raise click.ClickException("every registered device was already flashed at its key epoch "
-                                       "(--include-flashed --reimage to do them again)")
+        devices = flash.still_to_flash(fleet, devices)
     builder = ImageBuilder(fleet, db=db, micropython_bin=micropython_bin)
     if merged:
         if len(devices) != 1:
             raise click.UsageError("--merged takes exactly one DEVICE_ID")
-        p = flash.plan(fleet, builder, devices[0], port, baud, write_micropython=not fs_only, reimage=reimage,
-                       dry_run=True)
-        flash.merged_image(p, output=merged)
-        click.echo(p.describe().replace("verify every write, then hard-reset the board",
-                                        f"merged into {merged}, to be written at {p.writes[0].offset:#x}"))
+        p = flash.merged_file(fleet, builder, devices[0], Path(merged), write_micropython=not fs_only,
+                              reimage=reimage)
+        click.echo(p.describe(merged_into=merged))
         return
-    walking = len(devices) > 1 or all_
-    summary: list[tuple[str, str, str]] = []
-    for i, dev in enumerate(devices):
-        if walking and not dry_run:
-            answer = click.prompt(f"[{i + 1}/{len(devices)}] plug in the board for {dev.hex} ({dev.board}) on {port}, "
-                                  "then Enter (s skip, q quit)", default="", show_default=False)
-            if answer.strip().lower() == "q":
-                summary += [(d.hex, "not done", "quit") for d in devices[i:]]
-                break
-            if answer.strip().lower() == "s":
-                summary.append((dev.hex, "skipped", ""))
-                continue
-        try:
-            p = flash.plan(fleet, builder, dev, port, baud, write_micropython=not fs_only, erase=erase,
-                           reimage=reimage, dry_run=dry_run)
-        except (flash.FlashError, Exception) as e:
-            if not walking:
-                raise
-            summary.append((dev.hex, "FAILED", str(e)))
-            click.echo(f"{dev.hex}: {e}", err=True)
-            continue
+
+    def ask(i: int, n: int, dev: object) -> str:
+        return str(click.prompt(f"[{i + 1}/{n}] plug in the board for {dev.hex} ({dev.board}) on {port}, "  # type: ignore[attr-defined]
+                                "then Enter (s skip, q quit)", default="", show_default=False))
+
+    def planned(p: flash.FlashPlan) -> None:
         if dry_run:
-            click.echo(("" if i == 0 else "\n") + "dry run: nothing written\n" + p.describe())
-            continue
-        update, finish = _progress_bar(f"{dev.hex} writing")
-        try:
-            res = flash.execute(p, on_progress=update)
-        except flash.FlashError as e:
-            finish()
-            flash.log_flash(fleet, p, ok=False, error=str(e))
-            if not walking:
-                raise
-            summary.append((dev.hex, "FAILED", str(e)))
-            click.echo(f"{dev.hex}: {e}", err=True)
-            continue
-        finish()
-        flash.log_flash(fleet, p, ok=True)
-        summary.append((dev.hex, "ok", f"{res.chip}, {res.flash_size}, key epoch {p.device.key_epoch}, "
-                                      f"{res.seconds:.0f} s"))
-        click.echo(f"{dev.hex}: written and verified ({res.chip}, {res.flash_size}) in {res.seconds:.1f} s; "
-                   f"next: segel check --port {port}")
-    if summary and walking:
+            click.echo(("" if p.device.hex == devices[0].hex else "\n") + "dry run: nothing written\n" + p.describe())
+
+    def finished(o: flash.Outcome) -> None:
+        if o.status == "FAILED":
+            click.echo(f"{o.device}: {o.note}", err=True)
+        elif o.status == "ok" and o.result is not None:
+            click.echo(f"{o.device}: written and verified ({o.result.chip}, {o.result.flash_size}) in "
+                       f"{o.result.seconds:.1f} s; next: segel check --port {port}")
+
+    walking = len(devices) > 1 or all_
+    hooks = flash.SessionHooks(ask=ask, planned=planned, finished=finished,
+                               progress=lambda dev: shared.progress_bar(f"{dev.hex} writing"))
+    outcomes = flash.flash_many(fleet, builder, devices, port, baud=baud, write_micropython=not fs_only,
+                                erase=erase, reimage=reimage, dry_run=dry_run, walking=walking, hooks=hooks)
+    summary = [o for o in outcomes if o.status != "planned"]  # a dry run lists only what failed
+    if walking and summary:
         click.echo("\nsummary")
-        for hexid, status, note in summary:
-            click.echo(f"  {hexid}  {status:<8} {note}")
-        failed = sum(1 for _, s, _ in summary if s == "FAILED")
-        click.echo(f"  {sum(1 for _, s, _ in summary if s == 'ok')} ok, {failed} failed, "
-                   f"{sum(1 for _, s, _ in summary if s not in ('ok', 'FAILED'))} skipped")
+        for o in summary:
+            click.echo(f"  {o.device}  {o.status:<8} {o.note}")
+        failed = sum(1 for o in outcomes if o.status == "FAILED")
+        ok = sum(1 for o in outcomes if o.status == "ok")
+        click.echo(f"  {ok} ok, {failed} failed, {len(summary) - ok - failed} skipped")
         if failed:
             raise SystemExit(1)
 

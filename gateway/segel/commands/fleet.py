@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from segel.commands._common import subgroup
-from segel.provision import clikit
+from segel.commands import _provisioning as shared
 from segel.provision.settings import FleetSettings, init_fleet
 
 
 @click.command("init")
-@clikit.fleet_options
+@shared.fleet_options
 @click.option("--board", default="tbeam-v1.1", show_default=True, help="Default board for `segel provision`.")
 @click.option("--region", default="AS923-2", show_default=True, help="LoRa region preset (AS923-2 or ID923).")
 @click.option("--sf", type=int, default=10, show_default=True, help="LoRa spreading factor (7-10 under dwell).")
@@ -26,7 +26,7 @@ from segel.provision.settings import FleetSettings, init_fleet
 @click.option("--mqtt-port", type=int, default=1883, show_default=True, help="MQTT broker port.")
 @click.option("--micropython", default="1.27", show_default=True,
               help="MicroPython release flashed on the trackers (fixes the .mpy version).")
-@clikit.handles_errors
+@shared.handles_errors
 def init_cmd(fleet_dir: str | None, db: str | None, board: str, region: str, sf: int, channel: str, tx_power: int,
              report_interval: int, fix_timeout: int, status_interval: int, wifi_ssid: str | None,
              wifi_password: str, mqtt_host: str | None, mqtt_port: int, micropython: str) -> None:
@@ -52,7 +52,7 @@ def init_cmd(fleet_dir: str | None, db: str | None, board: str, region: str, sf:
         s.wifi = {"ssid": wifi_ssid, "password": wifi_password, "host": mqtt_host, "port": mqtt_port}
     if db:
         s.registry_path = db
-    fleet = init_fleet(clikit.fleet_of(fleet_dir).root, s)
+    fleet = init_fleet(shared.fleet_of(fleet_dir).root, s)
     click.echo(f"fleet secret  {fleet.secret_path} (mode 600; back it up offline)")
     click.echo(f"settings      {fleet.settings_path}")
     click.echo(f"registry      {fleet.registry_db()}")
@@ -60,8 +60,8 @@ def init_cmd(fleet_dir: str | None, db: str | None, board: str, region: str, sf:
 
 
 @click.command("show")
-@clikit.fleet_options
-@clikit.handles_errors
+@shared.fleet_options
+@shared.handles_errors
 def show_cmd(fleet_dir: str | None, db: str | None) -> None:
     """Show where the fleet's files are and how many trackers it has (never the secret).
 
@@ -70,7 +70,7 @@ def show_cmd(fleet_dir: str | None, db: str | None) -> None:
       segel fleet show --fleet ./fleet"""
     from segel.provision import packages
 
-    fleet = clikit.fleet_of(fleet_dir)
+    fleet = shared.fleet_of(fleet_dir)
     s = fleet.settings()
     devices = fleet.open_registry(db).devices()
     click.echo(f"settings      {fleet.settings_path}")

@@ -7,17 +7,17 @@ import sys
 import click
 
 from segel.commands._common import subgroup
-from segel.provision import clikit
+from segel.commands import _provisioning as shared
 
 
 @click.command("image")
-@clikit.fleet_options
+@shared.fleet_options
 @click.argument("device_ids", nargs=-1, metavar="DEVICE_ID...")
 @click.option("--all", "all_", is_flag=True, help="Every registered device.")
 @click.option("--micropython", "micropython_bin", metavar="FIRMWARE.bin", multiple=True,
               help="MicroPython .bin whose partition table sizes the image (repeat: one per chip; default: FLEET/firmware/<mcu>.bin).")
 @click.option("--list", "list_files", is_flag=True, help="List the files in each image.")
-@clikit.handles_errors
+@shared.handles_errors
 def image_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...], all_: bool,
               micropython_bin: tuple[str, ...], list_files: bool) -> None:
     """Build each device's littlefs image (firmware as .mpy, LoRa packages, board file, config).
@@ -28,13 +28,15 @@ def image_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...]
       segel image --all --micropython ESP32_GENERIC-SPIRAM-v1.27.0.bin
       segel image 000101 --list
 
-    The image is exactly the size of the firmware's "vfs" partition, read from the .bin's own
-    partition table. Packages come only from the local cache (segel packages fetch). Images go
-    to FLEET/images/<id>.img (mode 600: each holds that tracker's key)."""
+    The image is exactly the size of the filesystem the .bin's MicroPython release mounts: its
+    partition table's "vfs" row, or (1.26 and later, no such row) the rest of the board file's
+    flash after the last partition. It carries only the firmware modules the device's role
+    (tracker or base) imports. Packages come only from the local cache (segel packages fetch).
+    Images go to FLEET/images/<id>.img (mode 600: each holds that tracker's key)."""
     from segel.provision.builder import ImageBuilder
 
-    fleet = clikit.fleet_of(fleet_dir)
-    devices = clikit.select_devices(fleet, db, device_ids, all_)
+    fleet = shared.fleet_of(fleet_dir)
+    devices = shared.select_devices(fleet, db, device_ids, all_)
     builder = ImageBuilder(fleet, db=db, micropython_bin=micropython_bin)
     results = []
     with click.progressbar(devices, label="building images", file=sys.stderr,
@@ -42,19 +44,19 @@ def image_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...]
         for dev in bar:
             results.append((dev, *builder.build_to_file(dev)))
     for dev, path, img in results:
-        click.echo(f"{dev.hex}  {dev.board:<16} {path}  {len(img.data):,} B partition "
-                   f"{img.partition.label}@{img.partition.offset:#x}, {img.used_bytes:,} B used, "
-                   f"{len(img.files)} files")
+        click.echo(f"{dev.hex}  {dev.board:<16} {dev.role:<8} {path}  {len(img.data):,} B at "
+                   f"{img.region.offset:#x} ({'made at boot' if img.region.runtime else 'vfs row'}), "
+                   f"{img.used_bytes:,} B used, {len(img.files)} files")
         if list_files:
             for name in sorted(img.files):
                 click.echo(f"    {len(img.files[name]):>8,}  /{name}")
 
 
 @click.command("images")
-@clikit.fleet_options
+@shared.fleet_options
 @click.option("--count", "-n", type=int, default=100, show_default=True, help="Images to build per board.")
 @click.option("--board", "boards", multiple=True, help="Board(s) to measure (default: every board file).")
-@clikit.handles_errors
+@shared.handles_errors
 def bench_images(fleet_dir: str | None, db: str | None, count: int, boards: tuple[str, ...]) -> None:
     """Seconds to build one device image and COUNT images, and the image size per board.
 
@@ -64,22 +66,16 @@ def bench_images(fleet_dir: str | None, db: str | None, count: int, boards: tupl
 
     Registers COUNT throw-away devices per board in a temporary copy of the fleet (the real
     registry is untouched) and builds their images in memory."""
-    import shutil
     import tempfile
     from pathlib import Path
 
     from segel.provision import devconfig
     from segel.provision.builder import ImageBuilder, bench
-    from segel.provision.settings import Fleet
+    from segel.provision.settings import copy_fleet
 
-    src = clikit.fleet_of(fleet_dir)
-    src.settings()
+    src = shared.fleet_of(fleet_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        fleet = Fleet(Path(tmp) / "fleet")
-        shutil.copytree(src.root, fleet.root, ignore=shutil.ignore_patterns("*.db*", "images", "devices",
-                                                                             "flash-log.jsonl"))
-        s = fleet.settings_path.read_text()
-        fleet.settings_path.write_text(s.replace(f'path = "{src.settings().registry_path}"', 'path = "bench.db"'))
+        fleet = copy_fleet(src, Path(tmp) / "fleet", registry_path="bench.db")
         click.echo(f"{'board':<18} {'images':>6} {'first s':>8} {'all s':>8} {'per image ms':>12} "
                    f"{'image B':>10} {'used B':>10} {'files B':>9}")
         for board in boards or devconfig.known_boards():

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
-from segel.provision import clikit
+from segel.commands import _provisioning as shared
 
 
 @click.command("labels")
-@clikit.fleet_options
+@shared.fleet_options
 @click.argument("device_ids", nargs=-1, metavar="DEVICE_ID...")
 @click.option("--all", "all_", is_flag=True, help="Every registered tracker.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("labels.pdf"),
               show_default=True, help="PDF to write.")
-@clikit.handles_errors
+@shared.handles_errors
 def labels_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...], all_: bool, output: Path) -> None:
     """Render an A4 sheet (3 x 8 labels of 70 x 37 mm) with each device id as text and QR code.
 
@@ -31,8 +31,8 @@ def labels_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...
 
     from segel.ids import fleet_id
 
-    fleet = clikit.fleet_of(fleet_dir)
-    devices = clikit.select_devices(fleet, db, device_ids, all_, role="tracker" if all_ else None)
+    fleet = shared.fleet_of(fleet_dir)
+    devices = shared.select_devices(fleet, db, device_ids, all_, role="tracker" if all_ else None)
     pages = labels.render(devices, output, fleet=fleet_id(fleet.secret()))
     click.echo(f"{output}: {len(devices)} labels on {pages} page(s)")
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 import click
 
 from segel.commands._common import subgroup
-from segel.provision import clikit
+from segel.commands import _provisioning as shared
 
 ALL_LORA = ("lora", "lora-sync", "lora-sx127x", "lora-sx126x")
 
 
 @click.command("fetch")
-@clikit.fleet_options
+@shared.fleet_options
 @click.argument("names", nargs=-1, metavar="[PACKAGE...]")
 @click.option("--index", default=None,
               help="Package index URL (default: [fleet] package_index in fleet.toml, micropython-lib's index).")
 @click.option("--source", is_flag=True, help="Fetch .py sources (the index's 'py' tree) instead of .mpy.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per request.")
-@clikit.handles_errors
+@shared.handles_errors
 def fetch_cmd(fleet_dir: str | None, db: str | None, names: tuple[str, ...], index: str | None, source: bool,
               timeout: float) -> None:
     """Copy packages and their dependencies from the index into FLEET/packages (run while online).
@@ -32,7 +32,7 @@ def fetch_cmd(fleet_dir: str | None, db: str | None, names: tuple[str, ...], ind
     every file checked against its hash; `segel image` then works offline."""
     from segel.provision import image, packages
 
-    fleet = clikit.fleet_of(fleet_dir)
+    fleet = shared.fleet_of(fleet_dir)
     s = fleet.settings()
     mpy = None if source else image.mpy_version_for(s.micropython)[0]
     rep = packages.fetch(index or s.package_index, list(names or ALL_LORA), fleet.package_cache, mpy, timeout=timeout,
@@ -43,8 +43,8 @@ def fetch_cmd(fleet_dir: str | None, db: str | None, names: tuple[str, ...], ind
 
 
 @click.command("list")
-@clikit.fleet_options
-@clikit.handles_errors
+@shared.fleet_options
+@shared.handles_errors
 def list_cmd(fleet_dir: str | None, db: str | None) -> None:
     """List the packages in the local cache.
 
@@ -53,7 +53,7 @@ def list_cmd(fleet_dir: str | None, db: str | None) -> None:
       segel packages list"""
     from segel.provision import packages
 
-    fleet = clikit.fleet_of(fleet_dir)
+    fleet = shared.fleet_of(fleet_dir)
     rows = packages.cached(fleet.package_cache)
     if not rows:
         raise click.ClickException(f"the package cache {fleet.package_cache} is empty: run `segel packages fetch`")

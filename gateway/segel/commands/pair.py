@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from segel.provision import clikit
+from segel.commands import _provisioning as shared
 
 
 @click.command("pair")
-@clikit.fleet_options
+@shared.fleet_options
 @click.argument("box_id", required=False)
 @click.argument("device_id", required=False)
 @click.option("--tps", default=None, help="The TPS (polling station) the box serves.")
@@ -19,7 +19,7 @@ from segel.provision import clikit
               help="CSV of scans: columns box (or box_id), device (or scan, the SGL-... label), tps, contest.")
 @click.option("--force", is_flag=True, help="Move a tracker that is already on another box (recorded).")
 @click.option("--by", default=None, help="Who paired (recorded in the pairing history).")
-@clikit.handles_errors
+@shared.handles_errors
 def pair_cmd(fleet_dir: str | None, db: str | None, box_id: str | None, device_id: str | None, tps: str | None,
              contest: str | None, csv_file: Path | None, force: bool, by: str | None) -> None:
     """Pair a tracker with a box: BOX_ID DEVICE_ID, or --csv FILE of scans.
@@ -34,7 +34,7 @@ def pair_cmd(fleet_dir: str | None, db: str | None, box_id: str | None, device_i
     --force. With --csv, bad rows are listed with their line numbers and the exit status is 1."""
     from segel.provision import pairing
 
-    registry = clikit.fleet_of(fleet_dir).open_registry(db)
+    registry = shared.fleet_of(fleet_dir).open_registry(db)
     if csv_file is not None:
         if box_id or device_id:
             raise click.UsageError("give BOX_ID DEVICE_ID or --csv, not both")

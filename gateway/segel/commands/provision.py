@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import click
 
-from segel.provision import clikit, devconfig
+from segel.commands import _provisioning as shared
+from segel.provision import devconfig
 
 
 @click.command("provision")
-@clikit.fleet_options
+@shared.fleet_options
 @click.option("--count", "-n", type=int, default=None, help="How many new trackers to register.")
 @click.option("--board", default=None, help="Board file name (default: [fleet] board in fleet.toml).")
 @click.option("--role", type=click.Choice(["tracker", "base"]), default="tracker", show_default=True,
               help="tracker on a box, or base station.")
 @click.option("--reimage", "reimage", metavar="DEVICE_ID", multiple=True,
               help="Give an existing tracker a new key epoch and rewrite its config (repeatable).")
-@clikit.handles_errors
+@shared.handles_errors
 def provision_cmd(fleet_dir: str | None, db: str | None, count: int | None, board: str | None, role: str,
                   reimage: tuple[str, ...]) -> None:
     """Allocate device ids, register them, derive each key and write each config.
@@ -29,7 +30,7 @@ def provision_cmd(fleet_dir: str | None, db: str | None, count: int | None, boar
 
     Configs go to FLEET/devices/<id>.json (mode 600: each holds that tracker's key) and are
     checked with the firmware's own validator first."""
-    fleet = clikit.fleet_of(fleet_dir)
+    fleet = shared.fleet_of(fleet_dir)
     if not count and not reimage:
         raise click.UsageError("give --count N (new trackers) or --reimage DEVICE_ID")
     for d in reimage:

@@ -55,8 +55,8 @@ def parse_boxes(text: str, name: str = "<boxes>", places: dict[str, Place] | Non
         where = f"{name}:{reader.line_num}"
         r = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         box, tps = r.get("box", ""), r.get("tps", "")
-        if not box or any(c.isspace() for c in box):
-            errors.append(f"{where}: field box: {box!r} is empty or contains spaces")
+        if not box or any(c.isspace() for c in box) or not box.isprintable():
+            errors.append(f"{where}: field box: {box!r} is empty or contains spaces or control characters")
             continue
         dev: int | None = None
         if r.get("device"):

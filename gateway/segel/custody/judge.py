@@ -40,7 +40,7 @@ from segel.custody.rules import (
 )
 from segel.ids import device_hex
 from segel.influx import lines, outbox
-from segel.messages import Accepted, Rejected
+from segel.messages import Accepted, Notice, Rejected
 from segel.places import io as places_io
 from segel.places.index import PlaceIndex
 from segel.places.model import Place
@@ -74,6 +74,14 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             conn.execute(stmt)
     al.ensure_schema(conn)
     ledger.ensure_schema(conn)
+
+
+NOTICE_MESSAGES = {
+    "downlink_counters_low": "the tracker's downlink counters are nearly used up ({left} left): re-key it "
+                             "(a new key epoch) before its acks stop",
+    "acks_stopped": "the tracker's downlink counters are used up: it gets no acks until it is re-keyed",
+    "bad_mac_flood": "{count} frames with a bad MAC in {window_s:.0f} s: someone is sending forged frames",
+}
 
 
 class CustodyJudge:
@@ -172,6 +180,30 @@ class CustodyJudge:
             ledger.append(db, subject, rec.received_at, None, "security",
                           {"reason": rec.reason, "detail": rec.detail, "alert": aid_row["id"]})
         return [al.to_json(aid_row, event)]
+
+    def on_notice(self, n: Notice, db: sqlite3.Connection) -> list[dict]:
+        """The ingest stage's notices become alerts: a tracker's downlink counters near their end
+        or used up, a flood of bad MACs for a tracker or through a bridge (subject `bridge:<id>`)."""
+        if n.kind not in al.KINDS:
+            return []
+        box = plan = None
+        if n.device_id is not None:
+            row = db.execute("SELECT box_id FROM boxes WHERE device_id = ?", (n.device_id,)).fetchone()
+            box = row[0] if row else None
+            plan = self.plans.get(box) if box else None
+            subject = box or f"device:{device_hex(n.device_id)}"
+        else:
+            subject = f"bridge:{n.bridge}"
+        message = NOTICE_MESSAGES[n.kind].format(**n.detail)
+        row, event = al.raise_alert(db, kind=n.kind, subject=subject, key=f"{n.kind}|{n.at:.3f}", now=n.at,
+                                    device_time=None, box=box,
+                                    device=device_hex(n.device_id) if n.device_id is not None else None,
+                                    district=plan.district if plan else None, message=message,
+                                    detail={**n.detail, **({"bridge": n.bridge} if n.bridge else {})})
+        outbox.enqueue(db, [lines.alert(row, n.at)])
+        if self.keep_ledger and box:
+            ledger.append(db, subject, n.at, None, "security", {"notice": n.kind, **n.detail})
+        return [al.to_json(row, event)]
 
     def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
         """Timers: silent trackers, legs whose window closed before the box arrived, re-notification.

@@ -58,6 +58,7 @@ class ThreadLink:
         self.gen = gen_base
         self._lock = threading.Lock()
         self._last_fail: str | None = None
+        self._session_present = "?"
         self._stopping = False
         self.client: paho.Client | None = None
         self._on_messages: OnMessages = lambda msgs: None
@@ -73,6 +74,7 @@ class ThreadLink:
                               reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s)
         cl.suppress_exceptions = True
         cl.on_connect = self._on_connect
+        cl.on_subscribe = self._on_subscribe
         cl.on_disconnect = self._on_disconnect
         cl.on_message = self._on_message
         cl.on_connect_fail = self._on_connect_fail
@@ -114,10 +116,18 @@ class ThreadLink:
             with self._lock:
                 self.gen += 1
             self._last_fail = None
+            self._session_present = str(getattr(flags, "session_present", "?"))
             client.subscribe(payloads.subscriptions())
-            self._on_event("connected", str(getattr(flags, "session_present", "?")))
         except Exception:
             log.exception("error in on_connect")
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        # "connected" once the broker confirmed the subscriptions: from then on nothing published
+        # to an uplink topic can miss the gateway (on a brand-new session, before the SUBACK, it could)
+        try:
+            self._on_event("connected", self._session_present)
+        except Exception:
+            log.exception("error in on_subscribe")
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         try:  # paho calls this inside its `except OSError`, so the reason is at hand

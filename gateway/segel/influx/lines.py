@@ -10,6 +10,7 @@ crash) overwrites the same point.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from segel import protocol
@@ -78,7 +79,7 @@ def position_wifi(dev: str, box: str | None, body: protocol.Position, counter: i
     q = ",".join(sorted(quality)) if quality else "ok"
     if '"' in q or "\\" in q:
         q = q.replace("\\", "\\\\").replace('"', '\\"')
-    late_s = "" if late is None or late != late else f",late_s={float(late)!r}"
+    late_s = "" if late is None or not math.isfinite(late) else f",late_s={float(late)!r}"
     tags = f"position,box={box},device={dev}" if box else f"position,device={dev}"
     return (f"{tags} counter={counter}i,fix={'true' if body.flags & protocol.Flag.FIX else 'false'},"
             f"flags={body.flags}i,hdop={float(body.hdop)!r},lat={float(body.lat)!r}{late_s},lon={float(body.lon)!r},"

@@ -9,6 +9,7 @@ and free text are fields. Documented in docs/influx-schema.md (kept in sync by a
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 FLOAT, INT, STR, BOOL = "float", "int", "string", "bool"
@@ -99,9 +100,24 @@ class SchemaError(ValueError):
     pass
 
 
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+
+
 @functools.lru_cache(maxsize=65536)  # the same keys and tag values recur on every point
 def _escape_key(s: str) -> str:
+    """A tag key or value as line protocol writes it. Line protocol cannot carry a newline (or
+    any control character) in a tag at all, so such a value is refused rather than mangled: it
+    would end the point and start one the sender wrote."""
+    if not _CONTROL.isdisjoint(s):
+        raise SchemaError(f"tag value {s[:40]!r} holds a control character (newline, tab, ...)")
     return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _string_field(v: str) -> str:
+    s = v.replace("\\", "\\\\").replace('"', '\\"')
+    if not _CONTROL.isdisjoint(s):  # no newline may reach the line: write it as visible text
+        s = "".join(f"\\\\x{ord(c):02x}" if c in _CONTROL else c for c in s)
+    return f'"{s}"'
 
 
 def _field_value(kind: str, v: object) -> str:
@@ -111,8 +127,7 @@ def _field_value(kind: str, v: object) -> str:
         return f"{int(v)}i"  # type: ignore[call-overload]
     if kind == BOOL:
         return "true" if v else "false"
-    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{s}"'
+    return _string_field(str(v))
 
 
 def point(measurement: str, tags: dict[str, str | None], fields: dict[str, object], ts_ns: int) -> str:
@@ -132,7 +147,7 @@ def point(measurement: str, tags: dict[str, str | None], fields: dict[str, objec
         if k not in m.fields:
             raise SchemaError(f"{measurement}: unknown field {k!r}")
         v = fields[k]
-        if v is None or (isinstance(v, float) and v != v):
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):  # line protocol has no NaN or inf
             continue
         fl.append(f"{_escape_key(k)}={_field_value(m.fields[k], v)}")
     if not fl:

@@ -1,10 +1,13 @@
 """The ingest pipeline: one uplink in, one committed result out.
 
-Order, written once: parse header -> registry (unknown device) -> replay window (duplicate?)
--> MAC -> replay window (replay?) -> decode -> sanity marks -> per-device state -> outbox lines
--> judges -> ack downlink. Everything one uplink causes is written inside one SQLite transaction
-(or one savepoint of the caller's transaction, so a gateway can commit a batch at once), and
-the result says what to publish after the commit.
+Order, written once (docs/protocol.md "Receiving a frame" gives each step's rejection reason):
+parse header -> direction -> source (a tracker's own topic) -> registry (unknown device) -> MAC
+(and decrypt) -> key epoch -> replay window (too old) -> seen? (duplicate, or replay when the
+bytes differ) -> decode -> sanity marks -> per-device state -> outbox lines -> judges -> ack
+downlink. The MAC is checked before the replay window, so nothing unauthenticated moves a
+tracker's window. Everything one uplink causes is written inside one SQLite transaction (or one
+savepoint of the caller's transaction, so a gateway can commit a batch at once), and the result
+says what to publish after the commit.
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ from dataclasses import dataclass, field
 from segel import protocol, store
 from segel.ids import device_hex
 from segel.influx import lines, outbox
+from segel.ingest.acks import AckBatch
 from segel.ingest.codec import FrameCodec
+from segel.ingest.guard import Guard
 from segel.messages import (
+    BAD_MAC_FLOOD,
+    BRIDGE,
+    INTERNAL_ERROR,
     TRACKER,
+    WRONG_TOPIC,
     Accepted,
     Downlink,
     Judge,
+    Notice,
     Rejected,
     RxMeta,
-    Source,
+    Unreadable,
     Uplink,
 )
 from segel.ingest.sanity import Sanity
@@ -37,9 +47,9 @@ from segel.registry import Device, KeyRing, Registry
 
 log = logging.getLogger("segel.ingest.pipeline")
 
-INTERNAL_ERROR = "internal_error"
-WRONG_TOPIC = "wrong_topic"
 DEFAULT_WINDOW = 4096
+
+Item = Uplink | tuple[Uplink, Unreadable | str | None]
 
 
 @dataclass
@@ -80,7 +90,8 @@ class Pipeline:
 
     def __init__(self, conn: sqlite3.Connection, keyring: KeyRing, judges: Sequence[Judge] = (),
                  sanity: Sanity | None = None, window: int = DEFAULT_WINDOW, reack_after_s: float = 5.0,
-                 registry_ttl_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+                 registry_ttl_s: float = 2.0, clock: Callable[[], float] = time.time,
+                 guard: Guard | None = None) -> None:
         if window < 32:
             raise ValueError("replay window must be at least 32 counters")
         self.conn = conn
@@ -99,8 +110,7 @@ class Pipeline:
         # per batch
         self._lines: list[str] = []
         self._states: dict[int, store.DeviceState] = {}
-        self._acks: dict[tuple[int, str], tuple[FrameCodec, list[int], ProcessResult]] = {}
-        self._best_bridge: dict[int, tuple[RxMeta, Source]] = {}
+        self._acks = AckBatch()
         self._undo: dict[int, store.DeviceState | None] = {}
         # `seen` rows of this batch, read in one query and written in one executemany:
         # key -> [digest, received_at, rssi, snr, base_id, bridge_id, receptions]
@@ -108,7 +118,7 @@ class Pipeline:
         self._seen_dirty: set[tuple[int, int]] = set()
         self._undo_seen: dict[tuple[int, int], list | None] = {}
         self._careful = True
-        self._reject_log: dict[str, tuple[float, int, int]] = {}  # reason -> (minute start, shown, hidden)
+        self.guard = guard or Guard(per_minute=self.LOG_REJECTS_PER_MINUTE)
         # device_state rows as last committed by this pipeline (it is their only writer); only
         # used while this pipeline owns its transactions, dropped on any rollback
         self._cache: dict[int, store.DeviceState] = {}
@@ -120,11 +130,12 @@ class Pipeline:
         """Handle one uplink in its own transaction, or in a savepoint of the caller's."""
         return self.process_batch([up])[0]
 
-    def reject_unreadable(self, up: Uplink, detail: str) -> ProcessResult:
-        """Record an MQTT payload that holds no readable frame (bad bridge JSON) as `malformed`."""
-        return self.process_batch([(up, detail)])[0]
+    def reject_unreadable(self, up: Uplink, problem: Unreadable | str) -> ProcessResult:
+        """Record a message that holds no readable frame (bad bridge JSON, a bad name, too big)
+        under its reason (a bare string: `malformed`)."""
+        return self.process_batch([(up, problem)])[0]
 
-    def process_batch(self, items: Sequence[Uplink | tuple[Uplink, str | None]]) -> list[ProcessResult]:
+    def process_batch(self, items: Sequence[Item], extra_lines: Sequence[str] = ()) -> list[ProcessResult]:
         """Handle many uplinks in one transaction (the gateway commits per batch of messages),
         or in a savepoint of the caller's. Acks for several frames of one tracker are merged
         into as few ACK frames as fit.
@@ -132,7 +143,8 @@ class Pipeline:
         Fast path: no savepoint per uplink. If any uplink raises (a bug) or any judge fails, the
         batch is rolled back and run again carefully, each uplink and each judge call in its own
         savepoint, so the failure loses only that uplink's (or judge's) changes; the uplink is
-        then logged as `internal_error` with its bytes."""
+        then logged as `internal_error` with its bytes. `extra_lines` (the bridges' health
+        points) join the batch's outbox lines in the same transaction."""
         own = not self.conn.in_transaction
         if not own:  # the caller may still roll back: keep no per-device state across batches
             self._cache.clear()
@@ -140,12 +152,12 @@ class Pipeline:
         try:
             self.conn.execute("SAVEPOINT segel_fast")
             try:
-                results, batch_counts = self._run(items, careful=False)
+                results, batch_counts = self._run(items, extra_lines, careful=False)
                 self.conn.execute("RELEASE segel_fast")
             except _Redo:
                 self.conn.execute("ROLLBACK TO segel_fast")
                 self.conn.execute("RELEASE segel_fast")
-                results, batch_counts = self._run(items, careful=True)
+                results, batch_counts = self._run(items, extra_lines, careful=True)
         except BaseException:
             self._cache.clear()
             self.conn.execute("ROLLBACK" if own else "ROLLBACK TO segel_batch")
@@ -165,10 +177,8 @@ class Pipeline:
         self.counts.update(batch_counts)
         return results
 
-    def _run(self, items: Sequence[Uplink | tuple[Uplink, str | None]],
-             careful: bool) -> tuple[list[ProcessResult], Counter[str]]:
-        self._lines, self._states, self._acks, self._careful = [], {}, {}, careful
-        self._best_bridge = {}
+    def _run(self, items: Sequence[Item], extra_lines: Sequence[str], careful: bool) -> tuple[list[ProcessResult], Counter[str]]:
+        self._lines, self._states, self._acks, self._careful = [], {}, AckBatch(), careful
         self._seen, self._seen_dirty = self._prefetch_seen(items), set()
         results: list[ProcessResult] = []
         batch_counts: Counter[str] = Counter()
@@ -178,18 +188,18 @@ class Pipeline:
                 res = self._one(up, err) if careful else self._fast(up, err)
                 results.append(res)
                 batch_counts[res.outcome] += 1
-            self._flush_acks()
+            self._acks.flush(self._state, int(self.clock()), self._notice)
             self._write_seen()
-            outbox.enqueue(self.conn, self._lines)
+            outbox.enqueue(self.conn, self._lines + list(extra_lines))
             store.save_states(self.conn, list(self._states.values()))
             self._saved = {k: _copy_state(v) for k, v in self._states.items()}
             store.bump(self.conn, batch_counts)
         finally:
-            self._lines, self._states, self._acks, self._careful = [], {}, {}, True
+            self._lines, self._states, self._acks, self._careful = [], {}, AckBatch(), True
             self._seen, self._seen_dirty = {}, set()
         return results, batch_counts
 
-    def _prefetch_seen(self, items: Sequence[Uplink | tuple[Uplink, str | None]]) -> dict[tuple[int, int], list]:
+    def _prefetch_seen(self, items: Sequence[Item]) -> dict[tuple[int, int], list]:
         keys = set()
         cache = self._cache  # (empty unless this pipeline owns its transactions)
         for item in items:
@@ -224,24 +234,28 @@ class Pipeline:
 
     # ---- stages ----------------------------------------------------------------------------
 
-    def _fast(self, up: Uplink, err: str | None) -> ProcessResult:
+    def _unreadable(self, up: Uplink, err: Unreadable | str) -> ProcessResult:
+        u = err if isinstance(err, Unreadable) else Unreadable(RejectReason.MALFORMED, err)
+        return self._reject(ProcessResult(up), u.reason, u.detail, None)
+
+    def _fast(self, up: Uplink, err: Unreadable | str | None) -> ProcessResult:
         self._undo, self._undo_seen = {}, {}
         try:
             if err is not None:
-                return self._reject(ProcessResult(up), RejectReason.MALFORMED, err, None)
+                return self._unreadable(up, err)
             return self._process(up)
         except _Redo:
             raise
         except Exception as e:
             raise _Redo() from e
 
-    def _one(self, up: Uplink, err: str | None) -> ProcessResult:
+    def _one(self, up: Uplink, err: Unreadable | str | None) -> ProcessResult:
         self.conn.execute("SAVEPOINT segel_uplink")
         n_lines = len(self._lines)
         self._undo, self._undo_seen = {}, {}
         try:
             if err is not None:
-                res = self._reject(ProcessResult(up), RejectReason.MALFORMED, err, None)
+                res = self._unreadable(up, err)
             else:
                 res = self._process(up)
         except Exception as e:  # a bug must not lose the frame nor stop the gateway
@@ -329,7 +343,7 @@ class Pipeline:
         m = up.meta
         key = (dev_id, hdr.counter)
         seen = self._seen.get(key)
-        self._heard(dev_id, up)
+        self._acks.heard(dev_id, up)
         if seen is None:
             self._seen_put(key, [digest, up.received_at, m.rssi if m else None, m.snr if m else None,
                                  m.base_id if m else None, m.bridge_id if m else None, 1])
@@ -375,7 +389,7 @@ class Pipeline:
         self._lines.extend(lines.telemetry(acc))
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_accepted", acc)
-        self._want_ack(res, hdr.device_id, hdr.counter, keys)
+        self._acks.want(res, hdr.device_id, hdr.counter, keys)
         return res
 
     def _duplicate(self, res: ProcessResult, up: Uplink, hdr: protocol.Header, seen: list,
@@ -394,41 +408,9 @@ class Pipeline:
             if line:
                 self._lines.append(line)
         # Heard again well after the first reception: the tracker missed our ack, send it again.
-        if up.received_at - seen[1] >= self.reack_after_s:
-            self._want_ack(res, hdr.device_id, hdr.counter, keys)
+        if up.received_at - seen[1] >= self.reack_after_s and self.guard.allow_reack(hdr.device_id, up.received_at):
+            self._acks.want(res, hdr.device_id, hdr.counter, keys)
         return res
-
-    def _heard(self, dev_id: int, up: Uplink) -> None:
-        """Remember the best bridge reception of a tracker in this batch (where acks go)."""
-        src = up.source
-        if src is None or src.kind == TRACKER:
-            return
-        m = up.meta or RxMeta()
-        best = self._best_bridge.get(dev_id)
-        if best is None or m.better_than(best[0]):
-            self._best_bridge[dev_id] = (m, src)
-
-    def _want_ack(self, res: ProcessResult, dev_id: int, counter: int, keys: FrameCodec) -> None:
-        src = res.uplink.source
-        if src is None:  # e.g. a replayed recording with foreign topics: nobody to answer
-            return
-        key = (dev_id, src.kind)  # the tracker itself (WiFi), or the best bridge, chosen at flush
-        entry = self._acks.get(key)
-        if entry is None:
-            self._acks[key] = (keys, [counter], res)
-        else:  # one ACK frame for several frames of this batch, on the latest result
-            entry[1].append(counter)
-            self._acks[key] = (keys, entry[1], res)
-
-    def _flush_acks(self) -> None:
-        now = int(self.clock())
-        for (dev_id, kind), (keys, counters, res) in self._acks.items():
-            state = self._state(dev_id)
-            for group in protocol.ack_groups(counters):
-                state.down_counter += 1
-                frame = keys.encode(dev_id, state.down_counter, now, protocol.Ack(group))
-                via = Source(TRACKER, device_hex(dev_id)) if kind == TRACKER else self._best_bridge[dev_id][1]
-                res.downlinks.append(Downlink(dev_id, frame, via))
 
     def _reject(self, res: ProcessResult, reason: str, detail: str, dev_id: int | None) -> ProcessResult:
         up = res.uplink
@@ -436,7 +418,7 @@ class Pipeline:
         res.rejected = rej
         row = store.log_security(self.conn, up.received_at, up.topic, reason, detail, dev_id, up.frame)
         self._lines.append(lines.rejected(reason, dev_id, up.topic, up.received_at, row))
-        self._log_reject(reason, up.topic, detail)
+        self._log_reject(res, reason, dev_id, detail)
         for j in self.judges:
             res.alerts += self._call_judge(j, "on_rejected", rej)
         return res
@@ -445,22 +427,25 @@ class Pipeline:
 
     LOG_REJECTS_PER_MINUTE = 10
 
-    def _log_reject(self, reason: str, topic: str, detail: str) -> None:
-        """Each rejection is counted and kept in the security log; the operator's log shows at
-        most LOG_REJECTS_PER_MINUTE per reason per minute (a flood of garbage must not bury it)."""
-        now = time.monotonic()
-        start, shown, hidden = self._reject_log.get(reason, (now, 0, 0))
-        if now - start >= 60:
-            if hidden:
-                log.warning("... and %d more %s rejections in the last minute (see `segel status --security`)",
-                            hidden, reason)
-            start, shown, hidden = now, 0, 0
-        if shown < self.LOG_REJECTS_PER_MINUTE:
-            log.warning("rejected %s from %s: %s", reason, topic, detail)
-            shown += 1
-        else:
-            hidden += 1
-        self._reject_log[reason] = (start, shown, hidden)
+    def _log_reject(self, res: ProcessResult, reason: str, dev_id: int | None, detail: str) -> None:
+        up = res.uplink
+        if reason != RejectReason.BAD_MAC:
+            self.guard.log_reject(reason, up.topic, detail)
+            return
+        keys = [f"device {device_hex(dev_id)}"] if dev_id is not None else []
+        if up.source is not None and up.source.kind == BRIDGE:
+            keys.append(f"bridge {up.source.id}")
+        for key, n in self.guard.bad_mac(keys, up.topic, detail):
+            kind, _, name = key.partition(" ")
+            self._notice(res, Notice(BAD_MAC_FLOOD, up.received_at, dev_id if kind == "device" else None,
+                                     name if kind == "bridge" else None,
+                                     {"count": n, "window_s": self.guard.window_s}))
+
+    def _notice(self, res: ProcessResult, n: Notice) -> None:
+        """Hand a notice to every judge that takes notices (they turn them into alerts)."""
+        for j in self.judges:
+            if hasattr(j, "on_notice"):
+                res.alerts += self._call_judge(j, "on_notice", n)
 
     def _codec(self, dev_id: int, epoch: int) -> FrameCodec:
         c = self._codecs.get((dev_id, epoch))

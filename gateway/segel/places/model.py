@@ -107,8 +107,8 @@ def _check_lonlat(where: str, fld: str, lon: float, lat: float) -> None:
 
 def validate(place: Place, where: str) -> None:
     """Checks one place on its own (not its parent); raises PlaceError naming the field."""
-    if not place.code or any(c.isspace() for c in place.code):
-        raise PlaceError(where, "code", f"{place.code!r} is empty or contains spaces")
+    if not place.code or any(c.isspace() for c in place.code) or not place.code.isprintable():
+        raise PlaceError(where, "code", f"{place.code!r} is empty or contains spaces or control characters")
     if place.kind not in KINDS:
         raise PlaceError(where, "kind", f"{place.kind!r} is not one of {', '.join(KINDS)}")
     if not (math.isfinite(place.margin_m) and 0 <= place.margin_m <= 5000):

@@ -7,7 +7,6 @@ gateway writes is exactly a config the tracker accepts; the fleet secret never e
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from segel import paths
 from segel import registry as reg
 from segel.ids import device_hex, parse_device
+from segel.provision import private
 
 if TYPE_CHECKING:
     from segel.provision.settings import Fleet
@@ -71,18 +71,14 @@ def build_config(keyring: reg.KeyRing, device: reg.Device, fleet_fields: dict[st
     return check_config(cfg, source=f"device {device.hex}")
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file readable by its owner only (configs hold device keys)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def config_text(cfg: dict[str, Any]) -> str:
     return json.dumps(cfg, indent=1, sort_keys=True) + "\n"
+
+
+def _write_config(fleet: Fleet, path: Path, cfg: dict[str, Any]) -> None:
+    """Owner-only file in an owner-only folder: the config holds the device key."""
+    private.private_dir(fleet.devices_dir)
+    private.write_text(path, config_text(cfg))
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,7 @@ def provision(fleet: Fleet, count: int, board: str | None = None, role: str = "t
     conn.execute("COMMIT")
     for dev, cfg in zip(devices, configs, strict=True):
         p = fleet.config_path(dev.hex)
-        write_private(p, config_text(cfg))
+        _write_config(fleet, p, cfg)
         out.append(Provisioned(dev, p))
     return out
 
@@ -141,7 +137,7 @@ def write_config(fleet: Fleet, dev: reg.Device, db: str | None = None) -> Path:
     registry = fleet.open_registry(db)
     cfg = build_config(reg.KeyRing(fleet.secret(), registry), dev, fleet.settings().device_fields())
     p: Path = fleet.config_path(dev.hex)
-    write_private(p, config_text(cfg))
+    _write_config(fleet, p, cfg)
     return p
 
 

@@ -1,5 +1,8 @@
 """Build a tracker's filesystem image: the littlefs the MicroPython ESP32 port mounts from "vfs".
 
+The littlefs is configured exactly as MicroPython's `vfs.VfsLfs2` mounts it (see `MICROPYTHON_LFS`),
+sized to the region `fsregion.fs_region` computes, so the tracker mounts it as it is.
+
 Contents (device paths):
   /main.py, /boot.py          as source (MicroPython runs these by name)
   /segelfw/**.mpy             the firmware, compiled with mpy-cross for the target's .mpy version
@@ -23,9 +26,18 @@ from typing import Any
 from littlefs import LittleFS, UserContext
 
 from segel.provision import packages
-from segel.provision.partitions import Partition
+from segel.provision.fsregion import BLOCK_SIZE, FsRegion
 
-BLOCK_SIZE = 4096  # ESP32 flash sector; MicroPython's esp32 Partition block size
+# How MicroPython 1.24 to 1.28 configure littlefs (extmod/vfs_lfs.c defaults readsize = progsize =
+# lookahead = 32; extmod/vfs_lfsx.c init_config: block_cycles 100, cache_size = min(block_size,
+# 4 * max(read, prog)) = 128; name/file/attr max left 0 = lib/littlefs/lfs2.h LFS2_NAME_MAX 255,
+# LFS2_FILE_MAX 2147483647, LFS2_ATTR_MAX 1022; on-disk version LFS2_DISK_VERSION 2.1 in lfs 2.8
+# (MicroPython 1.24, 1.25) and lfs 2.11 (1.26 to 1.28)). A superblock whose name/file/attr max
+# exceed these, or whose block size or count differ from the partition's, does not mount.
+MICROPYTHON_LFS: dict[str, Any] = {
+    "read_size": 32, "prog_size": 32, "lookahead_size": 32, "cache_size": 128, "block_cycles": 100,
+    "name_max": 255, "file_max": 2147483647, "attr_max": 1022, "disk_version": 0x00020001,
+}
 SOURCE_FILES = ("main.py", "boot.py")  # stay .py on the device
 FIRMWARE_PACKAGE = "segelfw"
 CONFIG_PATH = "config.json"
@@ -106,8 +118,9 @@ class Compiler:
         return out.read_bytes()
 
 
-def firmware_files(firmware_dir: Path, compiler: Compiler) -> dict[str, bytes]:
-    """Device path -> bytes for main.py/boot.py and every segelfw module compiled to .mpy."""
+def firmware_files(firmware_dir: Path, compiler: Compiler, modules: set[str] | None = None) -> dict[str, bytes]:
+    """Device path -> bytes for main.py/boot.py and the segelfw modules compiled to .mpy: those
+    named in `modules` (dotted names, see roles.role_modules), or every one when None."""
     pkg = firmware_dir / FIRMWARE_PACKAGE
     if not pkg.is_dir():
         raise ImageError(f"no firmware package at {pkg}")
@@ -122,6 +135,8 @@ def firmware_files(firmware_dir: Path, compiler: Compiler) -> dict[str, bytes]:
         if "__pycache__" in src.parts:
             continue
         rel = src.relative_to(firmware_dir).as_posix()
+        if modules is not None and rel[:-3].replace("/", ".").removesuffix(".__init__") not in modules:
+            continue
         files[rel[:-3] + ".mpy"] = compiler.compile(src, rel)
     return files
 
@@ -146,9 +161,9 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class BuiltImage:
-    data: bytes  # exactly the partition's size
+    data: bytes  # exactly the region's size
     files: dict[str, bytes]
-    partition: Partition
+    region: FsRegion
     used_bytes: int
 
     @property
@@ -180,16 +195,16 @@ class _FastContext(UserContext):
 _ERASED = b"\xff" * BLOCK_SIZE
 
 
-def make_littlefs(files: dict[str, bytes], partition: Partition) -> BuiltImage:
-    """A littlefs v2 image of exactly the partition's size (disk version 2.0, which every lfs2 reads)."""
-    if partition.size % BLOCK_SIZE:
-        raise ImageError(f"partition {partition.label} size {partition.size:#x} is not a multiple of {BLOCK_SIZE}")
+def make_littlefs(files: dict[str, bytes], region: FsRegion) -> BuiltImage:
+    """A littlefs image of exactly the region's size, formatted as MicroPython formats one."""
+    if region.size % BLOCK_SIZE or region.size <= 0:
+        raise ImageError(f"filesystem region size {region.size:#x} is not a whole number of {BLOCK_SIZE}-byte blocks")
     total = sum(len(v) for v in files.values())
-    if total > partition.size:
-        raise ImageError(f"image content is {total} bytes, larger than the {partition.label} partition "
-                         f"({partition.size} bytes at {partition.offset:#x})")
-    fs = LittleFS(_FastContext(partition.size), block_size=BLOCK_SIZE, block_count=partition.size // BLOCK_SIZE,
-                  read_size=32, prog_size=32, lookahead_size=32, block_cycles=100, disk_version=0x00020000)
+    where = f"the filesystem region ({region.size:,} bytes at {region.offset:#x})"
+    if total > region.size:
+        raise ImageError(f"image content is {total:,} bytes, larger than {where}")
+    fs = LittleFS(_FastContext(region.size), block_size=BLOCK_SIZE, block_count=region.block_count,
+                  **MICROPYTHON_LFS)
     made: set[str] = set()
     try:
         for path in sorted(files):
@@ -203,16 +218,23 @@ def make_littlefs(files: dict[str, bytes], partition: Partition) -> BuiltImage:
                 fh.write(files[path])
         used = fs.used_block_count * BLOCK_SIZE
     except Exception as e:  # littlefs reports a full disk as LittleFSError(NOSPC)
-        raise ImageError(f"image does not fit the {partition.label} partition ({partition.size} bytes): {e}") from e
+        raise ImageError(f"image does not fit {where}: {e}") from e
     data = bytes(fs.context.buffer)
-    return BuiltImage(data, dict(files), partition, used)
+    return BuiltImage(data, dict(files), region, used)
+
+
+def mount_as_micropython(data: bytes) -> LittleFS:
+    """Mount an image with MicroPython's own littlefs settings (block size 4096, the count from
+    the image's length): what the tracker does at boot. Raises if the superblock disagrees."""
+    fs = LittleFS(block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, mount=False, **MICROPYTHON_LFS)
+    fs.context.buffer = bytearray(data)
+    fs.mount()
+    return fs
 
 
 def read_littlefs(data: bytes) -> dict[str, bytes]:
-    """Mount an image (as the tracker would) and return every file: the test of a build."""
-    fs = LittleFS(block_size=BLOCK_SIZE, block_count=len(data) // BLOCK_SIZE, mount=False)
-    fs.context.buffer = bytearray(data)
-    fs.mount()
+    """Mount an image as the tracker would and return every file: the test of a build."""
+    fs = mount_as_micropython(data)
     out: dict[str, bytes] = {}
     for root, _dirs, names in fs.walk("/"):
         for n in names:

@@ -1,6 +1,6 @@
 """A printable A4 sheet of tracker labels: device id as text and as a QR code.
 
-The QR code holds `SGL-<device id>` (segel.records.parse_device reads it back), so a crew scans
+The QR code holds `SGL-<device id>` (segel.ids.parse_device reads it back), so a crew scans
 the tracker with any phone app and `segel pair --csv` accepts the scans as they come. QR modules
 are drawn as vector rectangles (one per horizontal run), so the sheet prints sharp at any size.
 """

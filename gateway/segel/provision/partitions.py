@@ -109,14 +109,9 @@ class FirmwareInfo:
         return next((p for p in self.partitions if p.label == label), None)
 
     @property
-    def vfs(self) -> Partition:
-        """MicroPython's filesystem partition: data partition labelled "vfs" (ports/esp32/modules/flashbdev.py)."""
-        p = self.find("vfs")
-        if p is None or p.type != DATA:
-            labels = ", ".join(f"{q.label} ({q.kind})" for q in self.partitions)
-            raise PartitionError(f"this firmware's partition table has no 'vfs' data partition ({labels}); "
-                                 "use a MicroPython build whose table has one (e.g. ESP32_GENERIC / ESP32_GENERIC_S3)")
-        return p
+    def end(self) -> int:
+        """Where the .bin's last byte lands in flash."""
+        return self.flash_offset + self.size
 
     @property
     def app(self) -> Partition:
@@ -137,16 +132,6 @@ def read_firmware(bin_data: bytes) -> FirmwareInfo:
                              "MicroPython .bin (not just the app)?")
     parts = parse_table(bin_data[at:at + MAX_TABLE_LEN + ENTRY.size])
     return FirmwareInfo(chip, base, len(bin_data), parts)
-
-
-def check_layout(info: FirmwareInfo, flash_bytes: int | None = None) -> None:
-    """The .bin must not run into the vfs partition, nor the vfs past the board's flash."""
-    end = info.flash_offset + info.size
-    if end > info.vfs.offset:
-        raise PartitionError(f"firmware ends at {end:#x}, inside the vfs partition at {info.vfs.offset:#x}")
-    if flash_bytes is not None and info.vfs.end > flash_bytes:
-        raise PartitionError(f"vfs partition ends at {info.vfs.end:#x}, beyond this board's "
-                             f"{flash_bytes // (1 << 20)} MB flash: use the firmware build for this flash size")
 
 
 def format_table(parts: list[Partition]) -> str:

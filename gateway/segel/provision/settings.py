@@ -3,11 +3,11 @@
 One folder holds everything a provisioning laptop needs::
 
     fleet/
-      fleet.toml          settings every tracker gets (region, radio, intervals, WiFi/MQTT)
+      fleet.toml          settings every tracker gets (region, radio, intervals, WiFi/MQTT): mode 600
       fleet.secret        32-byte fleet secret, hex, mode 600 (segel.registry)
       registry.db         the registry (unless [registry] path points at the gateway's database)
-      devices/<id>.json   each tracker's config.json (holds its device key: mode 600)
-      images/<id>.img     built filesystem images
+      devices/<id>.json   each tracker's config.json (holds its device key: mode 600, folder 700)
+      images/<id>.img     built filesystem images (hold device keys: mode 600, folder 700)
       packages/           the micropython-lib package cache (index layout)
       flash-log.jsonl     which device was flashed at which key epoch
 """
@@ -15,13 +15,15 @@ One folder holds everything a provisioning laptop needs::
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from segel import registry as reg
 from segel import store
+from segel.provision import private
 
 SETTINGS_FILE = "fleet.toml"
 SECRET_FILE = "fleet.secret"
@@ -204,12 +206,23 @@ def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = No
         raise SettingsError(f"{fleet.settings_path} already exists; edit it instead of re-initialising")
     s = settings or FleetSettings()
     validate_settings(s)
-    fleet.root.mkdir(parents=True, exist_ok=True)
+    private.private_dir(fleet.root)  # holds the fleet secret
     reg.create_fleet_secret(fleet.secret_path)  # refuses to overwrite
-    fleet.settings_path.write_text(to_toml(s))
-    for d in (fleet.devices_dir, fleet.images_dir):
-        d.mkdir(exist_ok=True)
-    os.chmod(fleet.devices_dir, 0o700)  # device configs hold device keys
+    private.write_text(fleet.settings_path, to_toml(s))  # may hold the depot WiFi and MQTT passwords
+    for d in (fleet.devices_dir, fleet.images_dir):  # device configs and images hold device keys
+        private.private_dir(d)
+    return fleet
+
+
+def copy_fleet(src: Fleet, dest: Path, registry_path: str) -> Fleet:
+    """A scratch copy of a fleet's settings, secret and package cache with its own registry (for
+    benchmarks that register throw-away devices): no registry, images, configs or flash log."""
+    settings = replace(src.settings(), registry_path=registry_path)
+    shutil.copytree(src.root, dest, ignore=shutil.ignore_patterns("*.db*", "images", "devices", "flash-log.jsonl",
+                                                                   SETTINGS_FILE))
+    os.chmod(dest, private.DIR_MODE)
+    fleet = Fleet(dest)
+    private.write_text(fleet.settings_path, to_toml(settings))
     return fleet
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,8 @@ from segel.edge import link as mqttlink
 from segel.edge import mqtt, payloads, topics
 from segel.influx import lines, outbox
 from segel.influx.writers import V1Writer, V2Writer, Writer
-from segel.messages import Judge, Uplink
+from segel.messages import INTERNAL_ERROR, Judge, Unreadable, Uplink
+from segel.ingest.guard import Guard
 from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
@@ -68,6 +70,42 @@ def make_writer(cfg: Config) -> Writer | None:
 
 
 CommitHook = Callable[[list[ProcessResult], float], None]
+
+# What a parked or unreadable message keeps: its first bytes (a hostile 100 MB payload must not
+# fill the disk) and its topic (MQTT allows 64 KiB).
+KEEP_BYTES = 4096
+KEEP_TOPIC = 1024
+
+
+def _recording_line(up: Uplink, problem: Unreadable | None) -> str | None:
+    """The recording's line for a message; a message that cannot even be recorded is logged and
+    left out of the recording (never of ingest)."""
+    try:
+        return recording.to_json(up, problem.detail if problem else None)
+    except Exception:  # noqa: BLE001 - one odd message must not stop the recording of the others
+        log.exception("could not record a message from %s", payloads.shown(up.topic))
+        return None
+
+
+class _Retry(Exception):
+    """A transient error while handling a failed batch message by message: retry the rest."""
+
+    def __init__(self, cause: BaseException, remaining: list[_Msg]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.remaining = remaining
+
+
+def is_transient(e: BaseException) -> bool:
+    """An error of the machine, not of a message: the database busy or locked, the disk full or
+    failing, memory. A batch that fails with one is retried whole (nothing was acknowledged); any
+    other error is treated as the batch's own, and the message that causes it is parked."""
+    if isinstance(e, (OSError, MemoryError)):
+        return True
+    if isinstance(e, sqlite3.OperationalError):
+        text = str(e).lower()
+        return any(w in text for w in ("locked", "busy", "disk", "full", "i/o", "unable to open", "readonly"))
+    return False
 
 # The worker thread releases the GIL on every SQLite call; with Python's default 5 ms switch
 # interval it then often waits for paho's network thread to give the GIL back. A dedicated
@@ -116,7 +154,9 @@ class Gateway:
         keyring = KeyRing(load_fleet_secret(c.path(g.fleet_secret)), Registry(conn))
         self.pipeline = Pipeline(conn, keyring, self.judges,
                                  Sanity(c.sanity.max_hdop, c.sanity.max_speed_kmh, c.sanity.min_jump_m),
-                                 window=g.replay_window, reack_after_s=g.reack_after_s, clock=self.clock)
+                                 window=g.replay_window, reack_after_s=g.reack_after_s, clock=self.clock,
+                                 guard=Guard(g.reack_burst, g.reack_refill_s, g.bad_mac_window_s, g.bad_mac_alert_after,
+                                             Pipeline.LOG_REJECTS_PER_MINUTE))
         self.recorder = recording.Recorder(c.path(g.recording_dir), int(g.recording_max_mb * 1024 * 1024),
                                            g.recording_keep)
         writer = self._writer or make_writer(c)
@@ -229,6 +269,7 @@ class Gateway:
         next_tick = self.clock() + g.tick_interval_s
         next_health = self.clock()
         batch: list[_Msg] = []
+        failures = 0
         while True:
             if not batch:
                 batch = self._take(g.batch_max)
@@ -248,14 +289,29 @@ class Gateway:
                 if now >= next_health:
                     next_health = now + g.health_interval_s
                     self._health(now)
-            except Exception:
-                # e.g. the database locked or the disk full: nothing was acknowledged; retry the batch
-                log.exception("batch of %d messages failed; retrying in 1 s (nothing was acknowledged)", len(batch))
-                conn = self.pipeline.conn if self.pipeline else None
-                if conn is not None and conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if self._stopping.wait(1.0):
+            except Exception as e:
+                self._rollback()
+                if batch and not is_transient(e):
+                    # Something in one message makes handling raise (a bug, a hostile payload):
+                    # handle the batch message by message, so that message alone is parked.
+                    log.error("batch of %d messages failed (%s: %s); handling them one at a time",
+                              len(batch), type(e).__name__, str(e)[:200])
+                    try:
+                        batch = self._one_by_one(batch)
+                        continue
+                    except _Retry as r:  # the database or the disk: retry what was not handled yet
+                        e, batch = r.cause, r.remaining
+                # the database locked or the disk full: nothing was acknowledged; retry the batch
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                if failures == 1 or failures % 20 == 0:
+                    log.error("%s failed (%s: %s, %d time(s) in a row); retrying in %.0f s, nothing was acknowledged",
+                              f"batch of {len(batch)} messages" if batch else "timers", type(e).__name__,
+                              str(e)[:200], failures, delay)
+                if self._stopping.wait(delay):
                     break
+            else:
+                failures = 0
 
     def _take(self, batch_max: int) -> list[_Msg]:
         """Up to about `batch_max` waiting messages (whole hand-overs; waits 0.1 s for the first)."""
@@ -270,23 +326,96 @@ class Gateway:
             self._queued -= len(out)
         return out
 
-    def _handle(self, batch: list[_Msg]) -> None:
+    def _rollback(self) -> None:
+        conn = self.pipeline.conn if self.pipeline else None
+        if conn is not None and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _one_by_one(self, batch: list[_Msg]) -> list[_Msg]:
+        """Handle each message of a failed batch on its own; one that still fails for a reason of
+        its own is parked (kept in the security log, acknowledged). Returns what is left when a
+        transient error (the database, the disk) stops the round: the worker retries that."""
+        for i, m in enumerate(batch):
+            try:
+                self._handle([m], record=False)
+            except Exception as e:
+                self._rollback()
+                if is_transient(e):
+                    raise _Retry(e, batch[i:]) from e
+                try:
+                    self._park(m, e)
+                except Exception as e2:
+                    self._rollback()
+                    if is_transient(e2):
+                        raise _Retry(e2, batch[i:]) from e2
+                    log.exception("could not park a message from %s either; acknowledged, it is lost: %s",
+                                  payloads.shown(m.topic), bytes(m.payload)[:64].hex())
+                    if self.link is not None and m.qos:
+                        self.link.ack(m.gen, [(m.mid, m.qos)])
+        return []
+
+    def _park(self, m: _Msg, e: BaseException) -> None:
+        """Quarantine one message whose handling raises: its raw bytes (the first KEEP_BYTES)
+        and the error go to the security log as `internal_error`, it is counted and acknowledged,
+        and ingest goes on. Only a transient error (the database, the disk) stops this."""
         assert self.pipeline is not None
         p = self.pipeline
-        ups: list[tuple[Uplink, str | None]] = []
-        status = [m for m in batch if payloads.is_bridge_status(m.topic)]
-        if status:
-            self._store_bridge_status(status)
+        raw = bytes(m.payload)
+        detail = f"{type(e).__name__}: {str(e)[:300]} (parked: handling this message raised)"
+        if len(raw) > KEEP_BYTES:
+            detail += f" (first {KEEP_BYTES} of {len(raw)} bytes kept)"
+        topic = m.topic[:KEEP_TOPIC]
+        conn = p.conn
+        conn.execute("BEGIN IMMEDIATE")
+        row = store.log_security(conn, m.received_at, topic, INTERNAL_ERROR, detail, None, raw[:KEEP_BYTES])
+        outbox.enqueue(conn, [lines.rejected(INTERNAL_ERROR, None, topic, m.received_at, row)])
+        store.bump(conn, {f"rejected:{INTERNAL_ERROR}": 1})
+        conn.execute("COMMIT")
+        p.counts[f"rejected:{INTERNAL_ERROR}"] += 1
+        self.snap.outcomes = dict(p.counts)
+        self.snap.parked += 1
+        log.error("parked a message from %s in the security log (row %d): %s", payloads.shown(m.topic), row, detail)
+        if self.link is not None and m.qos:
+            self.link.ack(m.gen, [(m.mid, m.qos)])
+
+    def _read(self, m: _Msg) -> tuple[Uplink, Unreadable | None]:
+        """The uplink a message holds, or why it holds none; never raises."""
+        try:
+            return payloads.to_uplink(m.topic, m.payload, m.received_at), None
+        except payloads.PayloadError as e:
+            problem = Unreadable(e.reason, e.detail)
+        except Exception as e:  # noqa: BLE001 - a bug in reading must not stop the batch
+            problem = Unreadable(INTERNAL_ERROR, f"reading the message raised {type(e).__name__}: {str(e)[:200]}")
+        raw = bytes(m.payload)
+        if len(raw) > KEEP_BYTES:
+            problem = Unreadable(problem.reason, f"{problem.detail} (first {KEEP_BYTES} of {len(raw)} bytes kept)")
+        return Uplink(m.received_at, m.topic[:KEEP_TOPIC], raw[:KEEP_BYTES]), problem
+
+    def _status(self, m: _Msg, out: list[str]) -> Unreadable | None:
+        """A bridge's (retained) status: base-station points, or why it was refused."""
+        try:
+            out += lines.base_stations(payloads.bridge_status(m.topic, m.payload), int(m.received_at * 1e9))
+            return None
+        except payloads.PayloadError as e:
+            return Unreadable(e.reason, e.detail)
+
+    def _handle(self, batch: list[_Msg], record: bool = True) -> None:
+        assert self.pipeline is not None
+        p = self.pipeline
+        ups: list[tuple[Uplink, Unreadable | None]] = []
+        base_lines: list[str] = []
         for m in batch:
-            if status and payloads.is_bridge_status(m.topic):
+            if payloads.is_bridge_status(m.topic):
+                problem = self._status(m, base_lines)
+                if problem is not None:  # counted and kept like any other unreadable message
+                    ups.append((Uplink(m.received_at, m.topic[:KEEP_TOPIC], bytes(m.payload)[:KEEP_BYTES]), problem))
                 continue
-            try:
-                ups.append((payloads.to_uplink(m.topic, m.payload, m.received_at), None))
-            except payloads.PayloadError as e:
-                ups.append((Uplink(m.received_at, m.topic, bytes(m.payload)), str(e)))
-        self.recorder.write_lines(recording.to_json(u, e) for u, e in ups)
-        self.recorder.flush()
-        results = p.process_batch(ups)  # one transaction for the whole batch, committed here
+            ups.append(self._read(m))
+        if record:  # (a batch handled again message by message was recorded the first time)
+            self.recorder.write_lines(line for u, e in ups if (line := _recording_line(u, e)) is not None)
+            self.recorder.flush()
+        # one transaction for the whole batch (and the bridges' health points), committed here
+        results = p.process_batch(ups, extra_lines=base_lines)
         committed = time.time()
         link = self.link
         if link is not None:
@@ -312,24 +441,6 @@ class Gateway:
                 self.on_commit(results, committed)
             except Exception:
                 log.exception("on_commit hook failed")
-
-    def _store_bridge_status(self, msgs: list[_Msg]) -> None:
-        """Base-station health from bridges' retained status messages -> `base_station` points."""
-        assert self.pipeline is not None
-        out: list[str] = []
-        for m in msgs:
-            try:
-                doc = json.loads(m.payload)
-                if not isinstance(doc, dict):
-                    raise ValueError("not a JSON object")
-                out += lines.base_stations(doc, int(m.received_at * 1e9))
-            except ValueError as e:
-                log.warning("ignoring bridge status on %s: %s", m.topic, e)
-        if out:
-            conn = self.pipeline.conn
-            conn.execute("BEGIN IMMEDIATE")
-            outbox.enqueue(conn, out)
-            conn.execute("COMMIT")
 
     def _publish_alerts(self, alerts: list[dict]) -> None:
         if alerts and self.on_alerts is not None:

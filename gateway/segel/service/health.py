@@ -38,6 +38,7 @@ class Snapshot:
     influx_errors: int = 0
     influx_last_error: str | None = None
     alerts_published: int = 0
+    parked: int = 0  # messages whose handling raised, kept in the security log (internal_error)
     downlinks_published: int = 0
     last_commit_at: float | None = None
     ingest_lag_s: float = 0.0  # receipt -> commit of the oldest message of the last batch
@@ -95,6 +96,8 @@ class _Collector(Collector):
         yield CounterMetricFamily("segel_influx_parked_lines", "Lines InfluxDB refused for good", value=s.influx_parked)
         yield CounterMetricFamily("segel_influx_write_errors", "Failed InfluxDB write attempts", value=s.influx_errors)
         yield CounterMetricFamily("segel_alerts_published", "Alerts published", value=s.alerts_published)
+        yield CounterMetricFamily("segel_messages_parked", "Messages whose handling raised, kept in the security log",
+                                  value=s.parked)
         yield CounterMetricFamily("segel_downlinks_published", "Downlinks (acks) published", value=s.downlinks_published)
         yield GaugeMetricFamily("segel_last_commit_timestamp_seconds", "Unix time of the last commit",
                                 value=s.last_commit_at or 0.0)
@@ -120,7 +123,7 @@ def status_text(conn: sqlite3.Connection, now: float | None = None) -> str:
                    f"(connects {s.mqtt_connects}); up {max(0.0, s.at - s.started_at):.0f} s")
         out.append(f"  since start: received {s.received}, accepted {s.accepted}, duplicates {s.duplicates}, "
                    f"rejected {sum(s.rejected.values())}; alerts {s.alerts_published}; "
-                   f"ingest lag {s.ingest_lag_s:.2f} s")
+                   f"ingest lag {s.ingest_lag_s:.2f} s" + (f"; PARKED {s.parked} (see --security)" if s.parked else ""))
         out.append(f"  InfluxDB: written {s.influx_written}, parked {s.influx_parked}, failed attempts {s.influx_errors}"
                    + (f"; last error: {s.influx_last_error}" if s.influx_last_error else ""))
     st = store.stats(conn)

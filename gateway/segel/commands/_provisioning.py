@@ -1,9 +1,10 @@
-"""Shared bits of the provisioning commands: --fleet/--db options and turning errors into messages."""
+"""Shared click pieces of the provisioning commands: --fleet/--db, device selection, errors as messages, progress bars."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -34,11 +35,12 @@ def _expected() -> tuple[type[BaseException], ...]:
     from segel.provision.packages import PackageError
     from segel.provision.pairing import PairError
     from segel.provision.partitions import PartitionError
+    from segel.provision.roles import RoleError
     from segel.provision.settings import SettingsError
     from segel.registry import RegistryError
 
     return (CheckError, ProvisionError, FlashError, ImageError, PackageError, PairError, PartitionError,
-            SettingsError, RegistryError, FileNotFoundError)
+            RoleError, SettingsError, RegistryError, FileNotFoundError)
 
 
 @contextlib.contextmanager
@@ -74,3 +76,27 @@ def select_devices(fleet: Fleet, db: str | None, ids: tuple[str, ...], all_: boo
     if not ids:
         raise click.UsageError("give one or more DEVICE_IDs, or --all")
     return [devconfig.resolve(fleet, i, db) for i in ids]
+
+
+def progress_bar(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A click progress bar on stderr driven by (current, total) callbacks, e.g. esptool's; a new
+    bar starts whenever the total changes or the count goes back (esptool's next write)."""
+    state: dict[str, Any] = {"bar": None, "total": None, "cur": 0}
+
+    def update(cur: int, total: int) -> None:
+        bar = state["bar"]
+        if bar is None or state["total"] != total or cur < state["cur"]:
+            if bar is not None:
+                bar.render_finish()
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+            state.update(bar=bar, total=total, cur=0)
+        bar.update(cur - state["cur"])
+        state["cur"] = cur
+
+    def finish() -> None:
+        if state["bar"] is not None:
+            state["bar"].render_finish()
+
+    return update, finish
+
