@@ -18,8 +18,8 @@ from tests.rules.world import SECRET, K, S, T1, T2, World, offset, wita
 
 DEV = 0x000101
 FLEET = fleet_id(SECRET)
-PPK_OFFICER = Officer("ppk-k1", place="K1")
-DISTRICT = Officer("ppk-admin", district="K1")
+PPK_OFFICER = Officer("ppk-k1", places=("K1",))
+DISTRICT = Officer("ppk-admin", districts=("K1",))
 
 
 def form(client_id: str, place: str, at: float, seals=("KPU 0001", "KPU 0002"), skew: float = 0.0, **extra) -> dict:
@@ -154,8 +154,8 @@ def test_phone_clock_skew_is_corrected_and_bad_input_refused(tmp_path):
     refused({**base, "condition": "fine"}, "condition", 400, "one of intact")
     refused({**base, "confirmed_at": (t0 - 60 * 86400) * 1000}, "confirmed_at", 400, "check the phone's date")
     refused({**base, "confirmed_at": (t0 + 3600) * 1000}, "confirmed_at", 400, "clock jumped")
-    refused(base, "place", 403, "pps-s1 records receipts at S1 only, not at K1", Officer("pps-s1", place="S1"))
-    refused(base, "photo", 413, "at most 2 MB", photo=b"\xff\xd8\xff" + bytes(2_100_000))
+    refused(base, "place", 403, "pps-s1 records receipts at S1 only, not at K1", Officer("pps-s1", places=("S1",)))
+    refused(base, "photo", 413, "at most 1.5 MB", photo=b"\xff\xd8\xff" + bytes(1_600_000))
     refused(base, "photo", 415, "not an image", photo=b"%PDF-1.4 not a photo")
     assert w.conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0] == 1  # nothing of the refused ones
     ok = submit(w, form("photo", "K1", t0 + 900), t0 + 1000, photo=b"\xff\xd8\xff\xe0" + bytes(5000))

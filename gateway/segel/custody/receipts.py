@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS receipt_photos (
 """
 CONDITIONS = ("intact", "damaged", "wet", "seal_broken", "other")
 LINKED, PENDING, UNMATCHED = "linked", "pending", "unmatched"
-MAX_PHOTO_BYTES = 2_000_000
+MAX_PHOTO_BYTES = 1_500_000  # the page shrinks photos to ~0.3 MB; the console refuses bodies over 2 MB
 MAX_AGE_S = 45 * 86400  # a receipt older than this (queued on a phone for weeks) is refused: check the phone's date
 MATCH_S = 1800.0  # a receipt matches an arrival this close to the stay (clocks, a handover just before the fix)
 PHOTO_TYPES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
@@ -61,11 +61,16 @@ class ReceiptError(ValueError):
 
 @dataclass(frozen=True)
 class Officer:
-    """Who submits (the console's account): scoped to one custody point or to one district (PPK)."""
+    """Who submits (the console's account, `segel.accounts.User`): an account of role officer is
+    scoped to its custody points (`places`) and/or districts (PPK codes); unscoped = anywhere."""
 
     user: str
-    place: str | None = None
-    district: str | None = None
+    places: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> str:
+        return ", ".join(self.places + tuple(f"district {d}" for d in self.districts))
 
 
 @dataclass
@@ -114,7 +119,7 @@ def normalise_seal(s: str) -> str:
 
 def photo_type(data: bytes) -> str:
     if len(data) > MAX_PHOTO_BYTES:
-        raise ReceiptError(f"the photo is {len(data) / 1e6:.1f} MB; at most {MAX_PHOTO_BYTES / 1e6:.0f} MB "
+        raise ReceiptError(f"the photo is {len(data) / 1e6:.1f} MB; at most {MAX_PHOTO_BYTES / 1e6:g} MB "
                            "(the page shrinks photos before sending: update it)", "photo", 413)
     for magic, mime in PHOTO_TYPES:
         if data.startswith(magic):
@@ -179,13 +184,14 @@ def parse(data: dict, now: float, fleet: str | None) -> dict:
 
 
 def in_scope(officer: Officer, place: str, places: dict[str, Place]) -> bool:
-    if officer.place is None and officer.district is None:
-        return True  # an operator, not an officer
-    if officer.place is not None:
-        return place == officer.place
+    """The place is one of the officer's, or inside one of its districts (an unscoped account: any)."""
+    if not officer.places and not officer.districts:
+        return True
+    if place in officer.places:
+        return True
     code: str | None = place
     while code:
-        if code == officer.district:
+        if code in officer.districts:
             return True
         code = places[code].parent if code in places else None
     return False
@@ -211,8 +217,7 @@ def submit(conn: sqlite3.Connection, data: dict, officer: Officer, now: float, *
     if r["place"] not in places:
         raise ReceiptError(f"no place {r['place']!r}", "place", 404)
     if not in_scope(officer, r["place"], places):
-        raise ReceiptError(f"{officer.user} records receipts at {officer.place or 'district ' + str(officer.district)}"
-                           f" only, not at {r['place']}", "place", 403)
+        raise ReceiptError(f"{officer.user} records receipts at {officer.scope} only, not at {r['place']}", "place", 403)
     mime = photo_type(photo) if photo else None
     device = row[0]
     alerts: list[dict] = []
