@@ -66,6 +66,8 @@ CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state, severity);
 CREATE TABLE IF NOT EXISTS alert_history (
     alert_id TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, by TEXT, note TEXT
 );
+CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history(alert_id);
+CREATE INDEX IF NOT EXISTS alerts_box ON alerts(box, raised_at);
 """
 
 COLS = ("id", "kind", "severity", "subject", "box", "device", "place", "district", "state", "device_time",

@@ -263,8 +263,19 @@ def get(conn: sqlite3.Connection, rid: str) -> dict | None:
 
 
 def of_box(conn: sqlite3.Connection, box: str) -> list[dict]:
+    return listing(conn, box=box)
+
+
+def listing(conn: sqlite3.Connection, box: str | None = None, state: str | None = None) -> list[dict]:
+    """Receipts in the order they were confirmed, optionally of one box or in one state."""
     ensure_schema(conn)
-    ids = [r[0] for r in conn.execute("SELECT id FROM receipts WHERE box = ? ORDER BY confirmed_at", (box,))]
+    where, args = ["1=1"], []
+    for col, v in (("box", box), ("state", state)):
+        if v:
+            where.append(f"{col} = ?")
+            args.append(v)
+    ids = [r[0] for r in conn.execute(f"SELECT id FROM receipts WHERE {' AND '.join(where)} ORDER BY confirmed_at, id",
+                                      args)]
     return [get(conn, i) for i in ids]  # type: ignore[misc]
 
 

@@ -208,17 +208,20 @@ def _ends_and_seals(pdf: FPDF, s: BoxStory, fr: Frame, label: dict[str, str]) ->
             pdf.set_xy(px + 1.4 if px + 1.4 + tw < fr.x + fr.w else px - 1.4 - tw, py + 0.2)
             pdf.cell(tw, 3, text)
     # seal openings where the box was when they happened (the nearest fix in time)
-    for n, r in enumerate(x for x in s.seals if x.kind in ("seal_unauthorised", "case_opened", "seal_authorised")):
+    # authorised openings first, so an unauthorised one (larger, red) is drawn on top of them
+    marks = sorted((x for x in s.seals if x.kind in ("seal_unauthorised", "case_opened", "seal_authorised")),
+                   key=lambda x: x.kind == "seal_authorised", reverse=True)
+    for n, r in enumerate(marks):
         near = min(s.track, key=lambda f: abs(f.t - r.t)) if s.track else None
         if near is None:
             continue
         px, py = fr.xy(near.lat, near.lon)
-        col = SEAL_OK if r.kind == "seal_authorised" else SEAL_BAD
-        pdf.set_fill_color(*col)
+        ok = r.kind == "seal_authorised"
+        pdf.set_fill_color(*(SEAL_OK if ok else SEAL_BAD))
         pdf.set_draw_color(255, 255, 255)
         pdf.set_line_width(0.2)
-        off = 2.2 * (n % 3)
-        pdf.polygon([(px + off, py - 3.2), (px + off - 1.8, py - 0.2), (px + off + 1.8, py - 0.2)], style="DF")
+        size, off = (1.8, 2.2 * (n % 3)) if ok else (2.6, -3.0)
+        pdf.polygon([(px + off, py - 1.8 * size), (px + off - size, py - 0.2), (px + off + size, py - 0.2)], style="DF")
 
 
 def _inside(px: float, py: float, fr: Frame) -> bool:

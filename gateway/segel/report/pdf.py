@@ -12,7 +12,6 @@ from pathlib import Path
 
 import qrcode  # type: ignore[import-untyped]
 from fpdf import FPDF
-from fpdf.fonts import FontFace
 
 from segel.custody import checkpoints
 from segel.report import mapdraw
@@ -21,7 +20,7 @@ from segel.report.story import BoxStory, box_story
 from segel.report.texts import Texts, texts
 
 MARGIN = 15.0
-HEAD = FontFace(emphasis="BOLD", fill_color=(225, 228, 235))
+HEAD_FILL = (225, 228, 235)
 
 
 class ReportPDF(FPDF):
@@ -59,21 +58,67 @@ def heading(pdf: FPDF, text: str, need: float = 30) -> None:
     pdf.set_font("Helvetica", "", 8)
 
 
+def wrap(pdf: FPDF, text: str, width: float) -> list[str]:
+    """Greedy word wrap with the current font (a word longer than the width is cut)."""
+    text = pdf.normalize_text(text) if hasattr(pdf, "normalize_text") else text
+    if pdf.get_string_width(text) <= width:
+        return [text]
+    lines: list[str] = []
+    cur = ""
+    for word in text.split(" "):
+        trial = f"{cur} {word}" if cur else word
+        if pdf.get_string_width(trial) <= width:
+            cur = trial
+            continue
+        if cur:
+            lines.append(cur)
+        while pdf.get_string_width(word) > width and len(word) > 1:
+            cut = max(1, int(len(word) * width / pdf.get_string_width(word)))
+            lines.append(word[:cut])
+            word = word[cut:]
+        cur = word
+    if cur:
+        lines.append(cur)
+    return lines
+
+
 def table(pdf: FPDF, header: list[str], rows: list[list[str]], widths: tuple[float, ...], empty: str) -> None:
+    """A table with wrapped cells, zebra rows and the header again after a page break (drawn
+    directly: fpdf2's own table layout costs more than the rest of a report)."""
     if not rows:
         pdf.set_font("Helvetica", "I", 8)
         pdf.cell(0, 5, empty, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Helvetica", "", 8)
         return
-    pdf.set_font("Helvetica", "", 7.5)
-    pdf.set_fill_color(255, 255, 255)
-    with pdf.table(col_widths=widths, headings_style=HEAD, line_height=4, padding=0.8, cell_fill_mode="ROWS",
-                   cell_fill_color=(244, 246, 248), borders_layout="HORIZONTAL_LINES", text_align="LEFT",
-                   first_row_as_headings=True) as t:
-        for r in [header] + rows:
-            row = t.row()
-            for cell in r:
-                row.cell(cell)
+    total = sum(widths)
+    widths = tuple(w * (pdf.w - 2 * MARGIN) / total for w in widths)
+    line_h, pad = 3.7, 0.9
+
+    def draw(cells: list[str], bold: bool, fill: tuple[int, int, int] | None) -> None:
+        pdf.set_font("Helvetica", "B" if bold else "", 7.5)
+        wrapped = [wrap(pdf, c, w - 2 * pad) for c, w in zip(cells, widths)]
+        h = max(len(x) for x in wrapped) * line_h + 2 * pad
+        if pdf.get_y() + h > pdf.h - MARGIN - 6:
+            pdf.add_page()
+            if not bold:
+                draw(header, True, HEAD_FILL)
+        y, x = pdf.get_y(), MARGIN
+        if fill:
+            pdf.set_fill_color(*fill)
+            pdf.rect(MARGIN, y, pdf.w - 2 * MARGIN, h, style="F")
+        for lines, w in zip(wrapped, widths):
+            for n, line in enumerate(lines):
+                pdf.set_xy(x + pad, y + pad + n * line_h)
+                pdf.cell(w - 2 * pad, line_h, line)
+            x += w
+        pdf.set_draw_color(200, 200, 200)
+        pdf.set_line_width(0.1)
+        pdf.line(MARGIN, y + h, pdf.w - MARGIN, y + h)
+        pdf.set_xy(MARGIN, y + h)
+
+    draw(header, True, HEAD_FILL)
+    for i, r in enumerate(rows):
+        draw(r, False, (244, 246, 248) if i % 2 else None)
     pdf.set_font("Helvetica", "", 8)
 
 
@@ -86,7 +131,8 @@ def pairs(pdf: FPDF, items: list[tuple[str, str]], key_w: float = 62) -> None:
 
 
 def qr(pdf: FPDF, text: str, x: float, y: float, size: float) -> None:
-    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    # a fixed mask: choosing the best of eight costs more than the rest of the report together
+    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=2)
     q.add_data(text)
     q.make(fit=True)
     m = q.get_matrix()
