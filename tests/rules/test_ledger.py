@@ -193,3 +193,47 @@ def test_a_bundle_altered_by_one_byte_fails(tmp_path):
     other = checkpoints.create_key(tmp_path / "other.key")
     res = bundle.verify(data, [other.public_hex])
     assert not res.ok and "not by the key you gave" in res.problems[0].message
+
+
+def test_keys_and_verify_commands(tmp_path):
+    """segel keys init/show (owner-only file, never overwritten, PEM), segel ledger export and
+    segel verify (bundle and the QR text of a report's checkpoint), as a user runs them."""
+    from click.testing import CliRunner
+    from segel.cli import main
+
+    run = CliRunner().invoke
+    key_file = tmp_path / "k" / "signing.key"
+    r = run(main, ["keys", "init", "--key", str(key_file)])
+    assert r.exit_code == 0 and "public key:" in r.output, r.output
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    pub = next(line.split()[-1] for line in r.output.splitlines() if line.startswith("public key:"))
+    r = run(main, ["keys", "init", "--key", str(key_file)])
+    assert r.exit_code == 1 and "never overwritten" in r.output
+    r = run(main, ["keys", "show", "--key", str(key_file), "--pem"])
+    assert r.output.startswith("-----BEGIN PUBLIC KEY-----")
+    (tmp_path / "pub.pem").write_text(r.output)
+    r = run(main, ["keys", "show", "--key", str(tmp_path / "none.key")])
+    assert r.exit_code == 1 and "segel keys init" in r.output
+
+    w = World.make(tmp_path)
+    story(w)
+    key = checkpoints.load_key(key_file)
+    checkpoints.make(w.conn, key, "test", 5000.0)
+    db = str(tmp_path / "gateway.db")
+    out = tmp_path / "b.json"
+    r = run(main, ["ledger", "export", "BOX-1", "--db", db, "--key", str(key_file), "-o", str(out)])
+    assert r.exit_code == 0 and "bundle signed" in r.output, r.output
+    r = run(main, ["verify", str(out), "--key", str(tmp_path / "pub.pem")])
+    assert r.exit_code == 0 and r.output.startswith("VALID"), r.output
+    r = run(main, ["ledger", "verify", "BOX-1", "--db", db, "--key", str(key_file)])
+    assert r.exit_code == 0 and r.output.startswith("VALID"), r.output
+    cp = checkpoints.latest(w.conn, "BOX-1")
+    qr = checkpoints.qr_text(cp, cp["signature"])
+    r = run(main, ["verify", "--qr", qr, "--key", pub, str(out)])
+    assert r.exit_code == 0 and "VALID checkpoint code" in r.output and "is that head" in r.output, r.output
+    r = run(main, ["verify", "--qr", qr.replace(cp["head"], "0" * 64), "--key", pub])
+    assert r.exit_code == 1 and "not genuine" in r.output
+    r = run(main, ["ledger", "export", "BOX-404", "--db", db])
+    assert r.exit_code == 1 and "no ledger entries" in r.output
+    r = run(main, ["verify"])
+    assert r.exit_code == 2 and "give a BUNDLE" in r.output
