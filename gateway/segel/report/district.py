@@ -87,7 +87,7 @@ def build_district(c: Custody, d: DistrictSummary, tx: Texts) -> ReportPDF:
         rows.append([s.box, f"{s.device:06x}" if s.device is not None else "-", _cell(dl, tx), _cell(rt, tx),
                      str(len(s.receipts)), ", ".join(sorted({_(a["kind"]) for a in bad})) or "-"])
     table(pdf, [_("Box"), _("Tracker"), _("Delivered"), _("Returned"), _("Receipts"), _("Incidents")], rows,
-          (40, 14, 30, 30, 14, 52), _("None recorded."))
+          (38, 13, 38, 38, 12, 41), _("None recorded."))
     heading(pdf, _("Incidents"))
     inc_rows = []
     for s, a in sorted(incidents, key=lambda sa: sa[1]["device_time"] or sa[1]["raised_at"]):
