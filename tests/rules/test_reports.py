@@ -78,8 +78,8 @@ def test_box_report_tells_the_story_in_bahasa_and_english(tmp_path):
         assert expected in t, expected
     assert " ".join(key.public_hex[i:i + 8] for i in range(0, 64, 8)) in t
     e = pdftext(en_pdf)
-    for expected in ("Ballot box custody report", "Times are local (WITA)", "warehouse_to_ppk", "late",
-                     "SEAL_UNAUTHORISED", "covers entries 0 to"):
+    for expected in ("Ballot box custody report", "Times are local (WITA)", "warehouse to PPK", "late",
+                     "SEAL OPENED WITHOUT AUTHORITY", "covers entries 0 to"):
         assert expected in e, expected
     # every page renders, none of them blank
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(id_pdf), str(tmp_path / "page")], check=True)
@@ -98,7 +98,7 @@ def test_cli_reports_exports_and_refusals(tmp_path):
     r = run(main, ["report", "district", "K1", "--db", db, "-o", str(tmp_path / "d.pdf"), "--lang", "en"])
     assert r.exit_code == 0 and "1 boxes" in r.output, r.output
     t = pdftext(tmp_path / "d.pdf")
-    assert "District custody report" in t and "BOX-1" in t and "seal_unauthorised" in t
+    assert "District custody report" in t and "BOX-1" in t and "seal opened without authority" in t
     r = run(main, ["report", "district", "T1", "--db", db])
     assert r.exit_code == 1 and "'T1' is not a PPK" in r.output
     out = {}

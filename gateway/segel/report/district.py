@@ -85,17 +85,17 @@ def build_district(c: Custody, d: DistrictSummary, tx: Texts) -> ReportPDF:
         dl, rt = _leg(s, "pps_to_tps"), _leg(s, "ppk_to_warehouse")
         bad = [a for a in s.alerts if a["severity"] in INCIDENT_SEVERITIES]
         rows.append([s.box, f"{s.device:06x}" if s.device is not None else "-", _cell(dl, tx), _cell(rt, tx),
-                     str(len(s.receipts)), ", ".join(sorted({_(a["kind"]) for a in bad})) or "-"])
+                     str(len(s.receipts)), ", ".join(sorted({tx.label(a["kind"]) for a in bad})) or "-"])
     table(pdf, [_("Box"), _("Tracker"), _("Delivered"), _("Returned"), _("Receipts"), _("Incidents")], rows,
           (38, 13, 38, 38, 12, 41), _("None recorded."))
     heading(pdf, _("Incidents"))
     inc_rows = []
     for s, a in sorted(incidents, key=lambda sa: sa[1]["device_time"] or sa[1]["raised_at"]):
-        how = f"{_(a['resolved_by'])}: {_(a['resolve_note'] or '')}" if a["resolved_by"] else \
+        how = f"{tx.label(a['resolved_by'])}: {tx.label(a['resolve_note'] or '')}" if a["resolved_by"] else \
             (f"{a['acked_by']}: {a['ack_note'] or ''}" if a["acked_by"] else "-")
-        late = f" ({_('late')})" if a["late"] else ""
-        inc_rows.append([tx.when(a["device_time"] or a["raised_at"]), s.box, _(a["kind"]) + late, _(a["severity"]),
-                         _(a["state"]), how])
+        late = f" ({tx.label('late')})" if a["late"] else ""
+        inc_rows.append([tx.when(a["device_time"] or a["raised_at"]), s.box, tx.label(a["kind"]) + late, tx.label(a["severity"]),
+                         tx.label(a["state"]), how])
     table(pdf, [_("Time"), _("Box"), _("Alert"), _("Severity"), _("State"), _("Resolved")], inc_rows,
           (25, 36, 34, 14, 17, 54), _("None recorded."))
     pdf.set_x(MARGIN)
@@ -106,5 +106,5 @@ def _cell(lr: LegResult | None, tx: Texts) -> str:
     if lr is None:
         return "-"
     if lr.arrived is None:
-        return tx._("not_arrived")
-    return f"{tx.short(lr.arrived)} {tx._(lr.status)}"
+        return tx.label("not_arrived")
+    return f"{tx.short(lr.arrived)} {tx.label(lr.status)}"

@@ -213,7 +213,7 @@ def _summary(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
         (_("Delivered to its TPS"), _("yes") if s.delivered else _("no")),
         (_("Back at the warehouse"), _("yes") if back else _("no")),
         (_("Seal"), seal),
-        (_("Open alerts"), ", ".join(_(a["kind"]) for a in open_) or "-"),
+        (_("Open alerts"), ", ".join(tx.label(a["kind"]) for a in open_) or "-"),
         (_("Handover receipts"), str(len(s.receipts))),
     ])
 
@@ -225,9 +225,9 @@ def _legs(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
         pdf.cell(0, 5, _("no plan (no calendar stored in the database)"), new_x="LMARGIN", new_y="NEXT")
         return
     _timeline(pdf, s, tx)
-    rows = [[_(lr.leg.name), lr.leg.from_code, lr.leg.to_code,
+    rows = [[tx.label(lr.leg.name), lr.leg.from_code, lr.leg.to_code,
              f"{tx.short(lr.leg.window.start)} - {tx.short(lr.leg.window.end)}", tx.short(lr.departed),
-             tx.short(lr.arrived), _(lr.status)] for lr in s.legs]
+             tx.short(lr.arrived), tx.label(lr.status)] for lr in s.legs]
     table(pdf, [_("Leg"), _("From"), _("To"), _("Window"), _("Left"), _("Arrived"), _("Status")], rows,
           (24, 30, 34, 36, 18, 18, 20), _("None recorded."))
 
@@ -263,7 +263,7 @@ def _timeline(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
     for i, lr in enumerate(legs):
         ry = y + i * row_h
         pdf.set_xy(MARGIN, ry + 0.6)
-        pdf.cell(27, 3.5, tx._(lr.leg.name))
+        pdf.cell(27, 3.5, tx.label(lr.leg.name))
         pdf.set_fill_color(200, 220, 240)
         pdf.rect(X(lr.leg.window.start), ry + 0.8, max(0.4, X(lr.leg.window.end) - X(lr.leg.window.start)), 3.4, style="F")
         col = {"on_time": (30, 120, 60), "late": (200, 100, 0), "not_arrived": (190, 20, 20)}[lr.status]
@@ -290,9 +290,9 @@ def _seals(pdf: FPDF, s: BoxStory, tx: Texts, c: Custody) -> None:
     heading(pdf, _("Seal events"))
     rows = []
     for r in s.seals:
-        kind = _(r.kind).upper() if r.kind in ("seal_unauthorised", "case_opened", "power_lost") else _(r.kind)
+        kind = tx.label(r.kind).upper() if r.kind in ("seal_unauthorised", "case_opened", "power_lost") else tx.label(r.kind)
         note = f"; {_('late (learned after the fact)')}" if r.late else ""
-        rows.append([tx.when(r.t), _(r.event), r.place or "-", kind + note + (f" ({_(r.why)})" if r.why else "")])
+        rows.append([tx.when(r.t), tx.label(r.event), r.place or "-", kind + note + (f" ({tx.label(r.why)})" if r.why else "")])
     table(pdf, [_("Time"), _("Event"), _("Place"), _("Kind")], rows, (32, 40, 38, 70), _("None recorded."))
 
 
@@ -302,10 +302,10 @@ def _receipts(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
     rows = []
     for r in s.receipts:
         o, wit = r["officer"], r["witness"]
-        arrival = tx.when(r["arrival_t"]) if r["arrival_t"] else (_("pending") if r["state"] == "pending"
+        arrival = tx.when(r["arrival_t"]) if r["arrival_t"] else (tx.label("pending") if r["state"] == "pending"
                                                                   else _("not recorded"))
         rows.append([tx.when(r["confirmed_at"]), r["place"], f"{o['name']} ({o['role']}, {o['id_number']})",
-                     f"{wit['name']} ({wit['role']})" if wit else "-", ", ".join(r["seals"]), _(r["condition"]), arrival])
+                     f"{wit['name']} ({wit['role']})" if wit else "-", ", ".join(r["seals"]), tx.label(r["condition"]), arrival])
     table(pdf, [_("Time"), _("Place"), _("Received by"), _("Witness"), _("Seal numbers"), _("Condition"),
                 _("Tracker arrival")], rows, (24, 26, 38, 28, 26, 16, 22), _("None recorded."))
 
@@ -315,12 +315,12 @@ def _alerts(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
     heading(pdf, _("Alerts"))
     rows = []
     for a in s.alerts:
-        ack = f"{_(a['acked_by'])}, {tx.short(a['acked_at'])}: {_(a['ack_note'] or '')}" if a["acked_by"] else "-"
-        res = f"{_(a['resolved_by'])}, {tx.short(a['resolved_at'])}: {_(a['resolve_note'] or '')}" \
+        ack = f"{tx.label(a['acked_by'])}, {tx.short(a['acked_at'])}: {tx.label(a['ack_note'] or '')}" if a["acked_by"] else "-"
+        res = f"{tx.label(a['resolved_by'])}, {tx.short(a['resolved_at'])}: {tx.label(a['resolve_note'] or '')}" \
             if a["resolved_by"] else "-"
-        late = f" ({_('late')})" if a["late"] else ""
-        rows.append([tx.when(a["device_time"] or a["raised_at"]), _(a["kind"]) + late, _(a["severity"]),
-                     _(a["state"]), ack, res])
+        late = f" ({tx.label('late')})" if a["late"] else ""
+        rows.append([tx.when(a["device_time"] or a["raised_at"]), tx.label(a["kind"]) + late, tx.label(a["severity"]),
+                     tx.label(a["state"]), ack, res])
     table(pdf, [_("Time"), _("Alert"), _("Severity"), _("State"), _("Acknowledged"), _("Resolved")], rows,
           (25, 35, 14, 17, 45, 44), _("None recorded."))
 
@@ -337,7 +337,7 @@ def _health(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
                 (_("Longest silence"), gap), (_("Frames received late (store-and-forward)"), str(h.late_frames)),
                 (_("Battery (first, lowest, last)"), batt), (_("Rejected frames under its id"), str(h.security))])
     for at, ev, body in s.pairings:
-        pairs(pdf, [(_("Pairing"), f"{tx.when(at)}: {_(ev)} {body.get('device')} {_('by')} {body.get('by') or '-'}"
+        pairs(pdf, [(_("Pairing"), f"{tx.when(at)}: {tx.label(ev)} {body.get('device')} {_('by')} {body.get('by') or '-'}"
                      + (f" ({body['reason']})" if body.get("reason") else ""))])
 
 
