@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from segel.custody import alerts as al
 from segel.custody import ledger
 from segel.custody.plan import Plan
+from segel.i18n import N_
 from segel.ids import device_hex, parse_box_label
 from segel.influx import lines, outbox
 from segel.places import geometry
@@ -51,10 +52,13 @@ PHOTO_TYPES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/pn
 
 class ReceiptError(ValueError):
     """A receipt that cannot be recorded: `status` is the HTTP status the console answers with,
-    `field` the form field at fault (or None), the message says what to do."""
+    `field` the form field at fault (or None). The message says what to do: `template` (a source
+    string of the catalog) formatted with `params`, so the phone page shows it translated."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
+    def __init__(self, template: str, field: str | None = None, status: int = 400, **params: object) -> None:
+        super().__init__(template.format(**params))
+        self.template = template
+        self.params = params
         self.field = field
         self.status = status
 
@@ -92,13 +96,13 @@ def _text(d: dict, key: str, field: str, need: bool = True, limit: int = 200) ->
     v = d.get(key)
     if v is None or (isinstance(v, str) and not v.strip()):
         if need:
-            raise ReceiptError(f"{field} is missing", field)
+            raise ReceiptError(N_("{name} is missing"), field, name=field)
         return ""
     if not isinstance(v, str):
-        raise ReceiptError(f"{field} must be text", field)
+        raise ReceiptError(N_("{name} must be text"), field, name=field)
     v = " ".join(v.split())
     if len(v) > limit:
-        raise ReceiptError(f"{field} is longer than {limit} characters", field)
+        raise ReceiptError(N_("{name} is longer than {limit} characters"), field, name=field, limit=limit)
     return v
 
 
@@ -106,7 +110,7 @@ def _person(d: object, field: str, need: bool) -> dict | None:
     if d is None and not need:
         return None
     if not isinstance(d, dict):
-        raise ReceiptError(f"{field} is missing", field)
+        raise ReceiptError(N_("{name} is missing"), field, name=field)
     name = _text(d, "name", f"{field}.name", need)
     if not name and not need:
         return None
@@ -119,14 +123,15 @@ def normalise_seal(s: str) -> str:
 
 def photo_type(data: bytes) -> str:
     if len(data) > MAX_PHOTO_BYTES:
-        raise ReceiptError(f"the photo is {len(data) / 1e6:.1f} MB; at most {MAX_PHOTO_BYTES / 1e6:g} MB "
-                           "(the page shrinks photos before sending: update it)", "photo", 413)
+        raise ReceiptError(N_("the photo is {size} MB; at most {limit} MB (the page shrinks photos before "
+                              "sending: reload it)"), "photo", 413, size=f"{len(data) / 1e6:.1f}",
+                           limit=f"{MAX_PHOTO_BYTES / 1e6:g}")
     for magic, mime in PHOTO_TYPES:
         if data.startswith(magic):
             return mime
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
-    raise ReceiptError("the photo is not an image (JPEG, PNG or WebP)", "photo", 415)
+    raise ReceiptError(N_("the photo is not an image (JPEG, PNG or WebP)"), "photo", 415)
 
 
 def receipt_id(client_id: str) -> str:
@@ -136,44 +141,47 @@ def receipt_id(client_id: str) -> str:
 def parse(data: dict, now: float, fleet: str | None) -> dict:
     """The submitted form, checked field by field; times corrected for the phone's clock."""
     if not isinstance(data, dict):
-        raise ReceiptError("a receipt is a JSON object")
+        raise ReceiptError(N_("a receipt is a JSON object"))
     client_id = _text(data, "client_id", "client_id", limit=80)
     label = data.get("label")
     if label:
         try:
             lf, box, ldev = parse_box_label(str(label))
-        except ValueError as e:
-            raise ReceiptError(str(e), "label") from None
+        except ValueError:
+            if str(label).strip().upper().startswith("SGL-"):
+                raise ReceiptError(N_("this is a tracker's label, not the box's: scan the label on the box"),
+                                   "label") from None
+            raise ReceiptError(N_("this is not a Segel box label (SGL1:...)"), "label") from None
         if fleet is not None and lf != fleet.upper():
-            raise ReceiptError(f"this label belongs to another fleet ({lf}; this one is {fleet.upper()}): "
-                               "it was not printed for this election office", "label", 422)
+            raise ReceiptError(N_("this label belongs to another fleet ({theirs}; this one is {ours}): it was not "
+                                  "printed for this election office"), "label", 422, theirs=lf, ours=fleet.upper())
     else:
         box, ldev = _text(data, "box", "box", limit=100), None
     seals = data.get("seals")
     if not isinstance(seals, list) or not seals or not all(isinstance(s, str) and s.strip() for s in seals):
-        raise ReceiptError("list the seal numbers seen on the box (at least one)", "seals")
+        raise ReceiptError(N_("list the seal numbers seen on the box (at least one)"), "seals")
     cond = _text(data, "condition", "condition")
     if cond not in CONDITIONS:
-        raise ReceiptError(f"condition must be one of {', '.join(CONDITIONS)}", "condition")
+        raise ReceiptError(N_("condition must be one of {choices}"), "condition", choices=", ".join(CONDITIONS))
     pos = data.get("position") or {}
     lat, lon, acc = pos.get("lat"), pos.get("lon"), pos.get("accuracy_m")
     if pos and not (isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and -90 <= lat <= 90
                     and -180 <= lon <= 180):
-        raise ReceiptError("position needs lat and lon in degrees", "position")
+        raise ReceiptError(N_("position needs lat and lon in degrees"), "position")
     try:
         confirmed = float(data["confirmed_at"]) / 1000
         sent = float(data.get("sent_at", data["confirmed_at"])) / 1000
     except (KeyError, TypeError, ValueError):
-        raise ReceiptError("confirmed_at (the phone's time, ms) is missing", "confirmed_at") from None
+        raise ReceiptError(N_("confirmed_at (the phone's time, ms) is missing"), "confirmed_at") from None
     # The phone's clock may be wrong: the difference between our clock and the phone's when it sent
     # the receipt corrects the time it was confirmed (queued offline, that was hours earlier).
     offset = now - sent
     at = confirmed + offset
     if confirmed > sent + 60:
-        raise ReceiptError("confirmed_at is after sent_at: the phone's clock jumped", "confirmed_at")
+        raise ReceiptError(N_("confirmed_at is after sent_at: the phone's clock jumped"), "confirmed_at")
     if now - at > MAX_AGE_S:
-        raise ReceiptError(f"the receipt says it was confirmed {int((now - at) // 86400)} days ago: check the "
-                           "phone's date", "confirmed_at")
+        raise ReceiptError(N_("the receipt says it was confirmed {days} days ago: check the phone's date"),
+                           "confirmed_at", days=int((now - at) // 86400))
     return {"client_id": client_id, "box": box, "label_device": ldev, "place": _text(data, "place", "place", limit=64),
             "officer": _person(data.get("officer"), "officer", True), "witness": _person(data.get("witness"), "witness", False),
             "seals": sorted({normalise_seal(s) for s in seals}), "condition": cond,
@@ -209,15 +217,17 @@ def submit(conn: sqlite3.Connection, data: dict, officer: Officer, now: float, *
     old = get(conn, rid)
     if old is not None:
         if old["submitted"] != canon:
-            raise ReceiptError(f"receipt id {r['client_id']} was already used for another receipt", "client_id", 409)
+            raise ReceiptError(N_("receipt id {id} was already used for another receipt"), "client_id", 409,
+                               id=r["client_id"])
         return Outcome(old, True, [])
     row = conn.execute("SELECT device_id FROM boxes WHERE box_id = ?", (r["box"],)).fetchone()
     if row is None:
-        raise ReceiptError(f"no box {r['box']!r} in this election (check the label)", "box", 404)
+        raise ReceiptError(N_("no box {box} in this election (check the label)"), "box", 404, box=r["box"])
     if r["place"] not in places:
-        raise ReceiptError(f"no place {r['place']!r}", "place", 404)
+        raise ReceiptError(N_("no place {place}"), "place", 404, place=r["place"])
     if not in_scope(officer, r["place"], places):
-        raise ReceiptError(f"{officer.user} records receipts at {officer.scope} only, not at {r['place']}", "place", 403)
+        raise ReceiptError(N_("{user} records receipts at {scope} only, not at {place}"), "place", 403,
+                           user=officer.user, scope=officer.scope, place=r["place"])
     mime = photo_type(photo) if photo else None
     device = row[0]
     alerts: list[dict] = []

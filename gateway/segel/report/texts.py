@@ -38,6 +38,10 @@ LABELS: dict[str, str] = {
     # severities and states of alerts
     "critical": N_("critical"), "high": N_("high"), "warning": N_("warning"), "info": N_("info"),
     "open": N_("open"), "acknowledged": N_("acknowledged"), "resolved": N_("resolved"), "withdrawn": N_("withdrawn"),
+    # ledger events (segel.custody.ledger.EVENTS) not named above
+    "frame": N_("tracker report"), "enter": N_("entered"), "exit": N_("left"), "security": N_("rejected frame"),
+    "receipt": N_("handover receipt"), "receipt_arrival": N_("receipt linked to the arrival"),
+    "raised": N_("raised"), "repeated": N_("repeated"), "command": N_("device command"),
     # pairings, receipts
     "paired": N_("paired"), "unpaired": N_("unpaired"), "pending": N_("pending"),
     "intact": N_("intact"), "damaged": N_("damaged"), "wet": N_("wet"), "seal_broken": N_("seal broken"),
