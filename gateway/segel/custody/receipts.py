@@ -114,7 +114,9 @@ def _person(d: object, field: str, need: bool) -> dict | None:
     name = _text(d, "name", f"{field}.name", need)
     if not name and not need:
         return None
-    return {"name": name, "role": _text(d, "role", f"{field}.role"), "id_number": _text(d, "id_number", f"{field}.id_number")}
+    # the receiving officer gives role and ID number; a witness at least a name
+    return {"name": name, "role": _text(d, "role", f"{field}.role", need),
+            "id_number": _text(d, "id_number", f"{field}.id_number", need)}
 
 
 def normalise_seal(s: str) -> str:
@@ -336,6 +338,7 @@ def _seals_differ(conn: sqlite3.Connection, r: dict, rid: str, device: int | Non
         return None  # opened with authority (counting at the TPS) and sealed anew: new numbers expected
     before, now_ = set(json.loads(prev[1])), set(r["seals"])
     return {"message": f"seal numbers differ from receipt {prev[0]} at {prev[2]}", "previous_receipt": prev[0],
+            "previous_place": prev[2],
             "missing": sorted(before - now_), "new": sorted(now_ - before)}
 
 

@@ -192,7 +192,21 @@ def _submit(c: Ctx, data: dict, photo: bytes | None) -> Response:
                                "confirmed_at": r["confirmed_at"], "clock_offset_s": r["clock_offset_s"]},
                    "duplicate": out.duplicate, "ledger_seq": seq[0] if seq else None,
                    "alerts": [{"id": a["id"], "kind": a["kind"], "severity": a["severity"], "title": tx.label(a["kind"]),
-                               "message": a["message"]} for a in out.alerts]})
+                               "message": alert_text(c, a)} for a in out.alerts]})
+
+
+def alert_text(c: Ctx, a: dict) -> str:
+    """What the officer reads about an alert their receipt raised, in their language."""
+    d = a.get("detail") or {}
+    if a["kind"] == "seal_numbers_differ":
+        return c._("Other seal numbers than at {place}: missing {missing}; new {new}.").format(
+            place=d.get("previous_place") or "-", missing=", ".join(d.get("missing") or []) or "-",
+            new=", ".join(d.get("new") or []) or "-")
+    if a["kind"] == "receipt_wrong_place" and "distance_m" in d:
+        return c._("The phone was {distance} m outside {place}.").format(distance=d["distance_m"], place=a.get("place"))
+    if a["kind"] == "receipt_wrong_place":
+        return c._("{place} is not a custody point of this box's plan.").format(place=a.get("place"))
+    return str(a.get("message") or "")
 
 
 @router.page("/handover/box/{box}", permission=accounts.VIEW)
@@ -202,7 +216,8 @@ def box_page(c: Ctx) -> Response:
     row = c.db.execute("SELECT tps FROM boxes WHERE box_id = ?", (box,)).fetchone()
     if row is None:
         raise ConsoleError(404, c._("No such box."))
-    chain, code = [], row[0]
+    chain: list[str] = []
+    code = row[0]
     while code and code in w.places and len(chain) < 8:
         chain.append(code)
         code = w.places[code].parent

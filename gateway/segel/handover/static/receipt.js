@@ -68,6 +68,7 @@
     }
   });
   $("box").addEventListener("input", () => { $("label").value = ""; });  // typed by hand: no label
+  $("photo").addEventListener("change", () => $("photo-button").classList.toggle("chosen", !!$("photo").files[0]));
 
   // ---- the officer's own details stay on the phone for the next receipt ----
   const officer = JSON.parse(localStorage.getItem(OFFICER_KEY) || "{}");
@@ -112,6 +113,7 @@
       id: form.officer.id_number, place: form.place }));
     await save({ client_id, form, photo, status: "queued", created: Date.now() });
     for (const id of ["box", "label", "witness-name", "witness-role", "witness-id", "seals", "note", "photo"]) $(id).value = "";
+    $("photo-button").classList.remove("chosen");
     $("scanned").textContent = "";
     $("confirm").disabled = false;
     await render();
