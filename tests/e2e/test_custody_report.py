@@ -42,7 +42,8 @@ def test_rehearsal_seal_cut_box_gets_a_report_that_shows_it(tmp_path: Path) -> N
     bundle = tmp_path / "cut.bundle.json"
     r = run(main, ["ledger", "export", CUT_BOX, "--db", db, "--key", str(keep / "signing.key"), "-o", str(bundle)])
     assert r.exit_code == 0 and "bundle signed" in r.output, r.output
-    r = run(main, ["verify", str(bundle), "--key", key.public_hex, "--checkpoints", str(keep / "checkpoints.jsonl")])
+    r = run(main, ["verify", str(bundle), "--key", key.public_hex, "--checkpoints", str(keep / "checkpoints.jsonl"),
+                   "--lang", "en"])
     assert r.exit_code == 0 and r.output.startswith("VALID"), r.output
     published = [json.loads(x) for x in (keep / "checkpoints.jsonl").read_text().splitlines()]
     assert published and all(checkpoints.checkpoint_ok(key.public_hex, e) for e in published)

@@ -114,11 +114,14 @@ def test_checkpoints_are_signed_published_and_catch_a_rewrite(tmp_path: Path, mo
     bundle_file = tmp_path / "box.bundle.json"
     r = CliRunner().invoke(main, ["ledger", "export", BOX, "--config", str(cfg_path), "-o", str(bundle_file)])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["verify", str(bundle_file), "--key", key.public_hex])
+    r = CliRunner().invoke(main, ["verify", str(bundle_file), "--key", key.public_hex, "--lang", "en"])
     assert r.exit_code == 3 and "NOT SIGNED" in r.output  # its own checkpoints are gone
-    r = CliRunner().invoke(main, ["verify", str(bundle_file), "--key", key.public_hex, "--checkpoints", str(published)])
+    r = CliRunner().invoke(main, ["verify", str(bundle_file), "--key", key.public_hex, "--checkpoints", str(published),
+                                  "--lang", "en"])
     assert r.exit_code == 1, r.output
     assert r.output.startswith(f"INVALID: entry {victim} was removed"), r.output
+    r = CliRunner().invoke(main, ["verify", str(bundle_file), "--key", key.public_hex, "--checkpoints", str(published)])
+    assert r.exit_code == 1 and r.output.startswith(f"TIDAK SAH: entri {victim} dihapus"), r.output
 
 
 def test_missing_key_keeps_the_gateway_running_and_marks_checkpoints(tmp_path: Path, mosquitto: servers.Server,
@@ -133,10 +136,11 @@ def test_missing_key_keeps_the_gateway_running_and_marks_checkpoints(tmp_path: P
         assert any("UNSIGNED" in r.message and "not found" in r.message for r in caplog.records)
         _send_cut(fleet, mosquitto.port, range(1, 2))
         conn = sqlite3.connect(tmp_path / "segel.db")
-        gwtest.wait(lambda: checkpoints.latest(conn, BOX) is not None, what="an unsigned checkpoint")
+        gwtest.wait(lambda: gw.snapshot().accepted == 1, what="the frame accepted: ingest goes on")
+        gwtest.wait(lambda: (checkpoints.latest(conn, BOX) or {}).get("seq", -1) >= ledger.head(conn, BOX)[0] - 1,
+                    what="an unsigned checkpoint of the head")
         cp = checkpoints.latest(conn, BOX)
         assert cp is not None and cp["signature"] is None and "not found" in cp["missing"]
-        assert gw.snapshot().accepted == 1  # ingest went on
         # the key appears later: the next round signs
         (tmp_path / "nowhere").mkdir()
         key = checkpoints.create_key(tmp_path / "nowhere" / "signing.key")

@@ -224,15 +224,15 @@ def test_keys_and_verify_commands(tmp_path):
     r = run(main, ["ledger", "export", "BOX-1", "--db", db, "--key", str(key_file), "-o", str(out)])
     assert r.exit_code == 0 and "bundle signed" in r.output, r.output
     r = run(main, ["verify", str(out), "--key", str(tmp_path / "pub.pem")])
-    assert r.exit_code == 0 and r.output.startswith("VALID"), r.output
-    r = run(main, ["ledger", "verify", "BOX-1", "--db", db, "--key", str(key_file)])
+    assert r.exit_code == 0 and r.output.startswith("SAH\n") and "rantai: utuh" in r.output, r.output  # Bahasa first
+    r = run(main, ["ledger", "verify", "BOX-1", "--db", db, "--key", str(key_file), "--lang", "en"])
     assert r.exit_code == 0 and r.output.startswith("VALID"), r.output
     cp = checkpoints.latest(w.conn, "BOX-1")
     qr = checkpoints.qr_text(cp, cp["signature"])
-    r = run(main, ["verify", "--qr", qr, "--key", pub, str(out)])
+    r = run(main, ["verify", "--qr", qr, "--key", pub, str(out), "--lang", "en"])
     assert r.exit_code == 0 and "VALID checkpoint code" in r.output and "is that head" in r.output, r.output
     r = run(main, ["verify", "--qr", qr.replace(cp["head"], "0" * 64), "--key", pub])
-    assert r.exit_code == 1 and "not genuine" in r.output
+    assert r.exit_code == 1 and r.output.startswith("Kode titik periksa TIDAK SAH") and "tidak asli" in r.output
     r = run(main, ["ledger", "export", "BOX-404", "--db", db])
     assert r.exit_code == 1 and "no ledger entries" in r.output
     r = run(main, ["verify"])

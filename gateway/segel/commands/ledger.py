@@ -43,16 +43,35 @@ def _read_checkpoints(path: Path) -> list[dict]:
     return out
 
 
-def _report(res, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _language(lang: str | None, config_path: Path | None = None) -> str:
+    """--lang, else the config's (or SEGEL_LOCALE_LANGUAGE's) locale.language: id by default."""
+    if lang:
+        return lang
+    from segel import config as cfgmod
+
+    try:
+        return cfgmod.load(config_path).locale.language
+    except cfgmod.ConfigError:
+        return "id"
+
+
+def _lang_option(fn):  # type: ignore[no-untyped-def]
+    return click.option("--lang", type=click.Choice(["id", "en"]),
+                        help="Language of the verdict (default: locale.language, i.e. id = Bahasa Indonesia).")(fn)
+
+
+def _report(res, as_json: bool, lang: str) -> None:  # type: ignore[no-untyped-def]
     from segel.custody import bundle
 
     if as_json:
         click.echo(json.dumps({"valid": res.ok and res.signed > 0, "intact": res.ok, "box": res.box,
                                "entries": res.entries, "head": res.head, "signed_checkpoints": res.signed,
-                               "covered": res.covered, "problems": [p.__dict__ for p in res.problems],
-                               "notes": res.notes}, indent=2))
+                               "covered": res.covered, "problems": [
+                                   {"position": p.position, "seq": p.seq, "kind": p.kind, "message": p.message}
+                                   for p in res.problems],
+                               "notes": [t.format(**params) for t, params in res.notes]}, indent=2))
     else:
-        for line in bundle.describe(res):
+        for line in bundle.describe(res, lang):
             click.echo(line)
     if not res.ok:
         sys.exit(EXIT_INVALID)
@@ -98,15 +117,17 @@ Checks the box's chain in the database against its stored checkpoints (and the p
 checkpoint file, custody.checkpoint_file). Exit status 0 valid, 1 invalid, 3 intact but unsigned.""")
     @click.argument("box")
     @click.option("--json", "as_json", is_flag=True, help="The verdict as JSON.")
+    @_lang_option
     @_options
-    def verify_cmd(box: str, as_json: bool, config_path: Path | None, db: str | None, key: Path | None) -> None:
+    def verify_cmd(box: str, as_json: bool, lang: str | None, config_path: Path | None, db: str | None,
+                   key: Path | None) -> None:
         """Verify a box's ledger in the database."""
         from segel.custody import bundle
 
         c = _custody(config_path, db, key)
         doc = bundle.build(c.conn, box, c.instance, tz_name=c.tz_name, tz_offset_min=c.tz_offset_min)
         extra = _read_checkpoints(c.checkpoint_file) if c.checkpoint_file and c.checkpoint_file.exists() else []
-        _report(bundle.verify(doc, [c.key.public_hex] if c.key else None, extra), as_json)
+        _report(bundle.verify(doc, [c.key.public_hex] if c.key else None, extra), as_json, _language(lang, config_path))
 
     @grp.command("checkpoint", epilog="""\b
 Examples:
@@ -149,8 +170,9 @@ were published no longer matches them, and the verifier names the entry. Exit st
     @click.option("--qr", "qr_text", metavar="TEXT", help="The text of a report's checkpoint QR code (SEGELCP1|...): "
                   "checks its signature, and with BUNDLE that the bundle holds that head.")
     @click.option("--json", "as_json", is_flag=True, help="The verdict as JSON.")
+    @_lang_option
     def verify_bundle_cmd(bundle_file: Path | None, keys: tuple[str, ...], cp_file: Path | None, qr_text: str | None,
-                          as_json: bool) -> None:
+                          as_json: bool, lang: str | None) -> None:
         """Verify a custody bundle offline: says VALID, or which entry was altered, removed or reordered."""
         from segel.custody import bundle, checkpoints
 
@@ -164,10 +186,15 @@ were published no longer matches them, and the verifier names the entry. Exit st
             except (checkpoints.SigningKeyError, ValueError) as e:
                 raise click.ClickException(f"--key {k}: {e}") from None
         if qr_text is not None:
-            ok, fields, msg = checkpoints.check_qr(qr_text, trusted)
-            click.echo(f"{'VALID' if ok else 'INVALID'} checkpoint code: {msg}")
+            from segel import i18n
+
+            _ = i18n.translator(_language(lang))._
+            ok, fields, template, params = checkpoints.check_qr(qr_text, trusted)
+            msg = _(template).format(**params)
+            click.echo(_("VALID checkpoint code: {why}").format(why=msg) if ok else
+                       _("INVALID checkpoint code: {why}").format(why=msg))
             if fields:
-                click.echo(f"  box {fields['box']}, entries 0 to {fields['seq']}, head {fields['head']}")
+                click.echo(_("  box {box}, entries 0 to {seq}, head {head}").format(**fields))
             if not ok:
                 sys.exit(EXIT_INVALID)
             if bundle_file is not None:
@@ -178,10 +205,11 @@ were published no longer matches them, and the verifier names the entry. Exit st
                 seq = int(fields["seq"])
                 have = doc["entries"][seq]["hash"] if doc["box"] == fields["box"] and seq < len(doc["entries"]) else None
                 if have != fields["head"]:
-                    click.echo(f"INVALID: the bundle's entry {seq} is not the head the printed checkpoint signed")
+                    click.echo(_("INVALID: the bundle's entry {seq} is not the head the printed checkpoint signed")
+                               .format(seq=seq))
                     sys.exit(EXIT_INVALID)
-                click.echo(f"  the bundle's entry {seq} is that head")
+                click.echo(_("  the bundle's entry {seq} is that head").format(seq=seq))
         if bundle_file is None:
             return
         extra = _read_checkpoints(cp_file) if cp_file else None
-        _report(bundle.verify(bundle_file.read_bytes(), trusted or None, extra), as_json)
+        _report(bundle.verify(bundle_file.read_bytes(), trusted or None, extra), as_json, _language(lang))

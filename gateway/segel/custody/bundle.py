@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from segel.custody import checkpoints as cp
 from segel.custody.ledger import GENESIS, entry_hash, export, ms
+from segel.i18n import N_
 
 SCHEMA = "segel.bundle/1"
 ENTRY_KEYS = ("seq", "at_ms", "device_ms", "event", "body", "prev", "hash")
@@ -23,10 +24,21 @@ NEARBY = 20  # how far apart two swapped entries may be for the verifier to name
 
 @dataclass(frozen=True)
 class Problem:
+    """What is wrong: `template` (a source string of the catalog) with its `params`; `message` in English."""
+
     position: int  # index in the bundle's entry list
     seq: int | None  # the entry's number in the chain (what to name to a reader)
     kind: str  # altered | removed | reordered | truncated | signature | conflict | format
-    message: str
+    template: str
+    params: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def message(self) -> str:
+        return self.template.format(**self.params)
+
+
+def P(position: int, seq: int | None, kind: str, template: str, **params: object) -> Problem:  # noqa: N802
+    return Problem(position, seq, kind, template, params)
 
 
 @dataclass
@@ -35,7 +47,7 @@ class Result:
     entries: int = 0
     head: str = GENESIS
     problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[tuple[str, dict]] = field(default_factory=list)  # (template, params)
     signed: int = 0  # checkpoints whose signature verified
     unsigned: int = 0  # checkpoints stored without a signature (key missing at the time)
     covered: int = -1  # highest entry a verified checkpoint signed
@@ -105,32 +117,37 @@ def signed_part(data: bytes) -> bytes:
 
 
 class BundleError(ValueError):
-    """Not a readable bundle (truncated, not JSON, fields missing); says where."""
+    """Not a readable bundle (truncated, not JSON, fields missing); says where (`template`, `params`)."""
+
+    def __init__(self, template: str, **params: object) -> None:
+        super().__init__(template.format(**params))
+        self.template = template
+        self.params = params
 
 
 def loads(data: bytes) -> dict:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BundleError(f"byte {e.start}: not UTF-8 text (the file was altered or is not a bundle)") from None
+        raise BundleError(N_("byte {at}: not UTF-8 text (the file was altered or is not a bundle)"), at=e.start) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise BundleError(f"line {e.lineno}, column {e.colno}: not valid JSON ({e.msg}): the file was cut short "
-                          "or edited") from None
+        raise BundleError(N_("line {line}, column {col}: not valid JSON ({why}): the file was cut short or edited"),
+                          line=e.lineno, col=e.colno, why=e.msg) from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise BundleError(f"not a custody bundle (schema is not {SCHEMA})")
+        raise BundleError(N_("not a custody bundle (schema is not {schema})"), schema=SCHEMA)
     for k, kind in (("box", str), ("instance", str), ("exported_at_ms", int), ("tz", str), ("tz_offset_min", int),
                     ("entries", list), ("checkpoints", list), ("public_keys", dict)):  # signature: dict or null
         if not isinstance(doc.get(k), kind):
-            raise BundleError(f"field {k} is missing or not a {kind.__name__}")
+            raise BundleError(N_("field {name} is missing or not a {type}"), name=k, type=kind.__name__)
     for i, ent in enumerate(doc["entries"]):
         if not isinstance(ent, dict) or any(k not in ent for k in ENTRY_KEYS):
-            raise BundleError(f"entry at position {i}: fields missing (need {', '.join(ENTRY_KEYS)})")
+            raise BundleError(N_("entry at position {i}: fields missing (need {fields})"), i=i, fields=", ".join(ENTRY_KEYS))
         if not (isinstance(ent["seq"], int) and isinstance(ent["at_ms"], int) and isinstance(ent["body"], str)
                 and isinstance(ent["event"], str) and isinstance(ent["prev"], str) and isinstance(ent["hash"], str)
                 and (ent["device_ms"] is None or isinstance(ent["device_ms"], int))):
-            raise BundleError(f"entry at position {i}: a field has the wrong type")
+            raise BundleError(N_("entry at position {i}: a field has the wrong type"), i=i)
     return doc
 
 
@@ -190,34 +207,41 @@ def check_chain(box: str, entries: list[dict]) -> tuple[list[Problem], str]:
         j = next((j for j in range(max(0, i - NEARBY), min(n, i + NEARBY + 1)) if j != i and
                   _h(box, e, entries[j]["seq"], entries[j]["prev"]) == entries[j]["hash"]), None)
         if j is not None:
-            problems.append(Problem(i, e["seq"], "reordered", f"entry {e['seq']} holds the content of entry "
-                                    f"{entries[j]['seq']}: entries {min(i, j)} and {max(i, j)} were swapped"))
+            problems.append(P(i, e["seq"], "reordered", N_("entry {n} holds the content of entry {m}: entries {a} and "
+                                                           "{b} were swapped"), n=e["seq"], m=entries[j]["seq"],
+                              a=min(i, j), b=max(i, j)))
             reported.add(j)
         elif i not in reported:
-            problems.append(Problem(i, e["seq"], "altered", f"entry {e['seq']} ({e['event']}) was altered: its "
-                                    "content no longer matches its hash"))
+            problems.append(P(i, e["seq"], "altered", N_("entry {n} ({event}) was altered: its content no longer "
+                                                         "matches its hash"), n=e["seq"], event=e["event"]))
     moved = {i: s for i, s in original.items() if entries[i]["seq"] != s}
     for i, s in sorted(moved.items()):
         if moved.get(s) == i:  # each stands where the other belongs
             if i < s:
-                problems.append(Problem(i, i, "reordered", f"entries {i} and {s} were swapped (reordered)"))
+                problems.append(P(i, i, "reordered", N_("entries {a} and {b} were swapped (reordered)"), a=i, b=s))
             continue
-        problems.append(Problem(i, entries[i]["seq"], "reordered", f"entry {s} of the chain stands at position "
-                                f"{i} numbered {entries[i]['seq']}: the entries were reordered"))
+        problems.append(P(i, entries[i]["seq"], "reordered", N_("entry {n} of the chain stands at position {pos} "
+                                                                "numbered {m}: the entries were reordered"),
+                          n=s, pos=i, m=entries[i]["seq"]))
     numbers = sorted(set(original.values()) | {e["seq"] for i, e in enumerate(entries) if i not in original})
     expected = 0
     for s in numbers:
         if s > expected:
-            what = f"entry {expected} is" if s == expected + 1 else f"entries {expected} to {s - 1} are"
             pos = next((i for i, e in enumerate(entries) if original.get(i, e["seq"]) == s), 0)
-            problems.append(Problem(pos, expected, "removed", f"{what} missing (removed): entry {s} follows "
-                                    f"entry {expected - 1}" if expected else f"{what} missing (removed) before entry {s}"))
+            if s == expected + 1:
+                problems.append(P(pos, expected, "removed", N_("entry {n} is missing (removed): entry {next} follows "
+                                                               "entry {prev}"), n=expected, next=s, prev=expected - 1))
+            else:
+                problems.append(P(pos, expected, "removed", N_("entries {a} to {b} are missing (removed): entry "
+                                                               "{next} follows entry {prev}"), a=expected, b=s - 1,
+                                  next=s, prev=expected - 1))
         expected = max(expected, s + 1)
     # links between intact neighbours (an entry inserted with a made-up prev)
     for i, e in enumerate(entries):
         if i in original and i > 0 and (i - 1) in original and original[i] == original[i - 1] + 1 \
                 and e["prev"] != entries[i - 1]["hash"]:
-            problems.append(Problem(i, e["seq"], "altered", f"entry {e['seq']} does not link to entry {e['seq'] - 1}"))
+            problems.append(P(i, e["seq"], "altered", N_("entry {n} does not link to entry {prev}"), n=e["seq"],
+                              prev=e["seq"] - 1))
     problems.sort(key=lambda p: (p.position, p.kind))
     first = problems[0].position if problems else n
     return problems, entries[first - 1]["hash"] if first > 0 else GENESIS
@@ -235,7 +259,7 @@ def _checkpoints(res: Result, box: str, envelopes: list[dict], keys: dict[str, s
             doc = json.loads(env["payload"])
             seq, since, hashes = int(doc["seq"]), int(doc["since"]), list(doc["hashes"])
         except (KeyError, TypeError, ValueError):
-            res.problems.append(Problem(0, None, "format", f"checkpoint {n}: unreadable payload"))
+            res.problems.append(P(0, None, "format", N_("checkpoint {c}: unreadable payload"), c=n))
             continue
         if doc.get("box") != box:
             continue  # another box's (a published file holds every box)
@@ -245,15 +269,16 @@ def _checkpoints(res: Result, box: str, envelopes: list[dict], keys: dict[str, s
         kid = doc.get("key")
         pub = keys.get(kid or "")
         if trusted is not None and kid not in trusted:
-            res.problems.append(Problem(0, seq, "signature", f"checkpoint {n} (entry {seq}) is signed by key {kid}, "
-                                        "not by the key you gave"))
+            res.problems.append(P(0, seq, "signature", N_("checkpoint {c} (entry {n}) is signed by key {key}, not by "
+                                                          "the key you gave"), c=n, n=seq, key=kid))
             continue
         if pub is None or not cp.checkpoint_ok(pub, env):
-            res.problems.append(Problem(0, seq, "signature", f"checkpoint {n} (entry {seq}): the signature does not "
-                                        f"verify with key {kid}: the checkpoint was forged or altered"))
+            res.problems.append(P(0, seq, "signature", N_("checkpoint {c} (entry {n}): the signature does not verify "
+                                                          "with key {key}: the checkpoint was forged or altered"),
+                                  c=n, n=seq, key=kid))
             continue
         if len(hashes) != seq - since + 1 or hashes[-1] != doc.get("head"):
-            res.problems.append(Problem(0, seq, "format", f"checkpoint {n}: its hash list does not match its head"))
+            res.problems.append(P(0, seq, "format", N_("checkpoint {c}: its hash list does not match its head"), c=n))
             continue
         res.signed += 1
         res.keys.add(str(kid))
@@ -262,8 +287,9 @@ def _checkpoints(res: Result, box: str, envelopes: list[dict], keys: dict[str, s
         for k, h in enumerate(hashes):
             old = published.get(since + k)
             if old is not None and old[0] != h:
-                res.problems.append(Problem(0, since + k, "conflict", f"entry {since + k}: checkpoints {old[1]} and {n} "
-                                            "were both signed but publish different hashes (two histories)"))
+                res.problems.append(P(0, since + k, "conflict", N_("entry {n}: checkpoints {c} and {d} were both signed "
+                                                                   "but publish different hashes (two histories)"),
+                                      n=since + k, c=old[1], d=n))
             published[since + k] = (h, n)
     return published
 
@@ -281,8 +307,9 @@ def _against_published(res: Result, box: str, entries: list[dict], published: di
     if bad is None:
         last = max(published) if published else -1
         if last >= n:
-            res.problems.append(Problem(n, n, "truncated", f"entries {n} to {last} were removed: checkpoint "
-                                        f"{published[last][1]} signed {last + 1} entries, the bundle has {n}"))
+            res.problems.append(P(n, n, "truncated", N_("entries {a} to {b} were removed: checkpoint {c} signed {m} "
+                                                        "entries, the bundle has {a}"), a=n, b=last, c=published[last][1],
+                                  m=last + 1))
         return
     p = {s: h for s, (h, _) in published.items()}
     before = p.get(bad - 1, GENESIS if bad == 0 else chain[bad - 1])
@@ -291,37 +318,41 @@ def _against_published(res: Result, box: str, entries: list[dict], published: di
         return i < n and s in p and _h(box, entries[i], s, prev) == p[s]
     cpn = published[bad][1]
     if fits(bad, bad + 1, p.get(bad, "")) and fits(bad + 1, bad, before):
-        msg = f"entries {bad} and {bad + 1} were swapped (reordered)"
-        kind = "reordered"
+        kind, msg = "reordered", N_("entries {n} and {m} were swapped (reordered): the chain was recomputed after "
+                                    "checkpoint {c} was published, and no longer matches it")
     elif fits(bad, bad + 1, p.get(bad, "")):
-        msg, kind = f"entry {bad} was removed", "removed"
+        kind, msg = "removed", N_("entry {n} was removed: the chain was recomputed after checkpoint {c} was "
+                                  "published, and no longer matches it")
     elif fits(bad + 1, bad + 1, p.get(bad, "")) or (bad == n - 1 and bad + 1 not in p):
-        msg, kind = f"entry {bad} ({entries[bad]['event']}) was altered", "altered"
+        kind, msg = "altered", N_("entry {n} ({event}) was altered: the chain was recomputed after checkpoint {c} "
+                                  "was published, and no longer matches it")
     elif fits(bad + 1, bad, before):
-        msg, kind = f"an entry was inserted before entry {bad}", "altered"
+        kind, msg = "altered", N_("an entry was inserted before entry {n}: the chain was recomputed after checkpoint "
+                                  "{c} was published, and no longer matches it")
     else:
-        msg, kind = f"the entries from {bad} on differ from what was published (altered, removed or reordered)", "altered"
-    res.problems.append(Problem(bad, bad, kind, f"{msg}: the chain was recomputed after checkpoint {cpn} was "
-                                "published, and no longer matches it"))
+        kind, msg = "altered", N_("the entries from {n} on differ from what checkpoint {c} published (altered, "
+                                  "removed or reordered)")
+    res.problems.append(P(bad, bad, kind, msg, n=bad, m=bad + 1, c=cpn, event=entries[bad]["event"] if bad < n else ""))
 
 
 def _bundle_signature(res: Result, doc: dict, data: bytes, keys: dict[str, str], trusted: set[str] | None) -> None:
     sig = doc.get("signature")
     if sig is None:
-        res.notes.append("the bundle itself is not signed (exported without the signing key): its header "
-                         "(instance, export time) is not protected; entries and checkpoints are checked all the same")
+        res.notes.append((N_("the bundle itself is not signed (exported without the signing key): its header "
+                             "(instance, export time) is not protected; entries and checkpoints are checked all the "
+                             "same"), {}))
         return
     if not isinstance(sig, dict) or not isinstance(sig.get("key"), str) or not isinstance(sig.get("value"), str):
-        res.problems.append(Problem(0, None, "format", "the bundle's signature field is malformed"))
+        res.problems.append(P(0, None, "format", N_("the bundle's signature field is malformed")))
         return
     if trusted is not None and sig["key"] not in trusted:
-        res.problems.append(Problem(0, None, "signature", f"the bundle is signed by key {sig['key']}, not by the key "
-                                    "you gave"))
+        res.problems.append(P(0, None, "signature", N_("the bundle is signed by key {key}, not by the key you gave"),
+                              key=sig["key"]))
         return
     pub = keys.get(sig["key"])
     if pub is None or not cp.signature_ok(pub, signed_part(bytes(data)), sig["value"]):
-        res.problems.append(Problem(0, None, "signature", "the bundle's signature does not verify: the file was "
-                                    "altered after it was exported"))
+        res.problems.append(P(0, None, "signature", N_("the bundle's signature does not verify: the file was altered "
+                                                       "after it was exported")))
         return
     res.keys.add(sig["key"])
     res.bundle_signed = True
@@ -337,7 +368,7 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
         try:
             doc = loads(bytes(data))
         except BundleError as e:
-            res.problems.append(Problem(0, None, "format", str(e)))
+            res.problems.append(P(0, None, "format", e.template, **e.params))
             return res
         if strict_bytes:
             try:
@@ -347,8 +378,8 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
             if canon != bytes(data):
                 at = first_difference(canon, bytes(data))
                 line = bytes(data)[:at].count(b"\n") + 1
-                res.problems.append(Problem(0, None, "format", f"byte {at} (line {line}) differs from the bundle as "
-                                            "Segel writes it: the file was edited"))
+                res.problems.append(P(0, None, "format", N_("byte {at} (line {line}) differs from the bundle as Segel "
+                                                            "writes it: the file was edited"), at=at, line=line))
     else:
         doc = data
     box, entries = doc["box"], doc["entries"]
@@ -364,46 +395,55 @@ def verify(data: bytes | dict, trusted_keys: list[str] | None = None, extra_chec
         keys.update({cp.key_id(k): k for k in trusted_keys})
         trusted = {cp.key_id(k) for k in trusted_keys}
     else:
-        res.notes.append("checked with the key inside the bundle: compare its id with the key the election office "
-                         "published (segel verify --key)")
+        res.notes.append((N_("checked with the key inside the bundle: compare its id with the key the election "
+                             "office published (segel verify --key)"), {}))
     _bundle_signature(res, doc, data if isinstance(data, (bytes, bytearray)) else dumps(doc), keys, trusted)
     published = _checkpoints(res, box, list(doc["checkpoints"]) + list(extra_checkpoints or []), keys, trusted)
     if not problems:
         _against_published(res, box, entries, published)
     if res.covered < len(entries) - 1 and res.signed:
-        res.notes.append(f"entries {res.covered + 1} to {len(entries) - 1} are newer than the last signed checkpoint")
+        res.notes.append((N_("entries {a} to {b} are newer than the last signed checkpoint"),
+                          {"a": res.covered + 1, "b": len(entries) - 1}))
     if res.unsigned:
-        res.notes.append(f"{res.unsigned} checkpoint(s) were stored unsigned (no signing key at the time)")
+        res.notes.append((N_("{n} checkpoint(s) were stored unsigned (no signing key at the time)"), {"n": res.unsigned}))
     res.problems.sort(key=lambda q: (q.position, q.kind))
     return res
 
 
-def describe(res: Result) -> list[str]:
-    """What `segel verify` prints: the verdict first, then what was checked."""
+def describe(res: Result, lang: str = "en") -> list[str]:
+    """What `segel verify` prints, in `lang`: the verdict first, then what was checked."""
     import datetime as dt
 
+    from segel import i18n
+
+    _ = i18n.translator(lang)._
     tz = dt.timezone(dt.timedelta(minutes=res.tz_offset_min))
 
     def local(t_ms: int | None) -> str:
         return "-" if t_ms is None else dt.datetime.fromtimestamp(t_ms / 1000, tz).strftime(f"%Y-%m-%d %H:%M {res.tz}")
+
+    def say(p: Problem) -> str:
+        return _(p.template).format(**p.params)
     out = []
     if res.problems:
-        out.append(f"INVALID: {res.problems[0].message}")
-        out += [f"  also: {p.message}" for p in res.problems[1:10]]
+        out.append(_("INVALID: {problem}").format(problem=say(res.problems[0])))
+        out += [_("  also: {problem}").format(problem=say(p)) for p in res.problems[1:10]]
         if len(res.problems) > 10:
-            out.append(f"  ... and {len(res.problems) - 10} more")
+            out.append(_("  ... and {n} more").format(n=len(res.problems) - 10))
     elif res.signed == 0:
-        out.append("NOT SIGNED: the chain is intact, but no checkpoint signed by the key covers it, so nothing "
-                   "shows it was not rewritten")
+        out.append(_("NOT SIGNED: the chain is intact, but no checkpoint signed by the key covers it, so nothing "
+                     "shows it was not rewritten"))
     else:
-        out.append("VALID")
-    span = f" ({local(res.span_ms[0])} to {local(res.span_ms[1])})" if res.span_ms else ""
-    out.append(f"box {res.box}: {res.entries} ledger entries{span}")
+        out.append(_("VALID"))
+    span = _(" ({first} to {last})").format(first=local(res.span_ms[0]), last=local(res.span_ms[1])) \
+        if res.span_ms else ""
+    out.append(_("box {box}: {n} ledger entries{span}").format(box=res.box, n=res.entries, span=span))
     if not res.problems:
-        out.append(f"chain: intact, head {res.head}")
+        out.append(_("chain: intact, head {head}").format(head=res.head))
     if res.signed:
-        out.append(f"checkpoints: {res.signed} signed by key {', '.join(sorted(res.keys))}, all verify; the last "
-                   f"covers entry {res.covered}, signed {local(res.covered_at_ms)}")
-    out.append(f"bundle signature: {'valid' if res.bundle_signed else 'none'}")
-    out += [f"note: {n}" for n in res.notes]
+        out.append(_("checkpoints: {n} signed by key {keys}, all verify; the last covers entry {seq}, signed "
+                     "{when}").format(n=res.signed, keys=", ".join(sorted(res.keys)), seq=res.covered,
+                                      when=local(res.covered_at_ms)))
+    out.append(_("bundle signature: valid") if res.bundle_signed else _("bundle signature: none"))
+    out += [_("note: {note}").format(note=_(t).format(**params)) for t, params in res.notes]
     return out

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from segel.custody import ledger
+from segel.i18n import N_
 
 SCHEMA = "segel.checkpoint/1"
 TABLES = """
@@ -192,19 +193,21 @@ def parse_qr(text: str) -> tuple[dict, str, str]:
     return fields, "\n".join([SCHEMA] + parts[1:-1]), parts[-1]
 
 
-def check_qr(text: str, public_keys: list[str]) -> tuple[bool, dict, str]:
-    """(valid, fields, message) for a checkpoint QR code scanned from a report."""
+def check_qr(text: str, public_keys: list[str]) -> tuple[bool, dict, str, dict]:
+    """(valid, fields, message template, its params) for a checkpoint QR code scanned from a report."""
     try:
         fields, stmt, sig = parse_qr(text)
-    except ValueError as e:
-        return False, {}, str(e)
+    except ValueError:
+        return False, {}, N_("not a Segel checkpoint code (it starts with SEGELCP1| and has {n} fields)"), {
+            "n": len(STATEMENT_FIELDS) + 2}
     for pub in public_keys:
         if key_id(pub) == fields["key"] and signature_ok(pub, stmt, sig):
-            return True, fields, f"signed by key {fields['key']}: the signature verifies"
+            return True, fields, N_("signed by key {key}: the signature verifies"), {"key": fields["key"]}
     if not public_keys:
-        return False, fields, "give the instance's public key (--key) to check the signature"
-    return False, fields, (f"the signature does not verify with the key you gave ({', '.join(key_id(p) for p in public_keys)}"
-                           f"; the code names key {fields['key']}): the printed checkpoint is not genuine")
+        return False, fields, N_("give the instance's public key (--key) to check the signature"), {}
+    return False, fields, N_("the signature does not verify with the key you gave ({given}; the code names key "
+                             "{key}): the printed checkpoint is not genuine"), {
+        "given": ", ".join(key_id(p) for p in public_keys), "key": fields["key"]}
 
 
 def envelope(payload: str, signature: str | None, missing: str | None) -> dict:
