@@ -54,7 +54,8 @@ EVENTS: dict[str, tuple[str, str]] = {
                                      "{name, role, id_number}, seals, condition, note, lat, lon, accuracy_m, "
                                      "confirmed_at, clock_offset_s, photo_sha256, arrival {place, t, key} or null"),
     "receipt_arrival": ("handover receipts", "receipt, place, t, key (the tracker's arrival, learned after the receipt)"),
-    "command": ("device commands (issue 14)", "device, command, args, by, state (queued|sent|applied|failed), note"),
+    "device_command": ("segel device set (segel.service.devices)", "device, command (its id), requested_by, "
+                                                                   "interval_s, fix_timeout_s, sf, mode, rearm"),
 }
 
 

@@ -41,7 +41,7 @@ LABELS: dict[str, str] = {
     # ledger events (segel.custody.ledger.EVENTS) not named above
     "frame": N_("tracker report"), "enter": N_("entered"), "exit": N_("left"), "security": N_("rejected frame"),
     "receipt": N_("handover receipt"), "receipt_arrival": N_("receipt linked to the arrival"),
-    "raised": N_("raised"), "repeated": N_("repeated"), "command": N_("device command"),
+    "raised": N_("raised"), "repeated": N_("repeated"), "device_command": N_("device command"),
     # pairings, receipts
     "paired": N_("paired"), "unpaired": N_("unpaired"), "pending": N_("pending"),
     "intact": N_("intact"), "damaged": N_("damaged"), "wet": N_("wet"), "seal_broken": N_("seal broken"),
