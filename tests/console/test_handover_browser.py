@@ -3,7 +3,7 @@ installs its service worker, a photo of the box's QR label is fed to the page, t
 the phone goes offline and the console itself goes away, the receipt waits in the phone's queue
 (and survives a reload served by the service worker), the console comes back and the phone online,
 the receipt is sent and recorded once, linked to the tracker's arrival; a second receipt with other
-seal numbers comes back with its alert. Screenshots in test-artifacts/handover/ (and tmp_path)."""
+seal numbers comes back with its alert. Screenshots in tests/artifacts/handover/ (and tmp_path)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.rules.world import S, T1
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "handover"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "handover"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is missing")]
 
 
