@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import qrcode
 from fpdf import FPDF
 
+from segel import qrdraw
 from segel import registry as reg
 from segel.ids import box_label
 
@@ -25,10 +25,7 @@ def label_text(device_hex: str) -> str:
 
 def qr_matrix(text: str) -> list[list[bool]]:
     """The QR code for `text` (error correction M, no quiet zone: the label leaves its own margin)."""
-    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
-    q.add_data(text)
-    q.make(fit=True)
-    return [list(row) for row in q.get_matrix()]
+    return qrdraw.matrix(text)
 
 
 @dataclass(frozen=True)
@@ -72,19 +69,8 @@ def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, tit
     boxed = fleet is not None and dev.box_id is not None
     m = qr_matrix(box_label(fleet, dev.box_id, dev.device_id) if boxed else text)  # type: ignore[arg-type]
     pad = (layout.height - layout.qr) / 2
-    cell = layout.qr / len(m)
     qx, qy = x0 + pad, y0 + pad
-    pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(m):
-        c = 0
-        while c < len(row):
-            if row[c]:
-                start = c
-                while c < len(row) and row[c]:
-                    c += 1
-                pdf.rect(qx + start * cell, qy + r * cell, (c - start) * cell, cell, style="F")
-            else:
-                c += 1
+    qrdraw.draw(pdf, m, qx, qy, layout.qr)
     tx = qx + layout.qr + 3
     pdf.set_xy(tx, y0 + pad)
     pdf.set_font("Helvetica", "", 7)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import qrcode  # type: ignore[import-untyped]
 from fpdf import FPDF
 
+from segel import qrdraw
 from segel.custody import checkpoints
 from segel.report import mapdraw
 from segel.report.context import Custody
@@ -128,26 +128,6 @@ def pairs(pdf: FPDF, items: list[tuple[str, str]], key_w: float = 62) -> None:
         pdf.cell(key_w, 4.6, k)
         pdf.set_font("Helvetica", "", 8)
         pdf.multi_cell(0, 4.6, v, new_x="LMARGIN", new_y="NEXT")
-
-
-def qr(pdf: FPDF, text: str, x: float, y: float, size: float) -> None:
-    # a fixed mask: choosing the best of eight costs more than the rest of the report together
-    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=2)
-    q.add_data(text)
-    q.make(fit=True)
-    m = q.get_matrix()
-    cell = size / len(m)
-    pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(m):
-        c = 0
-        while c < len(row):
-            if row[c]:
-                start = c
-                while c < len(row) and row[c]:
-                    c += 1
-                pdf.rect(x + start * cell, y + r * cell, (c - start) * cell, cell, style="F")
-            else:
-                c += 1
 
 
 def render_box(c: Custody, box: str, output: Path, lang: str = "id") -> BoxStory:
@@ -361,7 +341,9 @@ def _ledger(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
                 (_("Signing key"), cp.get("key") or "-" if cp else "-"), (_("Public key"), pub_groups)], key_w=40)
     pdf.set_right_margin(MARGIN)
     if cp is not None and cp.get("signature"):
-        qr(pdf, checkpoints.qr_text(cp, cp["signature"]), pdf.w - MARGIN - 42, top, 42)
+        # a fixed mask: choosing the best of eight costs more than the rest of the report together
+        qrdraw.draw(pdf, qrdraw.matrix(checkpoints.qr_text(cp, cp["signature"]), mask_pattern=2),
+                    pdf.w - MARGIN - 42, top, 42)
     pdf.set_y(max(pdf.get_y(), top + 44) + 2)
     heading(pdf, _("How to verify"))
     pdf.multi_cell(0, 4, _("Ask the election office for this box's bundle (segel ledger export) and check it anywhere, "
