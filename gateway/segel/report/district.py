@@ -56,7 +56,8 @@ def render_district(c: Custody, district: str, output: Path, lang: str = "id") -
 def build_district(c: Custody, d: DistrictSummary, tx: Texts) -> ReportPDF:
     _ = tx._
     ppk = c.places[d.district]
-    pdf = ReportPDF(f"{_('District custody report')}: {d.district} {ppk.name}", _("page {n} of {m}"))
+    pdf = ReportPDF(_("District custody report: {code} {name}").format(code=d.district, name=ppk.name),
+                    _("page {n} of {m}"))
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 15)
     pdf.cell(0, 8, _("District custody report"), new_x="LMARGIN", new_y="NEXT")
@@ -64,7 +65,8 @@ def build_district(c: Custody, d: DistrictSummary, tx: Texts) -> ReportPDF:
     pdf.cell(0, 7, f"{d.district}  {ppk.name}", new_x="LMARGIN", new_y="NEXT")
     n = len(d.boxes)
     incidents = [(s, a) for s in d.boxes for a in s.alerts if a["severity"] in INCIDENT_SEVERITIES]
-    pairs(pdf, [(_("Report made"), f"{tx.when(time.time(), zone=True)}  ({_('Instance')}: {c.instance})"),
+    pairs(pdf, [(_("Report made"), _("{when}  (instance: {instance})").format(when=tx.when(time.time(), zone=True),
+                                                                               instance=c.instance)),
                 (_("Boxes"), str(n))])
     pdf.set_font("Helvetica", "I", 7.5)
     pdf.cell(0, 4, _("Times are local ({zone}).").format(zone=c.tz_name), new_x="LMARGIN", new_y="NEXT")

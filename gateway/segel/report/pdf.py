@@ -141,7 +141,7 @@ def render_box(c: Custody, box: str, output: Path, lang: str = "id") -> BoxStory
 
 def build_box(c: Custody, s: BoxStory, tx: Texts) -> ReportPDF:
     _ = tx._
-    pdf = ReportPDF(f"{_('Ballot box custody report')}: {s.box}", _("page {n} of {m}"))
+    pdf = ReportPDF(_("Ballot box custody report: {box}").format(box=s.box), _("page {n} of {m}"))
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 15)
     pdf.cell(0, 8, _("Ballot box custody report"), new_x="LMARGIN", new_y="NEXT")
@@ -155,7 +155,8 @@ def build_box(c: Custody, s: BoxStory, tx: Texts) -> ReportPDF:
         (_("Polling station (TPS)"), f"{s.tps or '-'}  {place.name if place else ''}"),
         (_("District (PPK)"), f"{s.district or '-'}  {ppk.name if ppk else ''}"),
         (_("Tracker"), f"{s.device:06x}" if s.device is not None else "-"),
-        (_("Report made"), f"{tx.when(time.time(), zone=True)}  ({_('Instance')}: {c.instance})"),
+        (_("Report made"), _("{when}  (instance: {instance})").format(when=tx.when(time.time(), zone=True),
+                                                                       instance=c.instance)),
     ])
     pdf.set_font("Helvetica", "I", 7.5)
     pdf.cell(0, 4, _("Times are local ({zone}).").format(zone=c.tz_name), new_x="LMARGIN", new_y="NEXT")
@@ -187,7 +188,7 @@ def _summary(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
     back = any(lr.arrived for lr in s.legs if lr.leg.name == "ppk_to_warehouse")
     cut = [r for r in s.seals if r.kind in ("seal_unauthorised", "case_opened")]
     open_ = [a for a in s.alerts if a["state"] in ("open", "acknowledged")]
-    seal = f"{_('opened without authority')}: {', '.join(tx.when(r.t) for r in cut)}" if cut else \
+    seal = _("opened without authority: {times}").format(times=", ".join(tx.when(r.t) for r in cut)) if cut else \
         _("intact, or opened only with authority")
     pairs(pdf, [
         (_("Delivered to its TPS"), _("yes") if s.delivered else _("no")),
@@ -271,7 +272,7 @@ def _seals(pdf: FPDF, s: BoxStory, tx: Texts, c: Custody) -> None:
     rows = []
     for r in s.seals:
         kind = tx.label(r.kind).upper() if r.kind in ("seal_unauthorised", "case_opened", "power_lost") else tx.label(r.kind)
-        note = f"; {_('late (learned after the fact)')}" if r.late else ""
+        note = _("; late (learned after the fact)") if r.late else ""
         rows.append([tx.when(r.t), tx.label(r.event), r.place or "-", kind + note + (f" ({tx.label(r.why)})" if r.why else "")])
     table(pdf, [_("Time"), _("Event"), _("Place"), _("Kind")], rows, (32, 40, 38, 70), _("None recorded."))
 
@@ -311,14 +312,16 @@ def _health(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
     heading(pdf, _("Tracker health"))
     batt = "-" if h.battery_first is None else f"{h.battery_first} / {h.battery_min} / {h.battery_last} mV"
     fix = f"{h.fixes} / {h.positions}" + (f" ({100 * h.fixes / h.positions:.0f} %)" if h.positions else "")
-    gap = f"{h.longest_gap_s / 3600:.1f} {_('hours')} ({tx.when(h.longest_gap_at)})" if h.longest_gap_at else "-"
+    gap = _("{hours} hours ({when})").format(hours=f"{h.longest_gap_s / 3600:.1f}", when=tx.when(h.longest_gap_at)) \
+        if h.longest_gap_at else "-"
     pairs(pdf, [(_("Frames received"), str(h.frames)), (_("Positions with a fix"), fix),
                 (_("First heard"), tx.when(h.first_rx)), (_("Last heard"), tx.when(h.last_rx)),
                 (_("Longest silence"), gap), (_("Frames received late (store-and-forward)"), str(h.late_frames)),
                 (_("Battery (first, lowest, last)"), batt), (_("Rejected frames under its id"), str(h.security))])
     for at, ev, body in s.pairings:
-        pairs(pdf, [(_("Pairing"), f"{tx.when(at)}: {tx.label(ev)} {body.get('device')} {_('by')} {body.get('by') or '-'}"
-                     + (f" ({body['reason']})" if body.get("reason") else ""))])
+        pairs(pdf, [(_("Pairing"), _("{when}: {change} {device} by {who}").format(
+                         when=tx.when(at), change=tx.label(ev), device=body.get("device"), who=body.get("by") or "-")
+                     + (f" ({tx.label(body['reason'])})" if body.get("reason") else ""))])
 
 
 def _ledger(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
@@ -337,7 +340,8 @@ def _ledger(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
     top = pdf.get_y()
     pdf.set_right_margin(MARGIN + 48)
     pairs(pdf, [(_("Ledger entries"), str(s.entries)), (_("Head (last entry's hash)"), s.head),
-                (_("Signed checkpoint"), signed + (f"; head {cp['head']}" if cp and cp["seq"] != s.entries - 1 else "")),
+                (_("Signed checkpoint"), signed + (_("; its head {head}").format(head=cp["head"])
+                                                  if cp and cp["seq"] != s.entries - 1 else "")),
                 (_("Signing key"), cp.get("key") or "-" if cp else "-"), (_("Public key"), pub_groups)], key_w=40)
     pdf.set_right_margin(MARGIN)
     if cp is not None and cp.get("signature"):

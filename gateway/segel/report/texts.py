@@ -58,6 +58,8 @@ SYSTEM_NOTES = (
     (re.compile(r"^disproved by frame (\d+) received late$"), N_("disproved by frame {0} received late")),
     (re.compile(r"^the tracker's arrival at (\S+) was received late$"),
      N_("the tracker's arrival at {0} was received late")),
+    (re.compile(r"^moved to (\S+)$"), N_("moved to {0}")),
+    (re.compile(r"^replaced by (\S+)$"), N_("replaced by {0}")),
 )
 MONTHS_ID = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
