@@ -56,7 +56,7 @@ class Checkpointer:
             try:
                 self.key = cps.load_key(self.key_path)
                 self.missing = None
-                log.warning("ledger checkpoints signed with key %s (%s), every %.0f s", self.key.key_id,
+                log.info("ledger checkpoints signed with key %s (%s), every %.0f s", self.key.key_id,
                             self.key_path, self.interval)
                 return
             except cps.SigningKeyError as e:
