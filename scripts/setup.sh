@@ -45,5 +45,7 @@ echo "setup: installing the gateway into .venv"
 if [ "$want_test" = 1 ]; then
   echo "setup: installing MicroPython (WebAssembly port) for the firmware tests"
   (cd tools/mpy-node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "setup: installing the console's map libraries (to check the bundled copies against them)"
+  (cd tools/console-vendor && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: done"

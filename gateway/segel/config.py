@@ -115,6 +115,8 @@ class CustodySection:
     signing_key: str = ""  # Ed25519 key (`segel keys init`) that signs ledger checkpoints; "" = unsigned, marked missing
     checkpoint_interval_s: float = 600.0  # sign the changed box chains this often (0 = never)
     checkpoint_file: str = ""  # append-only JSON-lines copy of every checkpoint ("" = none)
+    webhook_template: str = "segel"  # segel | telegram | whatsapp | text (segel.notify.templates)
+    webhook_chat_id: str = ""  # the Telegram chat or WhatsApp recipient of telegram/whatsapp templates
 
 
 @dataclass
@@ -203,7 +205,7 @@ def _redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
 CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"), "mqtt.link": ("process", "thread"),
            "custody.webhook_min_severity": ("", "critical", "high", "warning", "info"),
-           "locale.language": ("id", "en"), "console.secure_cookies": ("auto", "always", "never"),
+           "locale.language": ("id", "en"), "custody.webhook_template": ("segel", "telegram", "whatsapp", "text"), "console.secure_cookies": ("auto", "always", "never"),
            "notify.smtp_security": ("none", "starttls", "tls"),
            "notify.email_min_severity": ("critical", "high", "warning", "info")}
 

@@ -87,6 +87,9 @@ def test_no_arrival_raises_after_the_grace_and_resolves_when_frames_come(tmp_pat
     w.tick(t0 + 1000)
     (raised,) = [a for a in w.alerts if a["kind"] == "receipt_no_arrival"]
     assert raised["severity"] == "high" and raised["detail"]["receipt"] == out.receipt["id"]
+    from segel import store
+
+    assert store.pending_publications(w.conn) == []  # the judge's timer hands it to the gateway itself
     stay(w, S, t0 - 600)  # the frames were held in a dead zone
     w.tick(t0 + 2000)
     assert al.get(w.conn, raised["id"])["state"] == "resolved"
@@ -104,6 +107,10 @@ def test_seal_numbers_that_differ_raise_a_critical_alert_unless_opened_with_auth
     (a,) = out.alerts
     assert (a["kind"], a["severity"], a["detail"]["missing"], a["detail"]["new"]) == (
         "seal_numbers_differ", "critical", ["KPU0002"], ["KPU0777"])
+    # raised in the console's process: queued for the running gateway to publish (MQTT, webhooks)
+    from segel import store
+
+    assert [(k, b["id"], b["event"]) for _i, k, b in store.pending_publications(w.conn)] == [("alert", a["id"], "raised")]
     # election day: the KPPS opens the box at its TPS (authorised), counts, seals it with new seals
     t2 = wita("2024-11-27T13:10:00")
     w.send(w.seal_frame(DEV, t2, SealEvent.LOOP_OPEN, T1, seq=1), t2 + 5)

@@ -17,6 +17,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from segel import store
 from segel.custody import alerts as al
 from segel.custody import ledger
 from segel.custody.plan import Plan
@@ -253,7 +254,7 @@ def submit(conn: sqlite3.Connection, data: dict, officer: Officer, now: float, *
             "clock_offset_s": r["clock_offset_s"], "photo_sha256": sha, "label_device":
                 device_hex(r["label_device"]) if r["label_device"] is not None else None,
             "arrival": {"place": arrival[0], "t": arrival[1], "key": arrival[2]} if arrival else None})
-        ctx = _Alerting(conn, r["box"], device, plan, rid, now)
+        ctx = _Alerting(conn, r["box"], device, plan, rid, now, publish=True)
         wrong = _wrong_place(r, plan, places, index)
         if wrong:
             alerts += ctx.raise_("receipt_wrong_place", r["place"], r["confirmed_at"], wrong, r["lat"], r["lon"])
@@ -344,8 +345,11 @@ def _seals_differ(conn: sqlite3.Connection, r: dict, rid: str, device: int | Non
 
 class _Alerting:
     def __init__(self, conn: sqlite3.Connection, box: str, device: int | None, plan: Plan | None, rid: str,
-                 now: float) -> None:
+                 now: float, publish: bool = False) -> None:
+        """publish: queue the alerts for the running gateway to publish (a receipt arrives in the
+        console's process; the judge's timer returns its alerts to the gateway itself)."""
         self.conn, self.box, self.device, self.plan, self.rid, self.now = conn, box, device, plan, rid, now
+        self.publish = publish
 
     def raise_(self, kind: str, place: str | None, t: float, detail: dict, lat: float | None = None,
                lon: float | None = None) -> list[dict]:
@@ -355,7 +359,10 @@ class _Alerting:
                                  message=detail["message"], detail={**detail, "receipt": self.rid}, lat=lat, lon=lon)
         outbox.enqueue(self.conn, [lines.alert(row, self.now)])
         ledger.record_alert(self.conn, row, ev, self.now, "system", detail["message"])
-        return [al.to_json(row, ev)]
+        published = al.to_json(row, ev)
+        if self.publish:
+            store.queue_publication(self.conn, "alert", published, self.now)
+        return [published]
 
 
 def check_pending(conn: sqlite3.Connection, now: float, grace_s: float, plans: dict[str, Plan]) -> list[dict]:
