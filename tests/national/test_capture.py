@@ -100,21 +100,24 @@ def test_a_withdrawn_finding_is_an_item_too(tmp_path: Path) -> None:
     assert got == [("B5", "enter", False), ("B5", "enter", True)]
 
 
-def test_ledger_checkpoints_are_captured_when_their_table_exists(tmp_path: Path) -> None:
+def test_signed_ledger_checkpoints_and_their_key_are_items(tmp_path: Path) -> None:
+    from segel.custody import checkpoints, ledger
+
     conn = store.connect(tmp_path / "segel.db")
-    # the shape of issue 15's checkpoint table (segel.custody.checkpoints)
-    conn.execute("CREATE TABLE ledger_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, box TEXT NOT NULL, "
-                  "seq INTEGER NOT NULL, head TEXT NOT NULL, at_ms INTEGER NOT NULL, key_id TEXT, payload TEXT NOT NULL, "
-                  "signature TEXT, missing TEXT, published_ms INTEGER)")
     capture.install(conn)
+    key = checkpoints.create_key(tmp_path / "signing.key")
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO ledger_checkpoints(box, seq, head, at_ms, key_id, payload, signature) "
-                 "VALUES ('B1', 7, 'ab12', 1700000000000, 'k1', '{}', 'sig')")
+    ledger.append(conn, "B1", 100.0, 99.0, "frame", {"lat": 0.5})
+    ledger.append(conn, "B1", 160.0, 159.0, "frame", {"lat": 0.6})
+    checkpoints.make(conn, key, "kutim", 200.0)
     conn.execute("UPDATE ledger_checkpoints SET published_ms = 1")  # publishing later is not a new checkpoint
     conn.execute("COMMIT")
+    keys = capture.items(conn, ["signing_key"])
     cps = capture.items(conn, ["checkpoint"])
-    assert len(cps) == 1 and cps[0]["subject"] == "B1"
-    assert cps[0]["body"]["head"] == "ab12" and cps[0]["body"]["signature"] == "sig"
+    assert [k["body"]["key_id"] for k in keys] == [key.key_id] and keys[0]["body"]["public_key"] == key.public_hex
+    assert len(cps) == 1 and cps[0]["subject"] == "B1" and cps[0]["body"]["seq"] == 1
+    assert keys[0]["seq"] < cps[0]["seq"]  # the key travels before what it signed
+    assert checkpoints.checkpoint_ok(key.public_hex, cps[0]["body"])
 
 
 def test_pending_serialises_items_as_the_message_carries_them(tmp_path: Path) -> None:

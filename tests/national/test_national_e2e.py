@@ -13,7 +13,8 @@ ten-minute cut tests, with more items waiting than ten real minutes would make; 
 gateway is killed with SIGKILL twice and started again on its database while its trackers keep
 sending. At the end, for every regency: every item it recorded is in the national store exactly
 once, applied in its order, and what the nation knows equals what the regency knows (alert
-lifecycles, custody findings, box states, positions).
+lifecycles, custody findings, box states, positions, signed ledger checkpoints, each verified
+against the regency's key).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from segel import store
+from segel.custody import checkpoints
 from segel.custody.judge import build_judge
 from segel.national import capture, codes, local, settings, wilayah
 from segel.national import federation as fed
@@ -116,6 +118,7 @@ def setup_regency(tmp: Path, code: str, nodes: list[str], pw: str, proxies: list
     boxes = [b for b in scn.boxes if b.box in chosen]
     devices = {b.box: 0x000101 + i for i, b in enumerate(boxes)}
     secret = create_fleet_secret(d / "fleet.key")
+    checkpoints.create_key(d / "signing.key")  # the checkpointer signs the ledger heads with it
     conn = store.connect(d / "segel.db")
     reg = Registry(conn)
     conn.execute("BEGIN IMMEDIATE")
@@ -149,6 +152,8 @@ reconnect_max_s = 2
 [custody]
 calendar = "{f['calendar']}"
 report_interval_s = {scn.settings.report_interval_s}
+signing_key = "signing.key"
+checkpoint_interval_s = 21600
 [national]
 regency = "{code}"
 name = "{wilayah.regency_name(code)}"
@@ -324,6 +329,11 @@ def check_regency(pgc: psycopg.Connection, r: Reg) -> None:
         nat = {(s, k): w for s, k, w in pgc.execute(
             "SELECT subject, key, withdrawn FROM findings WHERE regency = %s", (r.code,))}
         assert {k for k, w in nat.items() if not w} == standing, f"{r.code}: custody findings differ"
+        # the signed ledger checkpoints: every one, and every one verifies nationally
+        here_cps = conn.execute("SELECT COUNT(*) FROM ledger_checkpoints").fetchone()[0]
+        there_cps = dict(pgc.execute("SELECT valid, count(*) FROM checkpoints WHERE regency = %s GROUP BY valid",
+                                     (r.code,)).fetchall())
+        assert here_cps > 0 and there_cps == {True: here_cps}, f"{r.code}: checkpoints {here_cps} here, {there_cps} there"
         # box states
         states = capture.box_states(conn)
         there_states = {b: s for b, s in pgc.execute("SELECT box, state FROM boxes WHERE regency = %s", (r.code,))}

@@ -130,3 +130,24 @@ def test_a_bad_item_is_kept_refused_and_does_not_stop_the_sequence(conn: psycopg
     assert out.items == 3 and applied(conn) == 3
     assert conn.execute("SELECT reason FROM refusals").fetchone()[0] == "bad_item"
     assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 3  # kept as received
+
+
+def test_checkpoints_are_verified_against_the_regencys_key(conn: psycopg.Connection, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from segel import store
+    from segel.custody import checkpoints, ledger
+    from segel.national import capture
+
+    r = store.connect(tmp_path / "r.db")
+    capture.install(r)
+    key = checkpoints.create_key(tmp_path / "signing.key")
+    r.execute("BEGIN IMMEDIATE")
+    for box in ("B1", "B2"):
+        ledger.append(r, box, 100.0, 99.0, "frame", {"lat": 0.5})
+    checkpoints.make(r, key, "kutim", 200.0)
+    r.execute("COMMIT")
+    items = [json.loads(t) for _, t in capture.pending(r, 0, 100)]
+    forged = next(i for i in items if i["kind"] == "checkpoint" and i["subject"] == "B2")
+    forged["body"]["payload"] = forged["body"]["payload"].replace('"seq":0', '"seq":5')  # edited after signing
+    nstore.apply_batch(conn, [Incoming(TOPIC, model.encode("64.08", "", 1.0, [json.dumps(i) for i in items]), 1.0)])
+    got = dict(conn.execute("SELECT box, valid FROM checkpoints").fetchall())
+    assert got == {"B1": True, "B2": False}

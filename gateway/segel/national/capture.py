@@ -13,7 +13,8 @@ Items (kind: what caused it; subject = the box, or `device:<hex>` for an unpaire
   recorded or withdrawn (late data disproved it).
 - `box`: a box paired, re-paired or given its TPS (with its district, the TPS's PPK).
 - `position`: a box's fix, at most one per `position_interval_s` of device time per tracker.
-- `checkpoint`, `signing_key`: rows of the ledger's checkpoint tables, when those tables exist.
+- `checkpoint`, `signing_key`: the signed ledger heads and the public keys that sign them
+  (`segel.custody.checkpoints`), as the checkpointer stores them.
 - `summary`: per-district counts, written by the uplink (`enqueue_summary`), not by a trigger.
 """
 
@@ -24,6 +25,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from segel.custody import checkpoints
 from segel.custody import judge as custody_judge
 from segel.places import io as places_io
 
@@ -165,6 +167,7 @@ def install(conn: sqlite3.Connection, position_interval_s: float = 900.0) -> dic
     alert and custody finding), so the nation starts complete. Returns what that snapshot held."""
     custody_judge.ensure_schema(conn)  # alerts, history, findings, ledger: the triggers' tables
     places_io.ensure_schema(conn)
+    checkpoints.ensure_schema(conn)  # the signed ledger heads (issue 15), captured from their first
     conn.execute("BEGIN IMMEDIATE")
     try:
         ensure_schema(conn)

@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS districts (
     seq bigint NOT NULL, PRIMARY KEY (regency, district)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
-    regency text NOT NULL, seq bigint NOT NULL, box text, body jsonb NOT NULL, PRIMARY KEY (regency, seq)
+    regency text NOT NULL, seq bigint NOT NULL, box text, body jsonb NOT NULL, valid boolean,
+    PRIMARY KEY (regency, seq)
 );
 CREATE TABLE IF NOT EXISTS signing_keys (
     regency text NOT NULL, key_id text NOT NULL, body jsonb NOT NULL, seq bigint NOT NULL, PRIMARY KEY (regency, key_id)
@@ -341,12 +342,26 @@ def _apply_items(conn: psycopg.Connection, todo: list[tuple[str, model.Item]], n
             cur.executemany("INSERT INTO districts(regency, district, name, summary, at, seq) VALUES (%s,%s,%s,%s,%s,%s) "
                             "ON CONFLICT (regency, district) DO UPDATE SET name = excluded.name, summary = excluded.summary, "
                             "at = excluded.at, seq = excluded.seq", summaries)
-        if checkpoints:
-            cur.executemany("INSERT INTO checkpoints(regency, seq, box, body) VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                            checkpoints)
         if keys:
             cur.executemany("INSERT INTO signing_keys(regency, key_id, body, seq) VALUES (%s,%s,%s,%s) "
                             "ON CONFLICT (regency, key_id) DO UPDATE SET body = excluded.body, seq = excluded.seq", keys)
+        if checkpoints:
+            cur.executemany("INSERT INTO checkpoints(regency, seq, box, body, valid) VALUES (%s,%s,%s,%s,%s) "
+                            "ON CONFLICT DO NOTHING", [(*c, _verify(conn, c[0], c[3].obj)) for c in checkpoints])
+
+
+def _verify(conn: psycopg.Connection, regency: str, row: dict) -> bool | None:
+    """A checkpoint's signature against the public key its regency sent (`signing_key` items):
+    True or False; None when it is unsigned (the regency had no usable key) or its key is unknown."""
+    from segel.custody import checkpoints as cps
+
+    if not row.get("signature") or not row.get("key_id"):
+        return None
+    key = conn.execute("SELECT body->>'public_key' FROM signing_keys WHERE regency = %s AND key_id = %s",
+                       (regency, str(row["key_id"]))).fetchone()
+    if key is None or not key[0]:
+        return None
+    return cps.checkpoint_ok(key[0], {"payload": row.get("payload"), "signature": row.get("signature")})
 
 
 def save_status(conn: psycopg.Connection, name: str, at: float, figures: dict[str, Any]) -> None:

@@ -47,7 +47,9 @@ def regency(info: dict, now: float | None = None) -> str:
     lines = [f"{info['code']} {info['name']} ({info['province']}); times in {z}",
              f"items applied {info['applied']} (duplicates ignored {info['duplicates']}, after a gap {info['gaps']}, "
              f"refused {info['refused']}); last heard {_ago(info['last_seen'], now)}"
-             + (f"; its clock is {info['skew_s']:+.0f} s off" if info["skew_s"] is not None else ""), "", HEADER]
+             + (f"; its clock is {info['skew_s']:+.0f} s off" if info["skew_s"] is not None else ""),
+             "checkpoint signatures: {valid} valid, {invalid} NOT VALID, {unsigned} unsigned".format(**info["checkpoints"]),
+             "", HEADER]
     for d in info["districts"]:
         rep = d["reported"]
         note = ""

@@ -124,6 +124,10 @@ def regency(conn: psycopg.Connection, code: str) -> dict | None:
         districts.append({"code": d, "name": name or d or "-", "counts": counts.get(d, Counts()), "reported": s})
     info["districts"] = districts
     info["alerts"] = alerts(conn, code, open_only=True)
+    ok = {True: 0, False: 0, None: 0}
+    for valid, n in conn.execute("SELECT valid, count(*) FROM checkpoints WHERE regency = %s GROUP BY valid", (code,)):
+        ok[valid] = n
+    info["checkpoints"] = {"valid": ok[True], "invalid": ok[False], "unsigned": ok[None]}
     info["refusals"] = [dict(zip(("at", "reason", "detail"), row)) for row in conn.execute(
         "SELECT at, reason, detail FROM refusals WHERE regency = %s ORDER BY id DESC LIMIT 20", (code,))]
     return info
