@@ -1,0 +1,228 @@
+"""The custody judge's timers, from a schedule by due time: a tick costs what is due, not what exists.
+
+- **silent**: every judged frame sets its device's `judge_devices.silent_due` (last heard +
+  silent_after_intervals x report_interval_s; an index orders it), so a tick reads only the
+  devices whose silence is due. Once judged (alert raised, or the box's custody is complete) the
+  device leaves the schedule until it is heard again: a silent alert is raised once per silence.
+- **behind_schedule**: a leg can only become late when its window closes, and a late leg can only
+  be caught up (or an on-time one become late again) when the box's arrivals change. So a tick
+  judges the boxes of the leg windows that closed since the previous tick (`judge_meta` keeps
+  that time across restarts) and the devices whose arrivals changed (`judge_dirty`, written in the
+  frame's transaction), each with the same leg check as before.
+- **re-notification** of open critical alerts: an indexed query of the few open ones.
+
+Everything the schedule needs is in SQLite, written in the same transactions as the frames, so a
+rolled-back batch or a restart loses no deadline; in memory are only the plans' window ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from bisect import bisect_left
+from typing import TYPE_CHECKING
+
+from segel.custody import alerts as al
+from segel.custody.plan import OUTBOUND, Plan
+from segel.ids import device_hex
+from segel.influx import lines, outbox
+
+if TYPE_CHECKING:
+    from segel.custody.judge import CustodyJudge
+
+SCHEMA = """
+CREATE INDEX IF NOT EXISTS judge_devices_silent ON judge_devices(silent_due) WHERE silent_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS judge_devices_box ON judge_devices(box);
+CREATE TABLE IF NOT EXISTS judge_meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS judge_dirty (device INTEGER PRIMARY KEY)
+"""
+CHUNK = 500  # boxes per query
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    for stmt in SCHEMA.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+
+
+def arrivals_changed(db: sqlite3.Connection, dev: int) -> None:
+    """An `arrived` finding was made or withdrawn: judge this device's legs at the next tick."""
+    db.execute("INSERT OR IGNORE INTO judge_dirty(device) VALUES (?)", (dev,))
+
+
+def custody_complete(plan: Plan, arrived: list[tuple[str, float]]) -> bool:
+    """The box reached the end of its last return leg after it was at its TPS."""
+    ret = [lg for lg in plan.legs if lg.name not in OUTBOUND]
+    if not ret:
+        return False
+    at_tps = [t for p, t in arrived if p == plan.tps]
+    return bool(at_tps) and any(p == ret[-1].to_code and t > min(at_tps) for p, t in arrived)
+
+
+class Timers:
+    def __init__(self, judge: CustodyJudge) -> None:
+        self.judge = judge
+        s = judge.settings
+        self.silent_limit = float(s["silent_after_intervals"] * s["report_interval_s"])
+        # window end -> the boxes with a leg that closes then (sorted ends for a range lookup)
+        by_end: dict[float, list[str]] = {}
+        for box, plan in judge.plans.items():
+            for leg in plan.legs:
+                by_end.setdefault(leg.window.end, []).append(box)
+        self.ends = sorted(by_end)
+        self.boxes_at = by_end
+        self.fingerprint = hashlib.sha256(repr(self.ends).encode()).hexdigest()[:16]
+        # subjects that may have an open silent alert (a hint: a frame then looks it up)
+        self._maybe_silent: set[str] | None = None
+        self._prepared = False
+
+    # ---- hints for the judge's frames -----------------------------------------------------------
+
+    def maybe_silent(self, db: sqlite3.Connection, subject: str) -> bool:
+        self._load_hints(db)
+        return subject in self._maybe_silent  # type: ignore[operator]
+
+    def not_silent(self, subject: str) -> None:
+        if self._maybe_silent is not None:
+            self._maybe_silent.discard(subject)
+
+    def _load_hints(self, db: sqlite3.Connection) -> None:
+        if self._maybe_silent is None:
+            self._maybe_silent = {r[0] for r in db.execute(
+                "SELECT subject FROM alerts WHERE kind = 'silent' AND state IN ('open', 'acknowledged')")}
+
+    # ---- the tick -------------------------------------------------------------------------------
+
+    def tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
+        self._load_hints(db)
+        self._prepare(db)
+        out = self._silent(now, db)
+        out += self._schedules(now, db)
+        out += self._renotify(now, db)
+        return out
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Once per process: schedule devices judged before the schedule existed, and move every
+        due time when the silence limit changed since the last run."""
+        if self._prepared:
+            return
+        row = db.execute("SELECT value FROM judge_meta WHERE name = 'silent_limit'").fetchone()
+        if row is not None and float(row[0]) != self.silent_limit:
+            db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE silent_due IS NOT NULL", (self.silent_limit,))
+        db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE silent_due IS NULL AND version = 0",
+                   (self.silent_limit,))
+        db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('silent_limit', ?)", (self.silent_limit,))
+        self._prepared = True
+
+    def _silent(self, now: float, db: sqlite3.Connection) -> list[dict]:
+        j = self.judge
+        out: list[dict] = []
+        limit = self.silent_limit
+        for dev, box, last_rx in db.execute("SELECT device, box, last_rx FROM judge_devices WHERE silent_due <= ? "
+                                            "ORDER BY device", (now + 1.0,)).fetchall():
+            if not now - last_rx > limit:
+                continue  # (the due time is rounded; the rule is this comparison)
+            subject = box or f"device:{device_hex(dev)}"
+            plan = j.plans.get(box) if box else None
+            db.execute("UPDATE judge_devices SET silent_due = NULL WHERE device = ?", (dev,))
+            if al.open_alert(db, subject, "silent") is not None:
+                continue
+            # back at the end of its plan: a tracker switched off there is not news
+            if plan is not None and custody_complete(plan, _arrivals(db, dev)):
+                continue
+            row, ev = al.raise_alert(db, kind="silent", subject=subject, key=f"silent|{last_rx:.3f}", now=now,
+                                     device_time=None, box=box, device=device_hex(dev),
+                                     district=plan.district if plan else None,
+                                     message=f"no frame for {int((now - last_rx) // 60)} min (limit {int(limit // 60)} min)",
+                                     detail={"last_heard": al.iso(last_rx)})
+            out.append(al.to_json(row, ev))
+            outbox.enqueue(db, [lines.alert(row, now)])
+            if self._maybe_silent is not None:
+                self._maybe_silent.add(subject)
+        return out
+
+    def _schedules(self, now: float, db: sqlite3.Connection) -> list[dict]:
+        """behind_schedule for the boxes whose leg windows closed since the last tick, and for the
+        devices whose arrivals changed."""
+        j = self.judge
+        meta = dict(db.execute("SELECT name, value FROM judge_meta WHERE name IN ('timers_until', 'timers_plans')"))
+        since = float(meta["timers_until"]) if "timers_until" in meta and meta.get("timers_plans") == self.fingerprint \
+            else float("-inf")  # first tick, or other plans since: every closed leg is judged once
+        # legs are late once their window ended before `now` (end < now)
+        closed = self.ends[bisect_left(self.ends, since):bisect_left(self.ends, now)]
+        boxes = sorted({b for e in closed for b in self.boxes_at[e]})
+        devices: dict[int, str | None] = {}
+        for i in range(0, len(boxes), CHUNK):
+            chunk = boxes[i:i + CHUNK]
+            for dev, box in db.execute(f"SELECT device, box FROM judge_devices WHERE box IN ({','.join('?' * len(chunk))})",
+                                       chunk):
+                devices[dev] = box
+        dirty = [r[0] for r in db.execute("SELECT device FROM judge_dirty")]
+        for i in range(0, len(dirty), CHUNK):
+            chunk = dirty[i:i + CHUNK]
+            for dev, box in db.execute(f"SELECT device, box FROM judge_devices WHERE device IN ({','.join('?' * len(chunk))})",
+                                       chunk):
+                devices[dev] = box
+        db.execute("DELETE FROM judge_dirty")
+        out: list[dict] = []
+        for dev in sorted(devices):
+            box = devices[dev]
+            plan = j.plans.get(box) if box else None
+            if plan is None or box is None:
+                continue
+            open_row = db.execute("SELECT id FROM alerts WHERE subject = ? AND kind = 'behind_schedule' "
+                                  "AND state IN ('open', 'acknowledged')", (box,)).fetchone()
+            done = {(dev, r[0]) for r in db.execute(
+                "SELECT key FROM judge_findings WHERE device = ? AND kind = 'behind_schedule'", (dev,))}
+            out += self._schedule(db, dev, box, box, plan, now, _arrivals(db, dev), open_row[0] if open_row else None, done)
+        db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('timers_until', ?), ('timers_plans', ?)",
+                   (now, self.fingerprint))
+        return out
+
+    def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
+                  arrived: list[tuple[str, float]], open_id: str | None, done: set[tuple[int, str]]) -> list[dict]:
+        """behind_schedule for each leg whose window closed before the box reached its destination."""
+        out: list[dict] = []
+        legs = list(plan.legs)
+        late_legs = []
+        for leg in legs:
+            if leg.window.end >= now:
+                continue
+            direction = [lg for lg in legs if (lg.name in OUTBOUND) == (leg.name in OUTBOUND)]
+            # Outbound, reaching the destination (or a point further on) at any time counts; on the
+            # way back only arrivals after the box reached its TPS do (the outbound visit to its
+            # PPS is not a return), or after the return window opened if it never reached it.
+            at_tps = [t for p, t in arrived if p == plan.tps]
+            since = float("-inf") if leg.name in OUTBOUND else (min(at_tps) if at_tps else direction[0].window.start)
+            ahead = {lg.to_code for lg in direction[direction.index(leg):]}
+            if not any(p in ahead and t >= since for p, t in arrived):
+                late_legs.append(leg)
+        if not late_legs and open_id is not None:
+            out.append(al.resolve(db, open_id, "system", "arrived", now))
+        for leg in late_legs:
+            key = f"behind_schedule|{leg.name}"
+            if (dev, key) in done:
+                continue
+            row, ev = al.raise_alert(db, kind="behind_schedule", subject=subject, key=key, now=now,
+                                     device_time=leg.window.end, box=box, device=device_hex(dev), place=leg.to_code,
+                                     district=plan.district,
+                                     message=f"not at {leg.to_code} when leg {leg.name} closed ({al.iso(leg.window.end)})",
+                                     detail={"leg": leg.name, "from": leg.from_code, "to": leg.to_code})
+            db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) "
+                       "VALUES (?,?,?,?,?,?,?,?)", (dev, key, -1, "behind_schedule", leg.to_code, leg.window.end, row["id"], now))
+            done.add((dev, key))
+            out.append(al.to_json(row, ev))
+            outbox.enqueue(db, [lines.alert(row, now)])
+        return out
+
+    def _renotify(self, now: float, db: sqlite3.Connection) -> list[dict]:
+        out: list[dict] = []
+        for (aid,) in db.execute("SELECT id FROM alerts WHERE state = 'open' AND severity = 'critical' AND notified_at <= ?",
+                                 (now - self.judge.settings["renotify_s"],)).fetchall():
+            db.execute("UPDATE alerts SET notified_at = ?, notify_count = notify_count + 1 WHERE id = ?", (now, aid))
+            out.append(al.to_json(al.get(db, aid), "renotify"))  # type: ignore[arg-type]
+        return out
+
+
+def _arrivals(db: sqlite3.Connection, dev: int) -> list[tuple[str, float]]:
+    return db.execute("SELECT place, t FROM judge_findings WHERE device = ? AND kind = 'arrived'", (dev,)).fetchall()
