@@ -212,6 +212,11 @@ class Gateway:
             s.influx_written, s.influx_parked, s.influx_errors, s.influx_last_error = (
                 d.written, d.parked, d.errors, d.last_error)
             s.outbox_depth, s.outbox_lag_s = d.depth, d.lag_s
+            s.stage_seconds["outbox"], s.stage_runs["outbox"] = d.write_s, d.written
+        if self.pipeline is not None:
+            p = self.pipeline
+            s.stage_seconds.update(p.stage_s)
+            s.stage_runs.update(p.stage_n)
         return s
 
     def wait_until(self, pred: Callable[[health.Snapshot], bool], timeout: float = 30.0) -> bool:
