@@ -81,17 +81,21 @@ CHECKPOINT = 16  # the rule state is stored with frames whose counter is a multi
 TAIL_DEVICES = 100_000  # devices whose newest state is kept in memory (LRU)
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: sqlite3.Connection) -> set[str]:
+    """Create the judge's tables; returns the judge_devices columns it had to add."""
     for stmt in SCHEMA.split(";"):
         if stmt.strip():
             conn.execute(stmt)
     have = {r[1] for r in conn.execute("PRAGMA table_info(judge_devices)")}
+    added = set()
     for col, decl in DEVICE_COLUMNS.items():
         if col not in have:
             conn.execute(f"ALTER TABLE judge_devices ADD COLUMN {col} {decl}")
+            added.add(col)
     timers.ensure_schema(conn)
     al.ensure_schema(conn)
     ledger.ensure_schema(conn)
+    return added
 
 
 def _dumps(obj: dict) -> str:
@@ -124,7 +128,7 @@ class CustodyJudge:
                  keep_counters: int = 4096 + 64) -> None:
         """keep_counters: how far behind a device's newest counter its frames are kept for
         re-judging; the pipeline refuses frames older than its replay window (4096) anyway."""
-        ensure_schema(conn)
+        added = ensure_schema(conn)
         self.index = index
         self.plans = plans
         self.settings = {**DEFAULT_RULES, **(settings or {})}
@@ -133,6 +137,7 @@ class CustodyJudge:
         self.keep_counters = keep_counters
         self._tails: OrderedDict[int, _Tail] = OrderedDict()
         self.timers = timers.Timers(self)
+        self.timers.prepare(conn, migrated="silent_due" in added)
 
     # ---- segel.messages.Judge -----------------------------------------------------------------------
 

@@ -11,6 +11,10 @@
   frame's transaction), each with the same leg check as before.
 - **re-notification** of open critical alerts: an indexed query of the few open ones.
 
+A tick does a bounded amount of work (a network outage that silences the whole fleet at once, a
+district's leg window closing for thousands of boxes) and says `pending` when more is due; the
+gateway then runs the next tick right after its next batch, so ingest is never held up for long.
+
 Everything the schedule needs is in SQLite, written in the same transactions as the frames, so a
 rolled-back batch or a restart loses no deadline; in memory are only the plans' window ends.
 """
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from bisect import bisect_left
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from segel.custody import alerts as al
@@ -37,6 +43,14 @@ CREATE TABLE IF NOT EXISTS judge_meta (name TEXT PRIMARY KEY, value) WITHOUT ROW
 CREATE TABLE IF NOT EXISTS judge_dirty (device INTEGER PRIMARY KEY)
 """
 CHUNK = 500  # boxes per query
+# Work per tick at most, so a tick never holds up ingest for long (the gateway runs the next tick
+# right after its next batch while `pending`): silences raised, boxes queued, devices judged.
+# Besides these counts, a tick stops taking more work after TICK_BUDGET_S (what is left stays due:
+# only when it is done changes, never what is done).
+SILENT_PER_TICK = 200
+QUEUE_PER_TICK = 2000
+JUDGE_PER_TICK = 300
+TICK_BUDGET_S = 0.025
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -74,7 +88,9 @@ class Timers:
         self.fingerprint = hashlib.sha256(repr(self.ends).encode()).hexdigest()[:16]
         # subjects that may have an open silent alert (a hint: a frame then looks it up)
         self._maybe_silent: set[str] | None = None
-        self._prepared = False
+        self.pending = False  # the last tick left due work for the next one
+        self._t0 = 0.0
+        self.stats: Counter[str] = Counter()  # silent alerts raised, devices judged for their legs
 
     # ---- hints for the judge's frames -----------------------------------------------------------
 
@@ -95,31 +111,35 @@ class Timers:
 
     def tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
         self._load_hints(db)
-        self._prepare(db)
+        self.pending = False
+        self._t0 = time.perf_counter()
         out = self._silent(now, db)
         out += self._schedules(now, db)
         out += self._renotify(now, db)
         return out
 
-    def _prepare(self, db: sqlite3.Connection) -> None:
-        """Once per process: schedule devices judged before the schedule existed, and move every
-        due time when the silence limit changed since the last run."""
-        if self._prepared:
-            return
+    def prepare(self, db: sqlite3.Connection, migrated: bool) -> None:
+        """At start (not in a tick): schedule the devices of a database from before the schedule,
+        and move every due time when the silence limit changed since the last run."""
         row = db.execute("SELECT value FROM judge_meta WHERE name = 'silent_limit'").fetchone()
-        if row is not None and float(row[0]) != self.silent_limit:
-            db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE silent_due IS NOT NULL", (self.silent_limit,))
-        db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE silent_due IS NULL AND version = 0",
-                   (self.silent_limit,))
-        db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('silent_limit', ?)", (self.silent_limit,))
-        self._prepared = True
+        if migrated or (row is not None and float(row[0]) != self.silent_limit):
+            db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE silent_due IS NOT NULL OR ?",
+                       (self.silent_limit, int(migrated)))
+        if row is None or float(row[0]) != self.silent_limit:
+            db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('silent_limit', ?)", (self.silent_limit,))
 
     def _silent(self, now: float, db: sqlite3.Connection) -> list[dict]:
         j = self.judge
         out: list[dict] = []
         limit = self.silent_limit
-        for dev, box, last_rx in db.execute("SELECT device, box, last_rx FROM judge_devices WHERE silent_due <= ? "
-                                            "ORDER BY device", (now + 1.0,)).fetchall():
+        due = db.execute("SELECT device, box, last_rx FROM judge_devices WHERE silent_due <= ? ORDER BY silent_due "
+                         "LIMIT ?", (now + 1.0, SILENT_PER_TICK + 1)).fetchall()
+        if len(due) > SILENT_PER_TICK:
+            self.pending, due = True, due[:SILENT_PER_TICK]
+        for n, (dev, box, last_rx) in enumerate(sorted(due)):
+            if n and self._over_budget():
+                self.pending = True  # the rest are still due (their silent_due is unchanged)
+                break
             if not now - last_rx > limit:
                 continue  # (the due time is rounded; the rule is this comparison)
             subject = box or f"device:{device_hex(dev)}"
@@ -137,36 +157,51 @@ class Timers:
                                      detail={"last_heard": al.iso(last_rx)})
             out.append(al.to_json(row, ev))
             outbox.enqueue(db, [lines.alert(row, now)])
+            self.stats["silent"] += 1
             if self._maybe_silent is not None:
                 self._maybe_silent.add(subject)
         return out
 
     def _schedules(self, now: float, db: sqlite3.Connection) -> list[dict]:
         """behind_schedule for the boxes whose leg windows closed since the last tick, and for the
-        devices whose arrivals changed."""
+        devices whose arrivals changed: both queued in `judge_dirty`, then judged a few at a time."""
         j = self.judge
-        meta = dict(db.execute("SELECT name, value FROM judge_meta WHERE name IN ('timers_until', 'timers_plans')"))
-        since = float(meta["timers_until"]) if "timers_until" in meta and meta.get("timers_plans") == self.fingerprint \
-            else float("-inf")  # first tick, or other plans since: every closed leg is judged once
+        meta = dict(db.execute("SELECT name, value FROM judge_meta WHERE name IN "
+                               "('timers_until', 'timers_plans', 'timers_offset')"))
+        fresh = "timers_until" not in meta or meta.get("timers_plans") != self.fingerprint
+        # first tick, or other plans since: every closed leg is judged once
+        since = float("-inf") if fresh else float(meta["timers_until"])
+        offset = 0 if fresh else int(meta.get("timers_offset") or 0)
+        until, budget = now, QUEUE_PER_TICK
         # legs are late once their window ended before `now` (end < now)
-        closed = self.ends[bisect_left(self.ends, since):bisect_left(self.ends, now)]
-        boxes = sorted({b for e in closed for b in self.boxes_at[e]})
-        devices: dict[int, str | None] = {}
-        for i in range(0, len(boxes), CHUNK):
-            chunk = boxes[i:i + CHUNK]
-            for dev, box in db.execute(f"SELECT device, box FROM judge_devices WHERE box IN ({','.join('?' * len(chunk))})",
-                                       chunk):
-                devices[dev] = box
-        dirty = [r[0] for r in db.execute("SELECT device FROM judge_dirty")]
-        for i in range(0, len(dirty), CHUNK):
-            chunk = dirty[i:i + CHUNK]
-            for dev, box in db.execute(f"SELECT device, box FROM judge_devices WHERE device IN ({','.join('?' * len(chunk))})",
-                                       chunk):
-                devices[dev] = box
-        db.execute("DELETE FROM judge_dirty")
+        for end in self.ends[bisect_left(self.ends, since):bisect_left(self.ends, now)]:
+            boxes = self.boxes_at[end]
+            start = offset if end == since else 0
+            while start < len(boxes) and budget > 0 and (budget == QUEUE_PER_TICK or not self._over_budget()):
+                chunk = boxes[start:start + min(CHUNK, budget)]
+                db.execute("INSERT OR IGNORE INTO judge_dirty(device) SELECT device FROM judge_devices "
+                           f"WHERE box IN ({','.join('?' * len(chunk))})", chunk)
+                start += len(chunk)
+                budget -= len(chunk)
+            if start < len(boxes):  # the rest of this window's boxes at the next tick
+                until, offset, self.pending = end, start, True
+                break
+        else:
+            offset = 0
+        db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('timers_until', ?), ('timers_plans', ?), "
+                   "('timers_offset', ?)", (until, self.fingerprint, offset))
+        dirty = [r[0] for r in db.execute("SELECT device FROM judge_dirty ORDER BY device LIMIT ?", (JUDGE_PER_TICK + 1,))]
+        if len(dirty) > JUDGE_PER_TICK:
+            self.pending, dirty = True, dirty[:JUDGE_PER_TICK]
         out: list[dict] = []
-        for dev in sorted(devices):
-            box = devices[dev]
+        for n, dev in enumerate(dirty):
+            if n and self._over_budget():
+                self.pending = True  # the rest stay queued
+                break
+            db.execute("DELETE FROM judge_dirty WHERE device = ?", (dev,))
+            self.stats["judged"] += 1
+            row = db.execute("SELECT box FROM judge_devices WHERE device = ?", (dev,)).fetchone()
+            box = row[0] if row else None
             plan = j.plans.get(box) if box else None
             if plan is None or box is None:
                 continue
@@ -175,9 +210,10 @@ class Timers:
             done = {(dev, r[0]) for r in db.execute(
                 "SELECT key FROM judge_findings WHERE device = ? AND kind = 'behind_schedule'", (dev,))}
             out += self._schedule(db, dev, box, box, plan, now, _arrivals(db, dev), open_row[0] if open_row else None, done)
-        db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('timers_until', ?), ('timers_plans', ?)",
-                   (now, self.fingerprint))
         return out
+
+    def _over_budget(self) -> bool:
+        return time.perf_counter() - self._t0 > TICK_BUDGET_S
 
     def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
                   arrived: list[tuple[str, float]], open_id: str | None, done: set[tuple[int, str]]) -> list[dict]:

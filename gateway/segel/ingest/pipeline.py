@@ -243,6 +243,11 @@ class Pipeline:
         self.stage_n["timers"] += 1
         return alerts
 
+    @property
+    def tick_pending(self) -> bool:
+        """A judge's last tick left due work (it does a bounded amount per tick): tick again soon."""
+        return any(getattr(getattr(j, "timers", None), "pending", False) for j in self.judges)
+
     # ---- stages ----------------------------------------------------------------------------
 
     def _unreadable(self, up: Uplink, err: Unreadable | str) -> ProcessResult:

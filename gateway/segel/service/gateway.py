@@ -284,6 +284,8 @@ class Gateway:
                 if now >= next_tick:
                     next_tick = now + g.tick_interval_s
                     self._publish_alerts(self.pipeline.tick(now) if self.pipeline else [])
+                    if self.pipeline is not None and self.pipeline.tick_pending:
+                        next_tick = now  # more is due: the next tick right after the next batch
                 if now >= next_health:
                     next_health = now + g.health_interval_s
                     self._health(now)
