@@ -20,7 +20,8 @@ Examples:
         segel status --db rehearsal/segel.db
 
 \b
-What runs: an embedded MQTT broker (amqtt) in a child process, the real gateway (verify, dedupe,
+What runs: an MQTT broker of its own (a private Mosquitto when the mosquitto package is
+installed, else the embedded amqtt in a child process), the real gateway (verify, dedupe,
 places, custody rules, alerts) on a fresh SQLite database, and one virtual tracker per ballot
 box running the firmware's own wake cycle on simulated hardware, in a child process. Simulated
 time runs as fast as the machine allows (the trackers report every two hours of simulated time;
@@ -31,7 +32,9 @@ appeared, 1 otherwise.""")
     @click.option("--boxes", type=click.IntRange(1), help="Rehearse only N boxes (every incident's box is kept).")
     @click.option("--json", "json_out", is_flag=True, help="Print the summary as JSON on stdout.")
     @click.option("--broker", "broker_url", metavar="URL",
-                  help="Use this MQTT broker (mqtt://user:pass@host:1883) instead of the embedded one.")
+                  help="Use this MQTT broker (mqtt://user:pass@host:1883) instead of one of its own.")
+    @click.option("--own-broker", "own_broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto",
+                  show_default=True, help="Without --broker: auto = Mosquitto when installed, else amqtt (pure Python).")
     @click.option("--influx", "influx_url", metavar="URL",
                   help="Also write to InfluxDB 1.x: http://host:8086/<database> (default: no InfluxDB).")
     @click.option("--speed", type=click.FloatRange(min=1), metavar="X",
@@ -46,10 +49,11 @@ appeared, 1 otherwise.""")
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process instead of a child process.")
     def demo_cmd(boxes: int | None, json_out: bool, broker_url: str | None, influx_url: str | None,
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
-                 live: bool | None, threads: bool, uplink: str, sf: int, fading: float) -> None:
+                 live: bool | None, threads: bool, uplink: str, sf: int, fading: float, own_broker: str) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
         from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
-                             processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),
+                             processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading),
+                             broker=own_broker),
                  keep, "--keep needs a new or empty folder")
