@@ -70,7 +70,8 @@ CREATE INDEX IF NOT EXISTS judge_findings_kind ON judge_findings(kind, device);
 CREATE TABLE IF NOT EXISTS judge_devices (
     device INTEGER PRIMARY KEY, box TEXT, first_rx REAL NOT NULL, last_rx REAL NOT NULL,
     key_epoch INTEGER NOT NULL DEFAULT 0, newest INTEGER NOT NULL DEFAULT -1
-)
+);
+CREATE TABLE IF NOT EXISTS judge_intervals (device INTEGER PRIMARY KEY, interval_s REAL NOT NULL)
 """
 # Columns added by issue 17 (ALTER TABLE for databases made before): the tail's version, when the
 # device falls silent (the timers' schedule), and the oldest counter still judged after a prune.
@@ -180,6 +181,12 @@ class CustodyJudge:
                    "silent_due = MAX(last_rx, excluded.last_rx) + ?",
                    (dev, box, now, now, epoch, c, now + self.timers.silent_limit, self.timers.silent_limit))
         version += 1
+        if fr["k"] == "applied" and fr["interval_s"]:  # a device command changed when it reports
+            db.execute("INSERT OR REPLACE INTO judge_intervals(device, interval_s) VALUES (?, ?)", (dev, fr["interval_s"]))
+            self.timers.own_interval.add(dev)
+        if dev in self.timers.own_interval:  # a tracker told to report less often is silent later
+            db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE device = ?",
+                       (self.timers.limit_for(db, dev), dev))
         if c % 256 == 0:  # frames beyond the replay window can never be re-judged
             self._forget(db, dev, c - self.keep_counters, plan)
         subject = box or f"device:{device_hex(dev)}"

@@ -16,7 +16,7 @@ from segel.custody.plan import Plan
 from segel.places import geometry
 from segel.places.index import PlaceIndex
 from segel.places.model import CORRIDOR, TPS
-from segel.protocol import Flag, Position, Seal, SealEvent, Status
+from segel.protocol import Applied, Flag, Position, Seal, SealEvent, Status
 
 # Custody events: recorded (ledger, InfluxDB "custody"), never alerts.
 ENTER, EXIT, SEAL_EVENT = "enter", "exit", "seal_event"
@@ -60,6 +60,9 @@ def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
                 "lat": b.lat, "lon": b.lon}
     if isinstance(b, Status):
         return {"c": rec_counter, "t": t, "rx": rx, "k": "status", "batt": b.battery_mv, "flags": b.flags}
+    if isinstance(b, Applied):  # a device command confirmed: what the tracker runs now (ledger)
+        return {"c": rec_counter, "t": t, "rx": rx, "k": "applied", "down": b.down_counter, "interval_s": b.report_interval_s,
+                "fix_timeout_s": b.fix_timeout_s, "mode": b.mode, "sf": b.sf, "result": b.result, "flags": 0}
     return {"c": rec_counter, "t": t, "rx": rx, "k": "other", "flags": 0}
 
 
@@ -187,7 +190,9 @@ class Rules:
         here = sorted(c for c in where if (p := self.index.get(c)) is not None and p.kind != CORRIDOR)
         place = here[0] if here else None
         key_extra = f"{ev}:{seq}"
-        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN):
+        # an unexplained seal wake is an opening the tracker could not see the edges of (the loop
+        # or lid opened and closed again in deep sleep, docs/firmware.md): judged like one
+        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.WAKE_UNEXPLAINED):
             permit = next((pm for pm in (plan.seal if plan else ()) if pm.place in where and pm.window.holds(t)), None)
             st["tamper"] = True
             if permit:
@@ -206,5 +211,6 @@ class Rules:
             if ev in (SealEvent.REARMED, SealEvent.ARMED):
                 st["tamper"] = False
             out.append(Finding(SEAL_EVENT, place, t, _key(SEAL_EVENT, place, t, key_extra), {"event": name, "seq": seq}, lat, lon))
-        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.CASE_OPEN) and fr["flags"] & Flag.TAMPER:
+        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.CASE_OPEN, SealEvent.WAKE_UNEXPLAINED) \
+                and fr["flags"] & Flag.TAMPER:
             st["tamper"] = True

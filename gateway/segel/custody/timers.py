@@ -78,6 +78,8 @@ class Timers:
         self.judge = judge
         s = judge.settings
         self.silent_limit = float(s["silent_after_intervals"] * s["report_interval_s"])
+        # devices told to report at another interval (segel device set: storage mode): judge_intervals
+        self.own_interval: set[int] = set()
         # window end -> the boxes with a leg that closes then (sorted ends for a range lookup)
         by_end: dict[float, list[str]] = {}
         for box, plan in judge.plans.items():
@@ -118,20 +120,33 @@ class Timers:
         out += self._renotify(now, db)
         return out
 
+    def limit_for(self, db: sqlite3.Connection, dev: int) -> float:
+        """How long `dev` may stay quiet: silent_after_intervals x its interval (never shorter than
+        the configured report interval's)."""
+        if dev not in self.own_interval:
+            return self.silent_limit
+        s = self.judge.settings
+        row = db.execute("SELECT interval_s FROM judge_intervals WHERE device = ?", (dev,)).fetchone()
+        iv = float(row[0]) if row else 0.0
+        return float(s["silent_after_intervals"] * max(iv, s["report_interval_s"]))
+
     def prepare(self, db: sqlite3.Connection, migrated: bool) -> None:
         """At start (not in a tick): schedule the devices of a database from before the schedule,
         and move every due time when the silence limit changed since the last run."""
+        self.own_interval = {r[0] for r in db.execute("SELECT device FROM judge_intervals")}
         row = db.execute("SELECT value FROM judge_meta WHERE name = 'silent_limit'").fetchone()
         if migrated or (row is not None and float(row[0]) != self.silent_limit):
             db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE silent_due IS NOT NULL OR ?",
                        (self.silent_limit, int(migrated)))
+            for dev in self.own_interval:
+                db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE device = ? AND silent_due IS NOT NULL",
+                           (self.limit_for(db, dev), dev))
         if row is None or float(row[0]) != self.silent_limit:
             db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('silent_limit', ?)", (self.silent_limit,))
 
     def _silent(self, now: float, db: sqlite3.Connection) -> list[dict]:
         j = self.judge
         out: list[dict] = []
-        limit = self.silent_limit
         due = db.execute("SELECT device, box, last_rx FROM judge_devices WHERE silent_due <= ? ORDER BY silent_due "
                          "LIMIT ?", (now + 1.0, SILENT_PER_TICK + 1)).fetchall()
         if len(due) > SILENT_PER_TICK:
@@ -140,6 +155,7 @@ class Timers:
             if n and self._over_budget():
                 self.pending = True  # the rest are still due (their silent_due is unchanged)
                 break
+            limit = self.limit_for(db, dev)
             if not now - last_rx > limit:
                 continue  # (the due time is rounded; the rule is this comparison)
             subject = box or f"device:{device_hex(dev)}"

@@ -20,6 +20,10 @@ BRIDGE_STATUS_SUB = PREFIX + "/bridge/+/status"
 # Alerts as JSON, one topic per kind so consumers can subscribe to what they handle.
 ALERT = PREFIX + "/alerts/{kind}"
 ALERT_SUB = PREFIX + "/alerts/#"
+# Each active alert's current state (JSON, retained while open or acknowledged; emptied when it
+# is resolved or withdrawn), so a client that connects later sees what is open now.
+ALERT_STATE = PREFIX + "/alert-state/{id}"
+ALERT_STATE_SUB = PREFIX + "/alert-state/+"
 # The gateway's own health (JSON, retained).
 GATEWAY_STATUS = PREFIX + "/gateway/status"
 
@@ -46,6 +50,10 @@ def bridge_status(bridge: str) -> str:
 
 def alert(kind: str) -> str:
     return ALERT.format(kind=kind)
+
+
+def alert_state(alert_id: str) -> str:
+    return ALERT_STATE.format(id=alert_id)
 
 
 def split(topic: str) -> tuple[str, str] | None:

@@ -75,7 +75,8 @@ class _Job:
 class WebhookNotifier:
     def __init__(self, urls: list[str], secret: bytes, *, max_attempts: int = 8, backoff_s: float = 2.0,
                  max_backoff_s: float = 300.0, timeout_s: float = 10.0, max_queue: int = 100_000,
-                 min_severity: str | None = None) -> None:
+                 min_severity: str | None = None, render: Callable[[dict], bytes] | None = None) -> None:
+        """render: the body for an alert (segel.notify.templates for chat gateways); default its JSON."""
         if not secret:
             raise ValueError("a webhook secret is needed to sign deliveries")
         for u in urls:
@@ -89,6 +90,7 @@ class WebhookNotifier:
         self.timeout_s = timeout_s
         self.max_queue = max_queue
         self.min_severity = min_severity
+        self.render = render
         self.stats = WebhookStats()
         self._heap: list[_Job] = []
         self._seq = itertools.count()
@@ -118,7 +120,7 @@ class WebhookNotifier:
 
         if self.min_severity and SEVERITY_ORDER.index(alert.get("severity", "info")) > SEVERITY_ORDER.index(self.min_severity):
             return True
-        body = json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
+        body = self.render(alert) if self.render else json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
         with self._cv:
             if len(self._heap) + len(self.urls) > self.max_queue:
                 self.stats.dropped += 1

@@ -249,3 +249,15 @@ def import_files(conn: sqlite3.Connection, paths: Iterable[str | Path]) -> int:
     if errors:
         raise ImportErrors(errors)
     return store(conn, allp, where_of)
+
+
+def names(conn: sqlite3.Connection, codes: Iterable[str]) -> dict[str, str]:
+    """{code: name} of the given place codes that are stored."""
+    ensure_schema(conn)
+    want = sorted({c for c in codes if c})
+    out: dict[str, str] = {}
+    for i in range(0, len(want), 400):
+        chunk = want[i:i + 400]
+        out.update(conn.execute(f"SELECT code, json_extract(body, '$.name') FROM places WHERE code IN "
+                                f"({','.join('?' * len(chunk))})", chunk).fetchall())
+    return out

@@ -10,6 +10,9 @@ Threads and who owns what:
   commits, and only then acknowledges them to the broker (manual ack), publishes the ack
   downlinks and the alerts. It also runs the judges' timers (`tick`) and the health snapshot.
 - the outbox drainer thread writes InfluxDB lines with its own connection (`segel.influx.outbox`).
+- changes made by other processes (an operator's ack or resolve from the console or the CLI)
+  wait in the `publications` table; the worker publishes them on MQTT and to the webhooks while
+  the broker is connected, then deletes them (`_drain_publications`).
 - prometheus-client's HTTP thread serves /metrics from the last snapshot.
 
 A crash at any point loses nothing: a message not yet committed was not acknowledged, so the
@@ -112,6 +115,7 @@ def is_transient(e: BaseException) -> bool:
 # gateway process (`segel gateway`, the benchmark) uses a shorter interval.
 GATEWAY_SWITCH_INTERVAL_S = 0.0005
 FIRST_CONNECT_WAIT_S = 10.0
+PUBLICATIONS_EVERY_S = 0.2  # how often the worker looks for operators' changes to publish (wall clock)
 
 
 class Gateway:
@@ -267,6 +271,7 @@ class Gateway:
         g = self.cfg.gateway
         next_tick = self.clock() + g.tick_interval_s
         next_health = self.clock()
+        next_publications = 0.0
         batch: list[_Msg] = []
         failures = 0
         while True:
@@ -289,6 +294,9 @@ class Gateway:
                 if now >= next_health:
                     next_health = now + g.health_interval_s
                     self._health(now)
+                if time.monotonic() >= next_publications:
+                    next_publications = time.monotonic() + PUBLICATIONS_EVERY_S
+                    self._drain_publications()
             except Exception as e:
                 self._rollback()
                 if batch and not is_transient(e):
@@ -451,8 +459,22 @@ class Gateway:
         if not alerts or self.link is None:
             return
         self.link.publish([(topics.alert(str(a.get("kind") or "unknown")), json.dumps(a, default=str).encode(), 1, False)
-                           for a in alerts])
+                           for a in alerts] + _alert_states(alerts))
         self.snap.alerts_published += len(alerts)
+
+    def _drain_publications(self) -> None:
+        """Publish what other processes queued (operators' acks and resolves), oldest first, while
+        the broker is connected; delete them once handed to the MQTT link and the webhooks."""
+        if self.pipeline is None or self.link is None or not self.snap.mqtt_connected:
+            return
+        conn = self.pipeline.conn
+        rows = store.pending_publications(conn)
+        if not rows:
+            return
+        self._publish_alerts([body for _id, kind, body in rows if kind == "alert"])
+        conn.execute("BEGIN IMMEDIATE")
+        store.forget_publications(conn, rows[-1][0])
+        conn.execute("COMMIT")
 
     def _health(self, now: float) -> None:
         assert self.pipeline is not None
@@ -474,3 +496,11 @@ class Gateway:
                 "instance": s.instance, "at": now, "connected": s.mqtt_connected, "accepted": s.accepted,
                 "duplicates": s.duplicates, "rejected": s.rejected, "outbox_depth": s.outbox_depth,
                 "outbox_lag_s": round(s.outbox_lag_s, 1)}).encode(), 1, True)])
+
+
+def _alert_states(alerts: list[dict]) -> list[tuple[str, bytes, int, bool]]:
+    """Retained `segel/alert-state/<id>` messages: the latest JSON while an alert is open or
+    acknowledged, an empty retained message (which deletes it) once it is resolved or withdrawn."""
+    last = {a["id"]: a for a in alerts if a.get("id") and a.get("severity") != "info"}
+    return [(topics.alert_state(i), json.dumps(a, default=str).encode() if a.get("state") in ("open", "acknowledged")
+             else b"", 1, True) for i, a in last.items()]

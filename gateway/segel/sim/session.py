@@ -210,6 +210,8 @@ class Rehearsal:
         self.clock: Any = None
         self.spec: FleetSpec | None = None
         self.stats: FleetStats | None = None
+        self.closers: list[Any] = []  # run first on close (e.g. the console)
+        self.broker_url = ""
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -225,6 +227,13 @@ class Rehearsal:
             "mqtt.link": "thread",
             **self._influx_overrides(),
         })
+
+    def console_config(self) -> Config:
+        """The gateway's configuration plus the calendar (box pages show legs against the plan)."""
+        cfg = self.gateway_config(self.broker_url)
+        cfg.custody.calendar = str(self.scn.files()["calendar"])
+        cfg.console.silent_after_s = 3.0 * self.scn.settings.report_interval_s
+        return cfg
 
     def _influx_overrides(self) -> dict[str, Any]:
         u = self.opts.influx_url
@@ -263,6 +272,7 @@ class Rehearsal:
             url = self.broker.url
         from segel.edge.mqtt import parse_url
 
+        self.broker_url = url
         bk = parse_url(url)
         self.spec = FleetSpec(str(self.opts.scenario), [b.box for b in self.boxes], self.devices, secret, str(self.dir),
                               bk.host, bk.port, bk.username, bk.password, self.opts.report_interval_s,
@@ -403,6 +413,11 @@ class Rehearsal:
     # ---- teardown ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        for c in self.closers:
+            try:
+                c()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.debug("close", exc_info=True)
         if self.fleet is not None:
             self.fleet.kill()
         if self.feed is not None:
