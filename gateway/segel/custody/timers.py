@@ -50,7 +50,7 @@ CHUNK = 500  # boxes per query
 SILENT_PER_TICK = 200
 QUEUE_PER_TICK = 2000
 JUDGE_PER_TICK = 300
-TICK_BUDGET_S = 0.025
+TICK_BUDGET_S = 0.015
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
