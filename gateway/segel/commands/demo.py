@@ -12,7 +12,7 @@ from segel.commands._sim import lora_settings, rehearse, uplink_options
 def register(group: click.Group) -> None:
     @group.command("demo", epilog="""\b
 Examples:
-  segel demo                         all 1,402 boxes, distribution through return (~6-9 min, 2 cores)
+  segel demo                         all 1,402 boxes, distribution through return (2-4 min on 2 cores)
   segel demo --boxes 40              a quick run: every scripted incident, 40 boxes
   segel demo --json > summary.json   the summary as JSON (the live view goes to stderr)
   segel demo --broker mqtt://127.0.0.1:1883 --influx http://127.0.0.1:8086/segel
