@@ -43,6 +43,7 @@ from segel.messages import (
     Uplink,
 )
 from segel.ingest.sanity import Sanity
+from segel.ingest.stages import Stages
 from segel.protocol import FrameError, RejectReason
 from segel.registry import Device, KeyRing, Registry
 
@@ -108,10 +109,7 @@ class Pipeline:
         self._codecs: dict[tuple[int, int], FrameCodec] = {}
         self._devices: dict[int, tuple[float, Device | None]] = {}
         self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
-        # time per stage since this Pipeline was made (seconds, and how many frames/batches/ticks):
-        # verify (header, registry, MAC), decode, rules (the judges per frame), timers, commit
-        self.stage_s: Counter[str] = Counter()
-        self.stage_n: Counter[str] = Counter()
+        self.stages = Stages()  # time per stage since this Pipeline was made (/metrics)
         # per batch
         self._lines: list[str] = []
         self._states: dict[int, store.DeviceState] = {}
@@ -175,8 +173,7 @@ class Pipeline:
         except BaseException:
             self._cache.clear()
             raise
-        self.stage_s["commit"] += time.perf_counter() - self._t_commit
-        self.stage_n["commit"] += 1
+        self.stages.took("commit", self._t_commit)
         if own:  # committed: what this batch saved is what the database holds
             self._cache.update(self._saved)
         else:
@@ -240,13 +237,11 @@ class Pipeline:
         for j in self.judges:
             alerts += self._call_judge(j, "on_tick", now)
         self.conn.execute("COMMIT" if own else "RELEASE segel_tick")
-        self.stage_s["timers"] += time.perf_counter() - t0
-        self.stage_n["timers"] += 1
+        self.stages.took("timers", t0)
         return alerts
 
     @property
-    def tick_pending(self) -> bool:
-        """A judge's last tick left due work (it does a bounded amount per tick): tick again soon."""
+    def tick_pending(self) -> bool:  # a judge's last tick left due work (bounded per tick): tick again soon
         return any(getattr(getattr(j, "timers", None), "pending", False) for j in self.judges)
 
     # ---- stages ----------------------------------------------------------------------------
@@ -347,16 +342,12 @@ class Pipeline:
                 codec.verify(frame, hdr)
             except FrameError as e2:
                 return self._reject(res, e2.reason, e2.detail, dev_id)
-        t1 = time.perf_counter()
-        st_s, st_n = self.stage_s, self.stage_n
-        st_s["verify"] += t1 - t0
-        st_n["verify"] += 1
+        t1 = self.stages.took("verify", t0)
         try:
             decoded = codec.decode(frame, hdr)
         except FrameError as e:
             return self._reject(res, e.reason, e.detail, dev_id)
-        st_s["decode"] += time.perf_counter() - t1
-        st_n["decode"] += 1
+        self.stages.took("decode", t1)
         if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
             store.forget_seen(self.conn, dev_id)
             for key in [k for k in self._seen if k[0] == dev_id]:
@@ -421,8 +412,7 @@ class Pipeline:
             t0 = time.perf_counter()
             for j in self.judges:
                 res.alerts += self._call_judge(j, "on_accepted", acc)
-            self.stage_s["rules"] += time.perf_counter() - t0
-            self.stage_n["rules"] += 1
+            self.stages.took("rules", t0)
         self._acks.want(res, hdr.device_id, hdr.counter, keys)
         return res
 

@@ -225,8 +225,8 @@ class Gateway:
             s.stage_seconds["outbox"], s.stage_runs["outbox"] = d.write_s, d.written
         if self.pipeline is not None:
             p = self.pipeline
-            s.stage_seconds.update(p.stage_s)
-            s.stage_runs.update(p.stage_n)
+            s.stage_seconds.update(p.stages.seconds)
+            s.stage_runs.update(p.stages.runs)
         return s
 
     def wait_until(self, pred: Callable[[health.Snapshot], bool], timeout: float = 30.0) -> bool:
