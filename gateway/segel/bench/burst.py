@@ -26,10 +26,10 @@ from segel import config as cfgmod
 from segel import paths, protocol, store
 from segel.bench import ingest as base
 from segel.bench.flush import FleetFlush, FlushStats
-from segel.bench.rules import FollowClock
+from segel.bench.rules import FollowClock, prepare
 from segel.custody.judge import build_judge
 from segel.edge import mqtt
-from segel.registry import Registry, create_fleet_secret
+from segel.registry import create_fleet_secret
 from segel.sim.traffic import route_traffic
 
 
@@ -130,17 +130,8 @@ def run(trackers: int = 700, queue: int = 24, jitter_ms: int = 3000, window_ms: 
         secret = create_fleet_secret(tmp / "fleet.key")
         traffic = route_traffic(paths.scenarios_dir() / "kutai-timur", secret, boxes=trackers, interval_s=300,
                                 days=queue * 300 / 86400)
-        prepared = tmp / "prepared.db"
-        conn = store.connect(prepared)
-        reg = Registry(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        for dev in traffic.devices.values():
-            reg.add_device(dev)
-        conn.execute("COMMIT")
-        (tmp / "boxes.csv").write_text(traffic.boxes_csv, encoding="utf-8")
+        prepared = prepare(tmp, traffic)
         f = traffic.scenario.files()
-        build_judge(conn, places=[f["places"], f["corridors"]], boxes=tmp / "boxes.csv", calendar=f["calendar"])
-        conn.close()
         queues: dict[int, list[tuple[int, bytes]]] = {}
         for _tp, fr, _t in traffic.frames:
             queues.setdefault(int.from_bytes(fr[1:4], "big"), []).append((int.from_bytes(fr[4:7], "big"), fr))

@@ -221,6 +221,24 @@ def _phase(name: str, rate: float, traffic: Traffic, prepared: Path, tmp: Path, 
     return ph
 
 
+def prepare(tmp: Path, traffic: Traffic) -> Path:
+    """The database every phase starts from a copy of: the traffic's trackers registered, Kutai
+    Timur's places and corridors imported, boxes paired (each box gets its plan from the calendar
+    when a judge is built on it)."""
+    prepared = tmp / "prepared.db"
+    conn = store.connect(prepared)
+    reg = Registry(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    for dev in traffic.devices.values():
+        reg.add_device(dev)
+    conn.execute("COMMIT")
+    (tmp / "boxes.csv").write_text(traffic.boxes_csv, encoding="utf-8")
+    f = traffic.scenario.files()
+    build_judge(conn, places=[f["places"], f["corridors"]], boxes=tmp / "boxes.csv", calendar=f["calendar"])
+    conn.close()
+    return prepared
+
+
 def run(frames: int = 20_000, broker_url: str | None = None, paced_rate: float = 1000.0, batch_max: int = 1000,
         workdir: Path | None = None, timeout: float = 900) -> RulesResult:
     import resource
@@ -240,17 +258,7 @@ def run(frames: int = 20_000, broker_url: str | None = None, paced_rate: float =
         broker = mqtt.parse_url(broker_url)
         secret = create_fleet_secret(tmp / "fleet.key")
         traffic = route_traffic(paths.scenarios_dir() / "kutai-timur", secret, frames=frames)
-        prepared = tmp / "prepared.db"
-        conn = store.connect(prepared)
-        reg = Registry(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        for dev in traffic.devices.values():
-            reg.add_device(dev)
-        conn.execute("COMMIT")
-        (tmp / "boxes.csv").write_text(traffic.boxes_csv, encoding="utf-8")
-        f = traffic.scenario.files()
-        build_judge(conn, places=[f["places"], f["corridors"]], boxes=tmp / "boxes.csv", calendar=f["calendar"])
-        conn.close()
+        prepared = prepare(tmp, traffic)
         bare_items = [(tp, fr) for tp, fr, _t in traffic.frames]
         bare_before = base.bare_rate(broker, bare_items, timeout)
         phases = [_phase("rules off", 0.0, traffic, prepared, tmp, broker_url, False, timeout, batch_max),
