@@ -25,7 +25,8 @@ the next wake), against the gateway with the rules off and then on. Prints the t
 tracker had all its acks, how many frames were sent again because an ack missed its window, the
 ack latency the trackers saw, and what the gateway stored. Needs the mosquitto package unless
 --broker is given.""")
-    @click.option("--trackers", type=click.IntRange(1, 1402), default=700, show_default=True)
+    @click.option("--trackers", type=click.IntRange(1, 1402), default=700, show_default=True,
+                  help="Trackers leaving the dead zone at once (of the 1,402).")
     @click.option("--queue", type=click.IntRange(1), default=24, show_default=True, help="Frames queued per tracker.")
     @click.option("--jitter-ms", type=click.IntRange(0), default=3000, show_default=True,
                   help="Random wait before each frame at most (the firmware's jitter_ms).")

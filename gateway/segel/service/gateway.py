@@ -282,7 +282,8 @@ class Gateway:
         failures = 0
         while True:
             if not batch:
-                batch = self._take(g.batch_max)
+                # (timers with work left: do not wait for messages, tick again at once)
+                batch = self._take(g.batch_max, 0.0 if self.pipeline and self.pipeline.tick_pending else 0.1)
             if not batch and self._stopping.is_set():
                 break
             try:
@@ -327,11 +328,11 @@ class Gateway:
             else:
                 failures = 0
 
-    def _take(self, batch_max: int) -> list[_Msg]:
-        """Up to about `batch_max` waiting messages (whole hand-overs; waits 0.1 s for the first)."""
+    def _take(self, batch_max: int, wait_s: float = 0.1) -> list[_Msg]:
+        """Up to about `batch_max` waiting messages (whole hand-overs; waits up to wait_s for the first)."""
         out: list[_Msg] = []
         try:
-            out += self._q.get(timeout=0.1)
+            out += self._q.get(timeout=wait_s) if wait_s > 0 else self._q.get_nowait()
             while len(out) < batch_max:
                 out += self._q.get_nowait()
         except queue.Empty:
