@@ -115,6 +115,9 @@ class CustodySection:
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str = ""  # signs webhook deliveries (HMAC-SHA256)
     webhook_min_severity: str = ""  # "" = every alert; else critical | high | warning | info
+    signing_key: str = ""  # Ed25519 key (`segel keys init`) that signs ledger checkpoints; "" = unsigned, marked missing
+    checkpoint_interval_s: float = 600.0  # sign the changed box chains this often (0 = never)
+    checkpoint_file: str = ""  # append-only JSON-lines copy of every checkpoint ("" = none)
     webhook_template: str = "segel"  # segel | telegram | whatsapp | text (segel.notify.templates)
     webhook_chat_id: str = ""  # the Telegram chat or WhatsApp recipient of telegram/whatsapp templates
 
@@ -342,6 +345,9 @@ max_speed_kmh = 250.0
 # report_interval_s = 300     # for the silence rule (0 = the calendar's)
 # webhook_urls = ["https://ops.example/segel"]
 # webhook_secret = "..."      # or SEGEL_CUSTODY_WEBHOOK_SECRET
+# signing_key = "fleet/signing.key"     # `segel keys init`: signs the ledger checkpoints
+# checkpoint_interval_s = 600
+# checkpoint_file = "checkpoints.jsonl"   # append-only copy for oversight (also MQTT segel/checkpoints/#)
 
 [locale]                      # what people read
 language = "id"               # id (Bahasa Indonesia) | en

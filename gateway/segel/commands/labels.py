@@ -24,11 +24,16 @@ def labels_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...
       segel labels --all -o labels.pdf
       segel labels 000101 000102
 
-    The QR code reads SGL-<id>; `segel pair --csv` accepts those scans directly."""
+    The QR code reads SGL-<id>; `segel pair --csv` accepts those scans directly. A tracker already
+    paired with a box gets its box label instead: the box code under the id, and a QR code
+    SGL1:<fleet>:<box>:<tracker> that the receiving officers' phones scan for handover receipts."""
     from segel.provision import labels
 
-    devices = shared.select_devices(shared.fleet_of(fleet_dir), db, device_ids, all_, role="tracker" if all_ else None)
-    pages = labels.render(devices, output)
+    from segel.ids import fleet_id
+
+    fleet = shared.fleet_of(fleet_dir)
+    devices = shared.select_devices(fleet, db, device_ids, all_, role="tracker" if all_ else None)
+    pages = labels.render(devices, output, fleet=fleet_id(fleet.secret()))
     click.echo(f"{output}: {len(devices)} labels on {pages} page(s)")
 
 

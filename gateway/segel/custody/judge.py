@@ -27,15 +27,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from segel.custody import alerts as al
-from segel.custody import ledger, timers
+from segel.custody import ledger, receipts, timers
 from segel.custody.boxes import import_boxes, load_boxes
 from segel.custody.plan import (
     DEFAULT_RULES,
     Calendar,
     Plan,
     corridor_map,
-    load_calendar,
     make_plan,
+    store_calendar,
 )
 from segel.custody.rules import (
     ENTER,
@@ -231,8 +231,11 @@ class CustodyJudge:
         if self.timers.maybe_silent(db, subject):
             silent = al.open_alert(db, subject, "silent")
             if silent is not None:
-                out.append(al.resolve(db, silent["id"], "system", f"heard again (counter {c})", now))
+                note = f"heard again (counter {c})"
+                out.append(al.resolve(db, silent["id"], "system", note, now))
                 outbox.enqueue(db, [lines.alert(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
+                if self.keep_ledger:
+                    ledger.record_alert(db, silent, "resolved", now, "system", note)
             else:
                 self.timers.not_silent(subject)
         if not later and fr["k"] == "pos" and box:
@@ -254,7 +257,8 @@ class CustodyJudge:
             message=f"{rec.reason}: {rec.detail}", detail={"reason": rec.reason, "topic": rec.topic})
         outbox.enqueue(db, [lines.alert(aid_row, rec.received_at)])
         if self.keep_ledger:
-            ledger.append(db, subject, rec.received_at, None, "security", {"reason": rec.reason, "detail": rec.detail})
+            ledger.append(db, subject, rec.received_at, None, "security",
+                          {"reason": rec.reason, "detail": rec.detail, "alert": aid_row["id"]})
         return [al.to_json(aid_row, event)]
 
     def on_notice(self, n: Notice, db: sqlite3.Connection) -> list[dict]:
@@ -366,7 +370,9 @@ class CustodyJudge:
         if f.kind == "arrived":
             timers.arrivals_changed(db, ctx.dev)
         if self.keep_ledger:
-            ledger.append(db, ctx.subject, now, f.t, f.kind, {"place": f.place, "key": f.key, "late": late, **f.detail})
+            extra = {"alert": aid} if aid else {}
+            ledger.append(db, ctx.subject, now, f.t, f.kind, {"place": f.place, "key": f.key, "late": late, **f.detail,
+                                                             **extra})
         return out
 
     def _withdraw(self, ctx: _Ctx, key: str, aid: str | None, note: str) -> list[dict]:
@@ -377,7 +383,8 @@ class CustodyJudge:
         if row is not None and row[0] == "arrived":
             timers.arrivals_changed(db, ctx.dev)
         if self.keep_ledger:
-            ledger.append(db, ctx.subject, ctx.now, None, "withdrawn", {"key": key, "note": note})
+            ledger.append(db, ctx.subject, ctx.now, None, "withdrawn",
+                          {"key": key, "note": note, **({"alert": aid} if aid else {})})
         if aid is None:
             if row is not None and row[0] in CUSTODY_EVENTS and ctx.box:
                 # InfluxDB keeps the point written when it was found; say that it no longer stands
@@ -446,7 +453,7 @@ def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Pa
     stored = {p.code: p for p in places_io.load(conn)}
     if boxes is not None:
         import_boxes(conn, boxes, stored, register=register, assign=assign)
-    cal = load_calendar(calendar) if isinstance(calendar, (str, Path)) else calendar
+    cal = store_calendar(conn, calendar) if isinstance(calendar, (str, Path)) else calendar
     paired = {b: tps for b, (tps, _dev) in load_boxes(conn).items()}
     plans = make_plans(stored, paired, cal) if cal is not None else {}
     rules = {**(cal.rules if cal else {}), **(settings or {})}

@@ -29,6 +29,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from segel.custody import alerts as al
+from segel.custody import ledger, receipts
 from segel.custody.plan import OUTBOUND, Plan
 from segel.ids import device_hex
 from segel.influx import lines, outbox
@@ -117,6 +118,8 @@ class Timers:
         self._t0 = time.perf_counter()
         out = self._silent(now, db)
         out += self._schedules(now, db)
+        # handover receipts the tracker has not confirmed yet: given as long as a silent tracker gets
+        out += receipts.check_pending(db, now, self.silent_limit, self.judge.plans)
         out += self._renotify(now, db)
         return out
 
@@ -173,6 +176,8 @@ class Timers:
                                      detail={"last_heard": al.iso(last_rx)})
             out.append(al.to_json(row, ev))
             outbox.enqueue(db, [lines.alert(row, now)])
+            if j.keep_ledger:
+                ledger.record_alert(db, row, ev, now, "system", row["message"])
             self.stats["silent"] += 1
             if self._maybe_silent is not None:
                 self._maybe_silent.add(subject)
@@ -251,6 +256,8 @@ class Timers:
                 late_legs.append(leg)
         if not late_legs and open_id is not None:
             out.append(al.resolve(db, open_id, "system", "arrived", now))
+            if self.judge.keep_ledger:
+                ledger.record_alert(db, out[-1], "resolved", now, "system", "arrived")
         for leg in late_legs:
             key = f"behind_schedule|{leg.name}"
             if (dev, key) in done:
@@ -265,6 +272,8 @@ class Timers:
             done.add((dev, key))
             out.append(al.to_json(row, ev))
             outbox.enqueue(db, [lines.alert(row, now)])
+            if self.judge.keep_ledger:
+                ledger.record_alert(db, row, ev, now, "system", row["message"])
         return out
 
     def _renotify(self, now: float, db: sqlite3.Connection) -> list[dict]:

@@ -26,6 +26,9 @@ ALERT_STATE = PREFIX + "/alert-state/{id}"
 ALERT_STATE_SUB = PREFIX + "/alert-state/+"
 # The gateway's own health (JSON, retained).
 GATEWAY_STATUS = PREFIX + "/gateway/status"
+# Signed ledger checkpoints (JSON, retained): the newest of each box (docs/custody.md).
+CHECKPOINT = PREFIX + "/checkpoints/{box}"
+CHECKPOINT_SUB = PREFIX + "/checkpoints/#"
 
 
 def tracker_up(device: str) -> str:
@@ -50,6 +53,10 @@ def bridge_status(bridge: str) -> str:
 
 def alert(kind: str) -> str:
     return ALERT.format(kind=kind)
+
+
+def checkpoint(box: str) -> str:
+    return CHECKPOINT.format(box=box)
 
 
 def alert_state(alert_id: str) -> str:

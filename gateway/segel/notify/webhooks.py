@@ -121,15 +121,26 @@ class WebhookNotifier:
         if self.min_severity and SEVERITY_ORDER.index(alert.get("severity", "info")) > SEVERITY_ORDER.index(self.min_severity):
             return True
         body = self.render(alert) if self.render else json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
+        return self._enqueue(body, str(alert.get("id")), "alert")
+
+    def submit_document(self, doc: dict, doc_id: str) -> bool:
+        """Queue any other document (signed ledger checkpoints) for every URL, whatever min_severity;
+        `doc_id` goes in the X-Segel-Alert-Id header. Not for a chat template (a chat gets alerts
+        only): returns False there."""
+        if self.render is not None:
+            return False
+        return self._enqueue(json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), doc_id, "document")
+
+    def _enqueue(self, body: bytes, doc_id: str, what: str) -> bool:
         with self._cv:
             if len(self._heap) + len(self.urls) > self.max_queue:
                 self.stats.dropped += 1
-                log.error("webhook queue full (%d): alert %s not pushed (it is in SQLite and on MQTT)",
-                          len(self._heap), alert.get("id"))
+                log.error("webhook queue full (%d): %s %s not pushed (it is in SQLite and on MQTT)",
+                          len(self._heap), what, doc_id)
                 return False
             now = time.monotonic()
             for u in self.urls:
-                heapq.heappush(self._heap, _Job(now, next(self._seq), u, body, str(alert.get("id"))))
+                heapq.heappush(self._heap, _Job(now, next(self._seq), u, body, doc_id))
             self.stats.submitted += 1
             self._cv.notify()
         return True

@@ -47,7 +47,7 @@ from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
 from segel.registry import KeyRing, Registry, load_fleet_secret
-from segel.service import health
+from segel.service import checkpointer, health
 
 log = logging.getLogger("segel.service.gateway")
 
@@ -144,6 +144,7 @@ class Gateway:
         self._httpd: Any = None
         self.metrics_port: int | None = None
         self.pipeline: Pipeline | None = None
+        self.checkpointer: checkpointer.Checkpointer | None = None
         self._lock = threading.Lock()
         self._first_contact = threading.Event()
 
@@ -174,6 +175,7 @@ class Gateway:
             self._httpd, _ = start_http_server(g.metrics_port, g.metrics_host, health.metrics_registry(self.snapshot))
             self.metrics_port = g.metrics_port
             log.info("Prometheus metrics on http://%s:%d/metrics", g.metrics_host, g.metrics_port)
+        self.checkpointer = checkpointer.from_config(c)  # signed ledger heads (docs/custody.md)
         self.snap.started_at = time.time()
         # Places, plans and the judges' indexes live as long as the gateway: keep them out of the
         # cyclic garbage collector's full passes, which otherwise walk them all and hold up a batch
@@ -201,6 +203,8 @@ class Gateway:
         self._stopping.set()
         if self._worker:
             self._worker.join(timeout)
+        if not (self._worker and self._worker.is_alive()):  # a last checkpoint: the heads at the stop
+            self._checkpoints(self.clock(), final=True)
         if self.link:
             self.link.stop()
         if self.drainer:
@@ -209,6 +213,8 @@ class Gateway:
             self._httpd.shutdown()
             self._httpd.server_close()
         self.recorder.close()
+        if self.checkpointer:
+            self.checkpointer.close()
         if self.pipeline:
             self.pipeline.conn.close()
         log.info("gateway stopped")
@@ -298,6 +304,7 @@ class Gateway:
                     self._publish_alerts(self.pipeline.tick(now) if self.pipeline else [])
                     if self.pipeline is not None and self.pipeline.tick_pending:
                         next_tick = now  # more is due: the next tick right after the next batch
+                    self._checkpoints(now)
                 if now >= next_health:
                     next_health = now + g.health_interval_s
                     self._health(now)
@@ -468,6 +475,17 @@ class Gateway:
         self.link.publish([(topics.alert(str(a.get("kind") or "unknown")), json.dumps(a, default=str).encode(), 1, False)
                            for a in alerts] + _alert_states(alerts))
         self.snap.alerts_published += len(alerts)
+
+    def _checkpoints(self, now: float, final: bool = False) -> None:
+        if self.checkpointer is None or self.pipeline is None:
+            return
+        try:
+            msgs = self.checkpointer.tick(self.pipeline.conn, now, final)
+        except Exception:  # a checkpoint must never stop ingest; the next round tries again
+            log.exception("ledger checkpoint failed")
+            return
+        if msgs and self.link is not None:
+            self.link.publish(msgs)
 
     def _drain_publications(self) -> None:
         """Publish what other processes queued (operators' acks and resolves), oldest first, while
