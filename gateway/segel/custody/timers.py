@@ -41,7 +41,7 @@ SCHEMA = """
 CREATE INDEX IF NOT EXISTS judge_devices_silent ON judge_devices(silent_due) WHERE silent_due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS judge_devices_box ON judge_devices(box);
 CREATE TABLE IF NOT EXISTS judge_meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS judge_dirty (device INTEGER PRIMARY KEY)
+CREATE TABLE IF NOT EXISTS judge_dirty (device INTEGER PRIMARY KEY, as_of REAL, changed INTEGER NOT NULL DEFAULT 0)
 """
 CHUNK = 500  # boxes per query
 # Work per tick at most, so a tick never holds up ingest for long (the gateway runs the next tick
@@ -62,7 +62,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 def arrivals_changed(db: sqlite3.Connection, dev: int) -> None:
     """An `arrived` finding was made or withdrawn: judge this device's legs at the next tick."""
-    db.execute("INSERT OR IGNORE INTO judge_dirty(device) VALUES (?)", (dev,))
+    db.execute("INSERT INTO judge_dirty(device, as_of, changed) VALUES (?, NULL, 1) "
+               "ON CONFLICT(device) DO UPDATE SET changed = 1", (dev,))
 
 
 def custody_complete(plan: Plan, arrived: list[tuple[str, float]]) -> bool:
@@ -92,6 +93,10 @@ class Timers:
         # subjects that may have an open silent alert (a hint: a frame then looks it up)
         self._maybe_silent: set[str] | None = None
         self.pending = False  # the last tick left due work for the next one
+        self._tick_log: list[float] = []  # tick times while windows wait to be queued (their as_of)
+        # False: every tick does all that is due (a simulation whose clock runs thousands of times
+        # faster than real time, where work spread over ticks would be spread over simulated minutes)
+        self.bounded = True
         self._t0 = 0.0
         self.stats: Counter[str] = Counter()  # silent alerts raised, devices judged for their legs
 
@@ -151,8 +156,8 @@ class Timers:
         j = self.judge
         out: list[dict] = []
         due = db.execute("SELECT device, box, last_rx FROM judge_devices WHERE silent_due <= ? ORDER BY silent_due "
-                         "LIMIT ?", (now + 1.0, SILENT_PER_TICK + 1)).fetchall()
-        if len(due) > SILENT_PER_TICK:
+                         "LIMIT ?", (now + 1.0, self._cap(SILENT_PER_TICK) + 1)).fetchall()
+        if len(due) > self._cap(SILENT_PER_TICK):
             self.pending, due = True, due[:SILENT_PER_TICK]
         for n, (dev, box, last_rx) in enumerate(sorted(due)):
             if n and self._over_budget():
@@ -193,15 +198,20 @@ class Timers:
         # first tick, or other plans since: every closed leg is judged once
         since = float("-inf") if fresh else float(meta["timers_until"])
         offset = 0 if fresh else int(meta.get("timers_offset") or 0)
-        until, budget = now, QUEUE_PER_TICK
+        until, budget = now, self._cap(QUEUE_PER_TICK)
+        self._tick_log.append(now)
         # legs are late once their window ended before `now` (end < now)
         for end in self.ends[bisect_left(self.ends, since):bisect_left(self.ends, now)]:
             boxes = self.boxes_at[end]
+            # the tick that first saw this window closed (its boxes may be queued ticks later)
+            as_of = next((t for t in self._tick_log if t > end), now)
             start = offset if end == since else 0
-            while start < len(boxes) and budget > 0 and (budget == QUEUE_PER_TICK or not self._over_budget()):
+            while start < len(boxes) and budget > 0 and (budget == self._cap(QUEUE_PER_TICK) or not self._over_budget()):
                 chunk = boxes[start:start + min(CHUNK, budget)]
-                db.execute("INSERT OR IGNORE INTO judge_dirty(device) SELECT device FROM judge_devices "
-                           f"WHERE box IN ({','.join('?' * len(chunk))})", chunk)
+                # judged as of this tick even if their turn comes a few ticks later (as_of)
+                db.execute("INSERT INTO judge_dirty(device, as_of, changed) SELECT device, ?, 0 FROM judge_devices "
+                           f"WHERE box IN ({','.join('?' * len(chunk))}) ON CONFLICT(device) DO UPDATE SET "
+                           "as_of = COALESCE(MIN(as_of, excluded.as_of), excluded.as_of)", (as_of, *chunk))
                 start += len(chunk)
                 budget -= len(chunk)
             if start < len(boxes):  # the rest of this window's boxes at the next tick
@@ -209,13 +219,15 @@ class Timers:
                 break
         else:
             offset = 0
+            self._tick_log = []
         db.execute("INSERT OR REPLACE INTO judge_meta(name, value) VALUES ('timers_until', ?), ('timers_plans', ?), "
                    "('timers_offset', ?)", (until, self.fingerprint, offset))
-        dirty = [r[0] for r in db.execute("SELECT device FROM judge_dirty ORDER BY device LIMIT ?", (JUDGE_PER_TICK + 1,))]
-        if len(dirty) > JUDGE_PER_TICK:
+        dirty = db.execute("SELECT device, as_of, changed FROM judge_dirty ORDER BY device LIMIT ?",
+                           (self._cap(JUDGE_PER_TICK) + 1,)).fetchall()
+        if len(dirty) > self._cap(JUDGE_PER_TICK):
             self.pending, dirty = True, dirty[:JUDGE_PER_TICK]
         out: list[dict] = []
-        for n, dev in enumerate(dirty):
+        for n, (dev, as_of, changed) in enumerate(dirty):
             if n and self._over_budget():
                 self.pending = True  # the rest stay queued
                 break
@@ -226,15 +238,26 @@ class Timers:
             plan = j.plans.get(box) if box else None
             if plan is None or box is None:
                 continue
-            open_row = db.execute("SELECT id FROM alerts WHERE subject = ? AND kind = 'behind_schedule' "
-                                  "AND state IN ('open', 'acknowledged')", (box,)).fetchone()
+            arrived = db.execute("SELECT place, t, raised_at FROM judge_findings WHERE device = ? AND kind = 'arrived'",
+                                 (dev,)).fetchall()
             done = {(dev, r[0]) for r in db.execute(
                 "SELECT key FROM judge_findings WHERE device = ? AND kind = 'behind_schedule'", (dev,))}
-            out += self._schedule(db, dev, box, box, plan, now, _arrivals(db, dev), open_row[0] if open_row else None, done)
+            # A window's boxes are judged as of the tick at which it closed, with the arrivals known
+            # then (a tick that did them all at once would have); arrivals learned since, then now.
+            rounds = ([(as_of, [(p, t) for p, t, r in arrived if r <= as_of])] if as_of is not None else [])
+            if changed or as_of is None:
+                rounds.append((now, [(p, t) for p, t, _r in arrived]))
+            for at, known in rounds:
+                open_row = db.execute("SELECT id FROM alerts WHERE subject = ? AND kind = 'behind_schedule' "
+                                      "AND state IN ('open', 'acknowledged')", (box,)).fetchone()
+                out += self._schedule(db, dev, box, box, plan, at, known, open_row[0] if open_row else None, done)
         return out
 
     def _over_budget(self) -> bool:
-        return time.perf_counter() - self._t0 > TICK_BUDGET_S
+        return self.bounded and time.perf_counter() - self._t0 > TICK_BUDGET_S
+
+    def _cap(self, n: int) -> int:
+        return n if self.bounded else 1 << 62
 
     def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
                   arrived: list[tuple[str, float]], open_id: str | None, done: set[tuple[int, str]]) -> list[dict]:
