@@ -58,6 +58,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     for stmt in SCHEMA.split(";"):
         if stmt.strip():
             conn.execute(stmt)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(judge_dirty)")}
+    for col, decl in (("as_of", "REAL"), ("changed", "INTEGER NOT NULL DEFAULT 0")):
+        if col not in have:  # a database from before these columns
+            conn.execute(f"ALTER TABLE judge_dirty ADD COLUMN {col} {decl}")
 
 
 def arrivals_changed(db: sqlite3.Connection, dev: int) -> None:
