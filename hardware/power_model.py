@@ -159,8 +159,8 @@ def report(t: dict, figures: dict | None = None) -> str:
              f"One {f['capacity_mah'][0]:.0f} mAh 18650, {f['usable'][0]:.0%} usable; report every "
              f"{config.DEFAULTS['report_interval_s']} s, fix timeout {config.DEFAULTS['fix_timeout_s']} s, ack window "
              f"{config.DEFAULTS['ack_window_ms']} ms, jitter 0-{config.DEFAULTS['jitter_ms']} ms (config defaults);",
-             f"back-off: a fix attempt at most every {policy.FIX_BACKOFF_CAP + 1} wakes after failures, one probe frame at "
-             f"most every {policy.SEND_BACKOFF_CAP + 1} wakes without a gateway (segelfw/policy.py).", "",
+             f"back-off: after failures a fix attempt at least every {policy.FIX_BACKOFF_MAX_S // 60} min, a probe "
+             f"frame at least every {policy.SEND_BACKOFF_MAX_S // 60} min without a gateway (segelfw/policy.py).", "",
              "days of tracking at 5-minute reports".ljust(40) + "".join(b.rjust(width) for b in boards)]
     worst = min(min(v.values()) for v in t["tracking"].values())
     for name, row in t["tracking"].items():

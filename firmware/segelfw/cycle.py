@@ -343,7 +343,7 @@ class Cycle:
                 fix = self.get_fix()
                 fails = 0 if fix is not None else self.st.get("nofix", 0) + 1
                 self.st["nofix"] = fails
-                self.st["fix_wait"] = policy.backoff_wakes(fails, policy.FIX_BACKOFF_CAP)
+                self.st["fix_wait"] = policy.backoff_wakes(fails, self.policy.backoff_cap(policy.FIX_BACKOFF_MAX_S))
                 if fails:
                     _log("no fix (" + str(fails) + " in a row): next attempt in " + str(self.st["fix_wait"] + 1) + " wake(s)")
             else:
@@ -398,7 +398,7 @@ class Cycle:
         elif sent:
             n = self.st.get("noack", 0) + 1
             self.st["noack"] = n
-            self.st["send_wait"] = policy.backoff_wakes(n, policy.SEND_BACKOFF_CAP)
+            self.st["send_wait"] = policy.backoff_wakes(n, self.policy.backoff_cap(policy.SEND_BACKOFF_MAX_S))
             _log("no gateway acknowledged (" + str(n) + " wakes): next probe in " + str(self.st["send_wait"] + 1) + " wake(s)")
         elif wait > 0:
             self.st["send_wait"] = wait - 1
@@ -422,7 +422,7 @@ class Cycle:
         except OSError as e:
             n = self.st.get("wifi_fail", 0) + 1
             self.st["wifi_fail"] = n
-            self.st["wifi_wait"] = policy.backoff_wakes(n, policy.WIFI_BACKOFF_CAP)
+            self.st["wifi_wait"] = policy.backoff_wakes(n, self.policy.backoff_cap(policy.WIFI_BACKOFF_MAX_S))
             _log("depot WiFi/MQTT unavailable (" + str(e) + "), using LoRa; next try in " + str(self.st["wifi_wait"] + 1) + " wake(s)")
             return
         finally:

@@ -9,13 +9,15 @@ CRITICAL_MARGIN_MV = 150  # below low_batt_mv - this, reports slow down
 SLOW_FACTOR = 4
 MIN_SLEEP_MS = 5000
 
-# Back-off (capped): after n failures in a row, the next n-th try waits min(2^n - 1, cap) wakes.
+# Back-off (capped): after n failures in a row, the next try waits min(2^n - 1, cap) wakes.
 # A failed fix costs fix_timeout_s with the GNSS and the CPU on; a wake whose frames no gateway
 # acknowledges costs an ack window per frame; a WiFi attempt where no depot answers costs the
-# WiFi timeout with the radio on.
-FIX_BACKOFF_CAP = 11  # at most 11 wakes without a fix attempt: one an hour at 5-minute reports
-SEND_BACKOFF_CAP = 5  # unacknowledged: one probe frame every 6th wake at most (30 min at 5 min)
-WIFI_BACKOFF_CAP = 23  # a depot WiFi that does not answer: tried again after 2 h at most
+# WiFi timeout with the radio on. The caps are times, turned into wakes by the interval in force
+# (Policy.backoff_cap): a back-off in wakes alone would leave a tracker reporting every 2 hours
+# up to a day without a fix attempt, and a box's arrivals and seal events without a position.
+FIX_BACKOFF_MAX_S = 3600  # a fix attempt at least once an hour: 11 wakes skipped at 5-minute reports, none at 2 h
+SEND_BACKOFF_MAX_S = 1800  # unacknowledged: a probe frame at least every 30 min (5 wakes skipped at 5 min)
+WIFI_BACKOFF_MAX_S = 7200  # a depot WiFi that does not answer: tried again after 2 h at most
 DEPOT_RADIUS_M = 300  # a fix within this distance of a known depot makes a WiFi attempt worth it
 
 MODE_TRACKING = 0
@@ -62,6 +64,10 @@ class Policy:
     @property
     def storage(self):
         return self.mode == MODE_STORAGE
+
+    def backoff_cap(self, max_s):
+        """The most wakes a back-off may skip, so that no more than `max_s` pass between tries."""
+        return max(0, max_s // self.base_interval_s() - 1)
 
     def low_battery(self, mv, external):
         return not external and 0 < mv < self.cfg["low_batt_mv"]

@@ -284,3 +284,27 @@ def test_l76k_standby_pin_gets_driven_high_for_a_fix(tmp_path: Path) -> None:
     assert len(pos) == 3 and all(f.body.flags & P.F_FIX for f in pos), "no fix: the wake pin was never raised"
     assert not t.gnss.wake_high and not t.gnss.on  # pin low and rail off again before deep sleep
     assert t.gnss.on_ms_total < 50_000  # one cold start and two hot ones, not 3 x the 60 s timeout
+
+
+@pytest.mark.parametrize("interval_s, attempts", [(300, 2), (7200, 4)])
+def test_a_failed_fix_backs_off_for_at_most_an_hour(tmp_path: Path, interval_s: int, attempts: int) -> None:
+    """GNSS out for four wakes: at 5-minute reports the tracker skips fix attempts after the
+    failures (one attempt, skip one, one attempt, ...); at 2-hour reports it must try at every wake,
+    or a box would go most of a day without a position (its arrivals and seal events unplaced)."""
+    t = tracker(tmp_path, gnss={"dropouts": [(T0 - 10, T0 + 4 * interval_s - 60)]})
+    t.radio.responder = Gateway()
+    c = cfg(report_interval_s=interval_s, fix_timeout_s=30)
+    starts = []
+    for _ in range(4):
+        before = t.gnss.on_ms_total
+        wake(t, c)
+        starts.append(t.gnss.on_ms_total > before)
+    assert sum(starts) == attempts, starts
+
+
+def test_the_back_off_caps_are_times() -> None:
+    from segelfw import policy
+
+    assert policy.Policy(cfg(report_interval_s=300)).backoff_cap(policy.FIX_BACKOFF_MAX_S) == 11
+    assert policy.Policy(cfg(report_interval_s=7200)).backoff_cap(policy.FIX_BACKOFF_MAX_S) == 0
+    assert policy.Policy(cfg(report_interval_s=300)).backoff_cap(policy.SEND_BACKOFF_MAX_S) == 5

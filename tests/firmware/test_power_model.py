@@ -42,18 +42,21 @@ def test_storage_mode_falls_short_and_says_so(table: dict) -> None:
 
 def test_the_times_are_the_firmware_policy(table: dict) -> None:
     w = table["wakes"][("indoors (no fix), no gateway", "tbeam-v1.1")]
-    # failed fixes back off to one attempt every FIX_BACKOFF_CAP + 1 wakes, each the whole fix timeout
-    per_wake = config.DEFAULTS["fix_timeout_s"] / (policy.FIX_BACKOFF_CAP + 1)
+    # failed fixes back off to one attempt an hour (every 12th wake at 5-minute reports), each the whole fix timeout
+    fix_cap = policy.FIX_BACKOFF_MAX_S // config.DEFAULTS["report_interval_s"] - 1
+    assert fix_cap == 11
+    per_wake = config.DEFAULTS["fix_timeout_s"] / (fix_cap + 1)
     assert per_wake * 0.9 < w.gnss_s < per_wake * 1.6
-    # unacknowledged: one probe frame every SEND_BACKOFF_CAP + 1 wakes
+    # unacknowledged: one probe frame every 30 min (every 6th wake)
+    send_every = policy.SEND_BACKOFF_MAX_S // config.DEFAULTS["report_interval_s"]
     toa = airtime.time_on_air_us(config.DEFAULTS["sf"], 24) / 1e6
-    assert toa / (policy.SEND_BACKOFF_CAP + 1) * 0.9 < w.tx_s < toa / (policy.SEND_BACKOFF_CAP + 1) * 1.6
+    assert toa / send_every * 0.9 < w.tx_s < toa / send_every * 1.6
     open_sky = table["wakes"][("open sky, gateway in range", "tbeam-v1.1")]
     assert open_sky.gnss_s < 6 and 0.9 * toa < open_sky.tx_s < 1.3 * toa  # a hot fix; one frame (+ hourly status)
 
 
 def test_without_the_back_off_the_target_is_missed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(policy, "FIX_BACKOFF_CAP", 0)  # a fix attempt at every wake, as before
+    monkeypatch.setattr(policy, "FIX_BACKOFF_MAX_S", 0)  # a fix attempt at every wake, as before
     w = pm.simulate(indoors=True, gateway=True, hours=6)
     assert pm.days(w, pm.FIGURES, "v1.x NEO-6M SX1276") < 20
 
