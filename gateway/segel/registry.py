@@ -6,6 +6,8 @@ are not stored: a device key is derived from the fleet secret, the device id and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import sqlite3
@@ -44,6 +46,10 @@ CREATE TABLE IF NOT EXISTS pairings (
     forced      INTEGER NOT NULL DEFAULT 0,
     by          TEXT
 );
+CREATE TABLE IF NOT EXISTS fleet_meta (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -162,6 +168,46 @@ class Registry:
 
 
 # ---- fleet secret -------------------------------------------------------------------------------
+
+FINGERPRINT_KEY = "fleet_fingerprint"
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A short public name of a fleet secret: HMAC-SHA256(secret, "segel fleet fingerprint v1"),
+    first 8 bytes as hex. It identifies the secret without revealing it (HMAC is one-way)."""
+    return hmac.new(secret, b"segel fleet fingerprint v1", hashlib.sha256).hexdigest()[:16]
+
+
+def stored_fingerprint(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM fleet_meta WHERE name = ?", (FINGERPRINT_KEY,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def record_fingerprint(conn: sqlite3.Connection, secret: bytes) -> None:
+    """Store the fingerprint of the secret this registry is made with (at `segel fleet init`)."""
+    conn.execute("INSERT OR REPLACE INTO fleet_meta(name, value) VALUES (?, ?)",
+                 (FINGERPRINT_KEY, secret_fingerprint(secret)))
+
+
+def check_fleet_secret(conn: sqlite3.Connection, secret: bytes, secret_path: str | Path, db_path: str | Path) -> bool:
+    """Refuse a fleet secret that is not the one the registry was made with: every genuine frame
+    would fail its MAC and become a critical forged_frame alert on every box. A registry without a
+    fingerprint (made before fingerprints, or by a test) gets this secret's, once, and True is
+    returned so the caller can say so."""
+    want = stored_fingerprint(conn)
+    have = secret_fingerprint(secret)
+    if want is None:
+        with transaction(conn):
+            if stored_fingerprint(conn) is None:
+                record_fingerprint(conn, secret)
+        return True
+    if want != have:
+        raise RegistryError(
+            f"the fleet secret {secret_path} (fingerprint {have}) is not the one the registry {db_path} was made "
+            f"with (fingerprint {want}): every tracker's frames would be refused as forged. Point "
+            "gateway.fleet_secret (or --fleet-secret) at the fleet.secret that `segel fleet init` wrote for this "
+            "registry, or gateway.db at that fleet's registry. `segel fleet show` prints both fingerprints.")
+    return False
 
 
 def create_fleet_secret(path: str | Path) -> bytes:

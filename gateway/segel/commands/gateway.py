@@ -11,6 +11,7 @@ import click
 
 from segel import config as cfgmod
 from segel.registry import RegistryError
+from segel.service.lock import AlreadyRunning
 
 log = logging.getLogger("segel.service.gateway")
 
@@ -67,7 +68,7 @@ acknowledged, so the broker delivers them again on the next start.""")
         try:
             parts = assemble(cfg)
             gw = Gateway(cfg, judges=parts.judges, on_alerts=parts.on_alerts).start()
-        except (RegistryError, ValueError, OSError) as e:  # ConfigError is a ValueError
+        except (RegistryError, ValueError, OSError, AlreadyRunning) as e:  # ConfigError is a ValueError
             raise click.ClickException(str(e)) from None
         log.info("%s", parts.summary)
         click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}; "

@@ -97,8 +97,8 @@ def provision(fleet: Fleet, count: int, board: str | None = None, role: str = "t
     settings = fleet.settings()
     board = board or settings.board
     load_board(board)
-    secret = fleet.secret()
     registry = fleet.open_registry(db)
+    secret = fleet.checked_secret(registry, db)
     keyring = reg.KeyRing(secret, registry)
     ids = registry.next_free_ids(count, **({"start": start} if start is not None else {}))
     fields = settings.device_fields()

@@ -195,6 +195,12 @@ class Fleet:
     def secret(self) -> bytes:
         return reg.load_fleet_secret(self.secret_path)
 
+    def checked_secret(self, registry: reg.Registry, override: str | None = None) -> bytes:
+        """The fleet secret, refused when the registry was made with another one."""
+        secret = self.secret()
+        reg.check_fleet_secret(registry.conn, secret, self.secret_path, self.registry_db(override))
+        return secret
+
 
 def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = None) -> Fleet:
     """Create the fleet folder: the secret (owner-only, never overwritten) and fleet.toml.
@@ -211,6 +217,13 @@ def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = No
     private.write_text(fleet.settings_path, to_toml(s))  # may hold the depot WiFi and MQTT passwords
     for d in (fleet.devices_dir, fleet.images_dir):  # device configs and images hold device keys
         private.private_dir(d)
+    # the registry remembers which secret it was made with: a gateway or a provisioning run given
+    # another fleet's secret is refused instead of flooding every box with forged_frame alerts
+    conn = store.connect(fleet.registry_db())
+    try:
+        reg.check_fleet_secret(conn, fleet.secret(), fleet.secret_path, fleet.registry_db())
+    finally:
+        conn.close()
     return fleet
 
 

@@ -42,8 +42,9 @@ from segel.ingest.guard import Guard
 from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
-from segel.registry import KeyRing, Registry, load_fleet_secret
+from segel.registry import KeyRing, Registry, check_fleet_secret, load_fleet_secret
 from segel.service import health
+from segel.service.lock import InstanceLock
 
 log = logging.getLogger("segel.service.gateway")
 
@@ -141,6 +142,7 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self._lock = threading.Lock()
         self._first_contact = threading.Event()
+        self._instance_lock: InstanceLock | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -148,9 +150,29 @@ class Gateway:
         c = self.cfg
         g = c.gateway
         db_path = c.path(g.db)
+        # one gateway per database: refused here, before anything touches the broker or the database
+        self._instance_lock = InstanceLock(db_path, g.instance).acquire()
+        try:
+            return self._start(db_path)
+        except BaseException:
+            self._instance_lock.release()
+            raise
+
+    def _start(self, db_path: Any) -> Gateway:
+        c = self.cfg
+        g = c.gateway
+        secret_path = c.path(g.fleet_secret)
+        secret = load_fleet_secret(secret_path)
         conn = store.connect(db_path)
+        try:
+            # the wrong fleet's secret would turn every genuine frame into a critical forged_frame
+            if check_fleet_secret(conn, secret, secret_path, db_path):
+                log.warning("the registry %s had no fleet fingerprint: recorded the one of %s", db_path, secret_path)
+        except BaseException:
+            conn.close()
+            raise
         conn.execute(health.HEALTH_SCHEMA)
-        keyring = KeyRing(load_fleet_secret(c.path(g.fleet_secret)), Registry(conn))
+        keyring = KeyRing(secret, Registry(conn))
         self.pipeline = Pipeline(conn, keyring, self.judges,
                                  Sanity(c.sanity.max_hdop, c.sanity.max_speed_kmh, c.sanity.min_jump_m),
                                  window=g.replay_window, reack_after_s=g.reack_after_s, clock=self.clock,
@@ -201,6 +223,8 @@ class Gateway:
         self.recorder.close()
         if self.pipeline:
             self.pipeline.conn.close()
+        if self._instance_lock is not None:
+            self._instance_lock.release()
         log.info("gateway stopped")
 
     def snapshot(self) -> health.Snapshot:
