@@ -33,11 +33,15 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("case_opened", CRITICAL, "the tracker's own case was opened"),
     Kind("tamper_latched", CRITICAL, "a frame carries the latched tamper flag with no seal event before it"),
     Kind("forged_frame", CRITICAL, "a frame under this device's id whose MAC does not verify (forged or corrupted)"),
+    Kind("revoked_tracker_heard", CRITICAL, "a revoked (stolen or lost) tracker sent a frame under its own key: "
+                                            "its frames are refused; find it where it was heard"),
     Kind("replayed_frame", CRITICAL, "a captured frame of this device sent again with other bytes or outside the replay window"),
     Kind("bad_mac_flood", HIGH, "many frames with a bad MAC for one tracker or through one bridge in a short "
                                 "window: someone is trying to forge frames (subject bridge:<id> for a bridge)"),
     Kind("acks_stopped", HIGH, "the tracker's downlink counters are used up: it gets no acks until re-keyed"),
     Kind("power_lost", HIGH, "the tracker booted after losing power while armed: removed or powered off"),
+    Kind("invalid_pairing", HIGH, "the box is paired with a TPS that is not a known TPS: it has no custody plan "
+                                  "until the pairing is fixed (segel pair BOX DEVICE --tps CODE --force)"),
     Kind("wrong_tps", HIGH, "the box is at a TPS that is not its own"),
     Kind("off_corridor", HIGH, "the box is outside every corridor of its plan and outside any place"),
     Kind("long_stop", HIGH, "the box stood still outside any place longer than stop_minutes"),

@@ -25,6 +25,7 @@ from segel.custody.plan import (
     OUTBOUND,
     Calendar,
     Plan,
+    PlanError,
     corridor_map,
     load_calendar,
     make_plan,
@@ -99,6 +100,8 @@ class CustodyJudge:
         self.rules = Rules(index, self.settings)
         self.keep_ledger = keep_ledger
         self.keep_counters = keep_counters
+        # boxes whose pairing gives no plan ({box: why}); raised as invalid_pairing at the first tick
+        self.pairing_problems: dict[str, str] = {}
 
     # ---- segel.messages.Judge -----------------------------------------------------------------------
 
@@ -204,7 +207,7 @@ class CustodyJudge:
     def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
         """Timers: silent trackers, legs whose window closed before the box arrived, re-notification.
         A few bulk queries, then plain Python per device (cheap enough to run every few seconds)."""
-        out: list[dict] = []
+        out: list[dict] = self._pairing_alerts(db, now)
         s = self.settings
         limit = s["silent_after_intervals"] * s["report_interval_s"]
         arrivals: dict[int, list[tuple[str, float]]] = {}
@@ -239,6 +242,22 @@ class CustodyJudge:
         return out
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def _pairing_alerts(self, db: sqlite3.Connection, now: float) -> list[dict]:
+        """One invalid_pairing alert per box whose pairing gave no plan (once per start)."""
+        out: list[dict] = []
+        problems, self.pairing_problems = self.pairing_problems, {}
+        for box, why in sorted(problems.items()):
+            row = db.execute("SELECT device_id, tps FROM boxes WHERE box_id = ?", (box,)).fetchone()
+            dev = device_hex(row[0]) if row and row[0] is not None else None
+            a, ev = al.raise_alert(db, kind="invalid_pairing", subject=box, key=f"invalid_pairing|{box}", now=now,
+                                   device_time=None, box=box, device=dev,
+                                   message=f"box {box}: {why}; fix with segel pair {box} {dev or 'DEVICE'} --tps CODE "
+                                           "--force, then restart the gateway",
+                                   detail={"tps": row[1] if row else None})
+            outbox.enqueue(db, [lines.alert(a, now)])
+            out.append(al.to_json(a, ev))
+        return out
 
     def _epoch(self, db: sqlite3.Connection, dev: int) -> int:
         """A re-imaged tracker (new key epoch) counts from 0 again: its judged frames are dropped
@@ -373,9 +392,28 @@ class _Ctx:
 
 
 def make_plans(places: dict[str, Place], boxes: dict[str, str], calendar: Calendar) -> dict[str, Plan]:
-    """Plans for many boxes ({box: tps}) from one calendar (corridors matched once)."""
+    """Plans for many boxes ({box: tps}) from one calendar (corridors matched once); raises
+    PlanError for the first box whose TPS cannot give a plan (`plans_and_problems` lists them)."""
+    plans, problems = plans_and_problems(places, boxes, calendar)
+    if problems:
+        box, why = next(iter(problems.items()))
+        raise PlanError(f"box {box}: {why}")
+    return plans
+
+
+def plans_and_problems(places: dict[str, Place], boxes: dict[str, str],
+                       calendar: Calendar) -> tuple[dict[str, Plan], dict[str, str]]:
+    """Plans for every box that can have one, and {box: why not} for the others (a pairing whose
+    TPS is not a known TPS): one bad pairing must not stop the gateway."""
     cmap = corridor_map(places)
-    return {b: make_plan(b, tps, places, calendar, cmap) for b, tps in boxes.items()}
+    plans: dict[str, Plan] = {}
+    problems: dict[str, str] = {}
+    for b, tps in boxes.items():
+        try:
+            plans[b] = make_plan(b, tps, places, calendar, cmap)
+        except PlanError as e:
+            problems[b] = str(e)
+    return plans, problems
 
 
 def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Path] | Iterable[Place] | None = None,
@@ -402,6 +440,11 @@ def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Pa
         import_boxes(conn, boxes, stored, register=register, assign=assign)
     cal = load_calendar(calendar) if isinstance(calendar, (str, Path)) else calendar
     paired = {b: tps for b, (tps, _dev) in load_boxes(conn).items()}
-    plans = make_plans(stored, paired, cal) if cal is not None else {}
+    plans, problems = plans_and_problems(stored, paired, cal) if cal is not None else ({}, {})
     rules = {**(cal.rules if cal else {}), **(settings or {})}
-    return CustodyJudge(conn, PlaceIndex(stored.values()), plans, rules)
+    judge = CustodyJudge(conn, PlaceIndex(stored.values()), plans, rules)
+    judge.pairing_problems = problems
+    for box, why in sorted(problems.items()):
+        log.error("box %s has no custody plan: %s; an invalid_pairing alert is raised and the gateway runs on "
+                  "(fix: segel pair %s DEVICE --tps CODE --force)", box, why, box)
+    return judge

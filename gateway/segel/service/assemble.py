@@ -60,6 +60,9 @@ def assemble(cfg: Config) -> Assembly:
     out.judges.append(judge)
     out.summary = (f"custody rules on: {len(judge.index)} places, {len(judge.plans)} box plans, "
                    f"report interval {judge.settings['report_interval_s']:.0f} s")
+    if judge.pairing_problems:
+        out.summary += (f"; {len(judge.pairing_problems)} box(es) WITHOUT a plan (invalid pairing: "
+                        f"{', '.join(sorted(judge.pairing_problems)[:5])}; see the log and the invalid_pairing alerts)")
     if c.webhook_urls:
         if not c.webhook_secret:
             raise ConfigError("custody.webhook_secret", "needed to sign webhook deliveries "
