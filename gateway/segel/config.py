@@ -34,6 +34,8 @@ class GatewaySection:
     instance: str = "gateway"
     db: str = "segel.db"
     fleet_secret: str = "fleet.key"
+    # during `segel keys rotate --new-secret`: the old secret, for trackers not yet re-imaged
+    previous_fleet_secret: str = ""
     recording_dir: str = "recordings"
     recording_max_mb: float = 64.0
     recording_keep: int = 10

@@ -82,6 +82,7 @@ NOTICE_MESSAGES = {
                              "(a new key epoch) before its acks stop",
     "acks_stopped": "the tracker's downlink counters are used up: it gets no acks until it is re-keyed",
     "bad_mac_flood": "{count} frames with a bad MAC in {window_s:.0f} s: someone is sending forged frames",
+    "revoked_tracker_heard": "the revoked tracker ({reason}; revoked {revoked}) was heard through {via}",
 }
 
 

@@ -30,6 +30,9 @@ from segel.messages import (
     BAD_MAC_FLOOD,
     BRIDGE,
     INTERNAL_ERROR,
+    REVOKED,
+    REVOKED_HEARD,
+    STALE_KEY,
     TRACKER,
     WRONG_TOPIC,
     Accepted,
@@ -316,26 +319,23 @@ class Pipeline:
         if device is None:
             return self._reject(res, RejectReason.UNKNOWN_DEVICE, f"device {device_hex(dev_id)} is not registered", dev_id)
         state = self._state(dev_id)
-        codec = self._codec(dev_id, device.key_epoch)
         try:
-            decoded = codec.verify_and_decode(frame, hdr)
+            decoded, epoch, codec, device = self._verify(frame, hdr, device, up.received_at)
         except FrameError as e:
-            fresh = self._device(dev_id, fresh=True) if e.reason == RejectReason.BAD_MAC else None
-            if fresh is None or fresh.key_epoch == device.key_epoch:
-                return self._reject(res, e.reason, e.detail, dev_id)
-            device = fresh  # the tracker was re-keyed since we cached its record
-            codec = self._codec(dev_id, device.key_epoch)
-            try:
-                decoded = codec.verify_and_decode(frame, hdr)
-            except FrameError as e2:
-                return self._reject(res, e2.reason, e2.detail, dev_id)
-        if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
+            return self._reject(res, e.reason, e.detail, dev_id)
+        if device.revoked_at is not None:  # its own key: the stolen or lost tracker itself is talking
+            return self._revoked(res, device)
+        if state.key_epoch != epoch:
+            if epoch < state.key_epoch:  # it already speaks its new key: an old-key frame is a copy
+                return self._reject(res, STALE_KEY, f"frame of {device_hex(dev_id)} under key epoch {epoch}, which it "
+                                    f"has left for epoch {state.key_epoch}", dev_id)
+            # re-imaged tracker: its counters start again
             store.forget_seen(self.conn, dev_id)
             for key in [k for k in self._seen if k[0] == dev_id]:
                 self._undo_seen.setdefault(key, self._seen[key])
                 del self._seen[key]
                 self._seen_dirty.discard(key)
-            state.key_epoch, state.max_counter = device.key_epoch, -1
+            state.key_epoch, state.max_counter = epoch, -1
         if hdr.counter <= state.max_counter - self.window:
             return self._reject(res, RejectReason.REPLAY, f"counter {hdr.counter} of {device_hex(dev_id)} is older than "
                                 f"the replay window ({state.max_counter} - {self.window})", dev_id)
@@ -453,6 +453,58 @@ class Pipeline:
             c = FrameCodec(protocol.DeviceKeys.from_device_key(self.keyring.device_key(dev_id, epoch)))
             self._codecs[(dev_id, epoch)] = c
         return c
+
+    def _verify(self, frame: bytes, hdr: protocol.Header, device: Device,
+                now: float) -> tuple[protocol.Frame, int, FrameCodec, Device]:
+        """(frame, the key epoch it verified under, that epoch's codec, the device record). A MAC
+        failure re-reads the registry once (the tracker may just have been re-keyed), then tries
+        the previous epoch while a rotation's transition lasts (`segel keys rotate`)."""
+        dev_id = hdr.device_id
+        codec = self._codec(dev_id, device.key_epoch)
+        try:
+            return codec.verify_and_decode(frame, hdr), device.key_epoch, codec, device
+        except FrameError as e:
+            if e.reason != RejectReason.BAD_MAC:
+                raise
+            first = e
+        fresh = self._device(dev_id, fresh=True)
+        if fresh is not None and fresh.key_epoch != device.key_epoch:  # re-keyed since we cached its record
+            device, codec = fresh, self._codec(dev_id, fresh.key_epoch)
+            try:
+                return codec.verify_and_decode(frame, hdr), device.key_epoch, codec, device
+            except FrameError as e2:
+                if e2.reason != RejectReason.BAD_MAC:
+                    raise
+                first = e2
+        device = fresh or device
+        if device.prev_epoch is not None and device.accepts_previous(now):
+            old = self._previous_codec(dev_id, device.prev_epoch, device.prev_secret)
+            if old is not None:
+                try:
+                    return old.verify_and_decode(frame, hdr), device.prev_epoch, old, device
+                except FrameError:
+                    pass
+        raise first
+
+    def _previous_codec(self, dev_id: int, epoch: int, previous_secret: bool) -> FrameCodec | None:
+        if not previous_secret:
+            return self._codec(dev_id, epoch)
+        key = self.keyring.previous_key(dev_id, epoch)
+        return FrameCodec(protocol.DeviceKeys.from_device_key(key)) if key is not None else None
+
+    def _revoked(self, res: ProcessResult, device: Device) -> ProcessResult:
+        """A revoked tracker's own frame: refused, counted, and a notice (alert) saying where."""
+        up = res.uplink
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(device.revoked_at or 0)) + " UTC"
+        m = up.meta
+        via = f"base station {m.base_id} via bridge {m.bridge_id}" if m and m.base_id else \
+            (f"bridge {up.source.id}" if up.source is not None and up.source.kind == BRIDGE else f"topic {up.topic}")
+        self._reject(res, REVOKED, f"tracker {device.hex} was revoked {when} ({device.revoked_reason or 'no reason'}); "
+                     f"heard through {via}", device.device_id)
+        self._notice(res, Notice(REVOKED_HEARD, up.received_at, device.device_id, None,
+                                 {"via": via, "revoked": when, "reason": device.revoked_reason or "",
+                                  "rssi": m.rssi if m else None}))
+        return res
 
     def _call_judge(self, judge: Judge, method: str, arg: object) -> list[dict]:
         """One failing judge is logged and rolled back; the frame and the other judges go on.

@@ -42,7 +42,7 @@ from segel.ingest.guard import Guard
 from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
-from segel.registry import KeyRing, Registry, check_fleet_secret, load_fleet_secret
+from segel.registry import KeyRing, Registry, check_fleet_secret, check_previous_secret, load_fleet_secret
 from segel.service import health
 from segel.service.lock import InstanceLock
 
@@ -168,11 +168,15 @@ class Gateway:
             # the wrong fleet's secret would turn every genuine frame into a critical forged_frame
             if check_fleet_secret(conn, secret, secret_path, db_path):
                 log.warning("the registry %s had no fleet fingerprint: recorded the one of %s", db_path, secret_path)
+            previous = None
+            if g.previous_fleet_secret:  # a rotation to a new secret: trackers not yet re-imaged
+                previous = load_fleet_secret(c.path(g.previous_fleet_secret))
+                check_previous_secret(conn, previous, c.path(g.previous_fleet_secret))
         except BaseException:
             conn.close()
             raise
         conn.execute(health.HEALTH_SCHEMA)
-        keyring = KeyRing(secret, Registry(conn))
+        keyring = KeyRing(secret, Registry(conn), previous)
         self.pipeline = Pipeline(conn, keyring, self.judges,
                                  Sanity(c.sanity.max_hdop, c.sanity.max_speed_kmh, c.sanity.min_jump_m),
                                  window=g.replay_window, reack_after_s=g.reack_after_s, clock=self.clock,
