@@ -138,3 +138,24 @@ def test_device_revoke_command(tmp_path: Path) -> None:
     assert fleet.open_registry().get(0x101).revoked_at is not None
     r = run.invoke(main, ["device", "revoke", "--fleet", str(fleet.root), "0009ff", "--reason", "x"])
     assert r.exit_code == 1 and "not registered" in r.output
+
+
+def test_labels_stale_reprints_what_a_reimage_or_rotation_made_out_of_date(tmp_path: Path) -> None:
+    fleet = init_fleet(tmp_path / "fleet")
+    run = CliRunner()
+    assert run.invoke(main, ["provision", "--fleet", str(fleet.root), "--count", "3"]).exit_code == 0
+    out = str(tmp_path / "l.pdf")
+    r = run.invoke(main, ["labels", "--fleet", str(fleet.root), "--stale", "-o", out])
+    assert "3 labels" in r.output, r.output  # never printed
+    r = run.invoke(main, ["labels", "--fleet", str(fleet.root), "--stale", "-o", out])
+    assert "every printed label is up to date" in r.output
+    r = run.invoke(main, ["provision", "--fleet", str(fleet.root), "--reimage", "000102"])
+    assert "reprint with segel labels --stale" in r.output
+    assert run.invoke(main, ["keys", "rotate", "--fleet", str(fleet.root), "000103"]).exit_code == 0
+    r = run.invoke(main, ["labels", "--fleet", str(fleet.root), "--stale", "-o", out])
+    assert r.exit_code == 0 and "2 labels on 1 page(s)" in r.output, r.output
+    import subprocess
+    text = subprocess.run(["python3", "-c", "import sys,zlib,re;d=open(sys.argv[1],'rb').read();"
+                           "print(b''.join(zlib.decompress(s) for s in re.findall(rb'stream\\r?\\n(.*?)\\r?\\nendstream', d, re.S)"
+                           " if s[:1]==b'x').decode('latin-1'))", out], capture_output=True, text=True).stdout
+    assert "(SGL-000102) Tj" in text and "epoch 1" in text and "(SGL-000101) Tj" not in text
