@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.commands._sim import lora_settings, rehearse, uplink_options
+from segel.commands._sim import lora_settings, rehearse, topic_prefix_option, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -43,13 +43,16 @@ appeared, 1 otherwise.""")
                   help="Keep the gateway database, registry and recordings in this folder.")
     @click.option("--live/--no-live", default=None, help="Redraw the table in place (default: when on a terminal).")
     @uplink_options
+    @topic_prefix_option
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process instead of a child process.")
     def demo_cmd(boxes: int | None, json_out: bool, broker_url: str | None, influx_url: str | None,
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
-                 live: bool | None, threads: bool, uplink: str, sf: int, fading: float) -> None:
+                 live: bool | None, threads: bool, uplink: str, sf: int, fading: float,
+                 topic_prefix: str | None) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
         from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
-                             processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),
+                             processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading),
+                             topic_prefix=topic_prefix),
                  keep, "--keep needs a new or empty folder")

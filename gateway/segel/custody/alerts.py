@@ -14,6 +14,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from segel.ids import is_simulated
+
 CRITICAL, HIGH, WARNING, INFO = "critical", "high", "warning", "info"
 SEVERITY_ORDER = (CRITICAL, HIGH, WARNING, INFO)
 
@@ -119,7 +121,16 @@ def to_json(row: dict, event: str) -> dict:
         "acknowledged_by": row["acked_by"], "acknowledged_at": iso(row["acked_at"]), "ack_note": row["ack_note"],
         "resolved_by": row["resolved_by"], "resolved_at": iso(row["resolved_at"]), "resolve_note": row["resolve_note"],
         "notify_count": row["notify_count"],
+        "simulated": _simulated(row["device"]),
     }
+
+
+def _simulated(device: str | None) -> bool:
+    """The alert is about a simulated tracker (the simulator's id range, segel.ids.SIM_FIRST)."""
+    try:
+        return device is not None and is_simulated(int(device, 16))
+    except ValueError:
+        return False
 
 
 def _history(conn: sqlite3.Connection, aid: str, at: float, event: str, by: str | None = None, note: str | None = None) -> None:
