@@ -1,9 +1,10 @@
 # Segel tracker entry point (MicroPython runs /main.py at every boot and deep-sleep wake).
 #
 # 1. read config.json and boards/<board>.json, validate both: a bad config stops here with a
-#    message naming the field; the tracker never boots half-configured
-# 2. role "tracker": build the drivers for the board, run one wake cycle, deep sleep
-#    role "base":    the base-station firmware (segelfw.base, a separate module)
+#    message naming the field; the tracker never boots half-configured (it stays at the REPL for
+#    the technician who provisioned it)
+# 2. role "tracker": segelfw.hw.tracker.run(): one wake cycle, then deep sleep, whatever happens
+#    role "base":    segelfw.hw.basestation.main(): the base station, forever
 import json
 import sys
 
@@ -20,6 +21,8 @@ def _read_json(path, field, what):
             return json.loads(f.read())
         except ValueError:
             raise C.ConfigError(field, path + " is not valid JSON")
+        except OSError as e:
+            raise C.ConfigError(field, path + " cannot be read (" + str(e) + "); re-provision the tracker")
     finally:
         f.close()
 
@@ -50,31 +53,20 @@ def main(root=""):
         return None
     if cfg["role"] == "base":
         # base-station role: receive LoRa, talk to the gateway over USB serial
-        from segelfw import base
+        from segelfw.hw import basestation
 
-        return base.main(cfg, board)
-
-    from segelfw import cycle
-    from segelfw.hw import board as hwboard
-
+        return basestation.main(cfg, board)
     _mkdir(root + "data")
-    drivers = hwboard.build(board, cfg, root)
-    lnk = None
-    if cfg["wifi"] is not None:
-        try:
-            from segelfw.hw import wifi
+    from segelfw.hw import tracker
 
-            lnk = wifi.connect(cfg, drivers.clock)
-        except (OSError, ImportError) as e:
-            print("segel: depot WiFi/MQTT unavailable (" + str(e) + "), using LoRa")
-    try:
-        return cycle.run(drivers, cfg, lnk, board)
-    except Exception as e:  # never stay awake on a bug: log, sleep, try again next interval
-        print("segel: wake cycle failed:")
-        sys.print_exception(e) if hasattr(sys, "print_exception") else print(repr(e))
-        drivers.system.deepsleep(cfg["report_interval_s"] * 1000)
-        return None
+    return tracker.run(cfg, board, root)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as e:  # noqa: BLE001 - last resort: an error outside the cycle (memory, import)
+        print("segel: boot failed: " + repr(e))
+        import machine
+
+        machine.deepsleep(300000)

@@ -17,6 +17,7 @@ if [ "$want_test" = 1 ]; then
   command -v influx >/dev/null || need_apt+=(influxdb-client)  # the 1.x CLI deploy/influxdb/setup-1x.sh uses
   command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
   command -v node >/dev/null || need_apt+=(nodejs npm)
+  command -v chromium >/dev/null || need_apt+=(chromium)  # the console's browser tests (Playwright drives it)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"

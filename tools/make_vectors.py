@@ -65,6 +65,8 @@ CASES: list[tuple[str, str, int, int, str, int, int, dict]] = [
      {"event": 7, "seq": 0, "flags": 0x01, "lat_e7": 5000000, "lon_e7": 1175500000}),
     ("seal_power_restored", "booted after an unexpected power loss while armed", 0x000109, 0, "seal", 20, 1732294800,
      {"event": 8, "seq": 1, "flags": 0x00, "lat_e7": 0, "lon_e7": 0}),
+    ("seal_wake_unexplained", "a seal pin woke the tracker, every input read as armed: tamper latched", 0x000109, 0, "seal", 24,
+     1732298000, {"event": 9, "seq": 2, "flags": 0x09, "lat_e7": 5000000, "lon_e7": 1175500000}),
     ("status_normal", "status after a deep-sleep wake", 0x000101, 0, "status", 21, 1732298400,
      {"batt_mv": 3987, "fw": 0x10, "queue_depth": 3, "reset_cause": 4, "flags": 0x01, "uptime_min": 4321}),
     ("status_saturated", "queue and uptime saturate at 65535, brown-out reset, low battery", 0x000101, 0, "status", 22, 1732302000,
@@ -79,6 +81,12 @@ CASES: list[tuple[str, str, int, int, str, int, int, dict]] = [
      {"interval_s": 300, "fix_timeout_s": 90, "flags": 0, "sf": 0}),
     ("config_sf10", "downlink: report every 900 s, SF10", 0x00010A, 0, "config", 1, 1732298420,
      {"interval_s": 900, "fix_timeout_s": 120, "flags": 1, "sf": 10}),
+    ("config_storage", "downlink: storage mode, settings unchanged", 0x000101, 0, "config", 4, 1732298425,
+     {"interval_s": 0, "fix_timeout_s": 0, "flags": 0x04, "sf": 0}),
+    ("applied_tracking", "the tracker confirms config downlink 3: 300 s, 90 s, tracking, SF10, nothing refused", 0x000101, 0,
+     "applied", 25, 1732298700, {"down_counter": 3, "interval_s": 300, "fix_timeout_s": 90, "mode": 0, "sf": 10, "result": 0}),
+    ("applied_storage_rearmed", "confirms downlink 0xABCDEF: storage mode, re-armed, SF12 refused", 0x00010A, 0, "applied", 26,
+     1732298800, {"down_counter": 0xABCDEF, "interval_s": 900, "fix_timeout_s": 120, "mode": 1, "sf": 9, "result": 0x05}),
 ]
 
 
@@ -103,6 +111,9 @@ def plain_body(kind: str, i: dict) -> bytes:
     if kind == "config":
         return (i["interval_s"].to_bytes(2, "big") + i["fix_timeout_s"].to_bytes(2, "big")
                 + bytes((i["flags"], i["sf"])))
+    if kind == "applied":
+        return (i["down_counter"].to_bytes(3, "big") + i["interval_s"].to_bytes(2, "big")
+                + i["fix_timeout_s"].to_bytes(2, "big") + bytes((i["mode"] << 4 | i["sf"], i["result"])))
     raise ValueError(kind)
 
 

@@ -10,10 +10,12 @@ except ImportError:
 
 DWELL_LIMIT_US = const(400000)
 
-# Channels in kHz. AS923-2: LoRa Alliance RP002-1.0.3, the AS923 plan shifted to 921.4 MHz for
-# Indonesia; default channels 921.4 and 921.6, six more as TTN's AS_923_2 plan lists them.
-# ID923: the 923.2-924.6 MHz plan that TTN maps to Indonesia (AS_923_925) and that Indonesian
-# Meshtastic users (SG_923) run. Both keep the 400 ms uplink dwell limit (AS923 with DwellTime).
+# Channels in kHz. AS923-2: LoRa Alliance RP002-1.0.3, the AS923 plan shifted down 1.8 MHz to
+# 921.4 MHz "to support Indonesia" (hardware/radio.md); default channels 921.4 and 921.6, six
+# more as TTN's AS_923_2 plan lists them. Every channel edge (centre +/- 62.5 kHz) lies inside
+# 920-923 MHz, the band Indonesia's class licence gives LPWA; 16 dBm EIRP and the 400 ms dwell
+# limit (hardware/radio.md cites both). There is no other Indonesian preset: a 923.2-924.6 MHz
+# plan ("ID923", TTN's AS_923_925) lies outside 920-923 MHz and was removed.
 REGIONS = {
     "AS923-2": {
         "channels_khz": (921400, 921600, 921800, 922000, 922200, 922400, 922600, 922800),
@@ -21,15 +23,10 @@ REGIONS = {
         "dwell_us": DWELL_LIMIT_US,
         "max_eirp_dbm": 16,
         "bw_khz": 125,
-    },
-    "ID923": {
-        "channels_khz": (923200, 923400, 923600, 923800, 924000, 924200, 924400, 924600),
-        "default_channels": 2,
-        "dwell_us": DWELL_LIMIT_US,
-        "max_eirp_dbm": 16,
-        "bw_khz": 125,
+        "band_khz": (920000, 923000),
     },
 }
+REMOVED = {"ID923": "923.2-924.6 MHz lies outside 920-923 MHz, the band Indonesia licenses for LPWA (hardware/radio.md)"}
 
 
 def ldro(sf, bw_khz):
@@ -62,5 +59,7 @@ def max_payload(sf, limit_us=DWELL_LIMIT_US, bw_khz=125, preamble=8):
 def region(name):
     r = REGIONS.get(name)
     if r is None:
-        raise ValueError("unknown region " + str(name) + "; known: " + ", ".join(sorted(REGIONS)))
+        why = REMOVED.get(name)
+        raise ValueError("unknown region " + str(name) + ("" if why is None else " (removed: " + why + ")")
+                         + "; known: " + ", ".join(sorted(REGIONS)))
     return r

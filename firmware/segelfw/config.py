@@ -32,13 +32,16 @@ DEFAULTS = {
     "ack_window_ms": 2500,
     "jitter_ms": 3000,
     "status_interval_s": 3600,
+    "storage_interval_s": 14400,
     "low_batt_mv": 3450,
     "queue_bytes": 16384,
     "syncword": 0x12,
     "preamble": 8,
+    "antenna_gain_dbi": None,
     "wifi": None,
 }
-WIFI_DEFAULTS = {"ssid": None, "password": "", "host": None, "port": 1883, "user": None, "mqtt_password": None}
+WIFI_DEFAULTS = {"ssid": None, "password": "", "host": None, "port": 1883, "user": None, "mqtt_password": None,
+                 "depots": [], "timeout_s": 15}
 
 _HEX = "0123456789abcdef"
 
@@ -77,7 +80,7 @@ def validate(cfg):
     for k in DEFAULTS:
         if k in cfg:
             out[k] = cfg[k]
-        elif DEFAULTS[k] is None and k != "wifi":
+        elif DEFAULTS[k] is None and k not in ("wifi", "antenna_gain_dbi"):
             raise ConfigError(k, "is missing; provisioning writes it (segel provision)")
         else:
             out[k] = DEFAULTS[k]
@@ -101,7 +104,9 @@ def validate(cfg):
     if out["role"] not in ROLES:
         raise ConfigError("role", "must be one of " + ", ".join(ROLES) + ", got " + repr(out["role"]))
     if out["region"] not in airtime.REGIONS:
-        raise ConfigError("region", "must be one of " + ", ".join(sorted(airtime.REGIONS)) + ", got " + repr(out["region"]))
+        why = airtime.REMOVED.get(out["region"])
+        raise ConfigError("region", "must be one of " + ", ".join(sorted(airtime.REGIONS)) + ", got " + repr(out["region"])
+                          + ("" if why is None else " (removed: " + why + ")"))
     reg = airtime.REGIONS[out["region"]]
     pre = _int(out, "preamble", 6, 65535, "symbols")
     sf = _int(out, "sf", 7, 12)
@@ -125,6 +130,10 @@ def validate(cfg):
                 str(ch) + " kHz is outside " + out["region"] + " (" + str(chans[0]) + " to " + str(chans[-1]) + " kHz)",
             )
     _int(out, "tx_power_dbm", -9, reg["max_eirp_dbm"], "dBm (the region's EIRP limit)")
+    g = out["antenna_gain_dbi"]
+    if g is not None:
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or g < -10 or g > 15:
+            raise ConfigError("antenna_gain_dbi", "must be a number of dBi between -10 and 15 (the fitted antenna's datasheet), got " + repr(g))
     _int(out, "report_interval_s", 30, 86400, "s")
     _int(out, "fix_timeout_s", 5, 600, "s")
     if out["fix_timeout_s"] >= out["report_interval_s"]:
@@ -132,6 +141,7 @@ def validate(cfg):
     _int(out, "ack_window_ms", 100, 10000, "ms")
     _int(out, "jitter_ms", 0, 60000, "ms")
     _int(out, "status_interval_s", 60, 7 * 86400, "s")
+    _int(out, "storage_interval_s", 600, 7 * 86400, "s")
     _int(out, "low_batt_mv", 2800, 4200, "mV")
     _int(out, "queue_bytes", 4096, 1 << 20, "bytes")
     _int(out, "syncword", 0, 0xFF)
@@ -157,6 +167,17 @@ def _wifi(w):
         if o[k] is not None and not isinstance(o[k], str):
             raise ConfigError("wifi." + k, "must be text or absent")
     _int(o, "port", 1, 65535, "", "wifi.")
+    _int(o, "timeout_s", 3, 25, "s", "wifi.")
+    dep = o["depots"]
+    if not isinstance(dep, list) or len(dep) > 8:
+        raise ConfigError("wifi.depots", "must be a list of at most 8 [latitude, longitude] pairs in degrees")
+    out = []
+    for i, d in enumerate(dep):
+        if (not isinstance(d, list) or len(d) != 2 or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in d)
+                or not -90 <= d[0] <= 90 or not -180 <= d[1] <= 180):
+            raise ConfigError("wifi.depots[" + str(i) + "]", "must be [latitude, longitude] in degrees, got " + repr(d))
+        out.append([int(round(d[0] * 1e7)), int(round(d[1] * 1e7))])
+    o["depots"] = out  # 1e-7 degrees, as fixes are kept
     return o
 
 
@@ -182,4 +203,26 @@ def check_board(board, cfg):
     mx = board["radio"].get("max_output_dbm", 17)
     if cfg["tx_power_dbm"] > mx:
         raise ConfigError("tx_power_dbm", str(cfg["tx_power_dbm"]) + " dBm is more than this board's radio gives (" + str(mx) + ")")
+    mn = board["radio"].get("min_output_dbm", -9)
+    if cfg["tx_power_dbm"] < mn:
+        raise ConfigError("tx_power_dbm", str(cfg["tx_power_dbm"]) + " dBm is less than this board's radio can send (" + str(mn) + ")")
+    eirp = cfg["tx_power_dbm"] + antenna_gain_dbi(cfg, board)
+    lim = airtime.region(cfg["region"])["max_eirp_dbm"]
+    if eirp > lim:
+        raise ConfigError(
+            "tx_power_dbm",
+            str(cfg["tx_power_dbm"]) + " dBm conducted + " + str(antenna_gain_dbi(cfg, board)) + " dBi antenna = " + str(eirp)
+            + " dBm EIRP, over the " + str(lim) + " dBm EIRP limit of " + cfg["region"] + "; lower tx_power_dbm to "
+            + str(int(lim - antenna_gain_dbi(cfg, board))) + " or less",
+        )
     return board
+
+
+def antenna_gain_dbi(cfg, board):
+    """The fitted antenna's gain: the config's (a crew fitted another antenna) or the board file's."""
+    g = cfg.get("antenna_gain_dbi")
+    if g is None:
+        g = board["radio"].get("antenna_gain_dbi")
+    if g is None:
+        raise ConfigError("board", "board file '" + str(board.get("id")) + "' lacks radio.antenna_gain_dbi (needed for the EIRP limit)")
+    return g

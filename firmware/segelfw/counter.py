@@ -10,7 +10,7 @@
 # - The reservation file names the key epoch; a new epoch (re-provisioned key) starts at 0.
 import struct
 
-from segelfw import records
+from segelfw import crcfile
 
 BLOCK = 64
 COUNTER_MAX = 0xFFFFFF
@@ -45,12 +45,12 @@ class CounterStore:
                 if epoch == self.epoch and end > best[0]:
                     best[0] = end
 
-        records.scan(self.path, take)
+        crcfile.scan(self.path, take)
         return best[0]
 
     def _reserve(self, end):
         # replace atomically (never a torn file); one record: epoch u16, reserved_end u32
-        records.replace(self.path, records.pack(_K_RES, struct.pack(">HI", self.epoch, end)))
+        crcfile.replace(self.path, crcfile.pack(_K_RES, struct.pack(">HI", self.epoch, end)))
         self.flash_writes += 1
 
     def peek(self):

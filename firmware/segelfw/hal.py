@@ -54,8 +54,11 @@ class Clock:
 class Gnss:
     """The GNSS receiver on a UART, powered through the PMU.
 
-    power(on) -> None     on: rail on (hot start if backup power kept it warm); off: rail off,
-                          backup supply (VBACKUP) kept so the next start is hot
+    power(on) -> None     on: PMU rail on, and the module's wake/enable pin high where it has one
+                          (the L76K on the T-Beam Supreme stays in standby while it is low); hot
+                          start if backup power kept it warm. off: pin low, rail off, backup
+                          supply (VBACKUP) kept so the next start is hot. The cycle powers the
+                          receiver only through this method, never the PMU rail directly.
     read() -> bytes|None  whatever bytes the UART holds now (non-blocking), None if nothing
     write(data) -> None   commands to the receiver (UBX / PCAS), optional
     """
@@ -84,6 +87,9 @@ class SealInputs:
                                while the cycle is busy, and the edge that woke the chip from deep
                                sleep is reported here too. Bounce is NOT filtered here (seal.py does).
     arm_wake() -> None         before deep sleep: wake on any change away from the current levels
+    pin_wake() -> bool         True (once) when a seal pin woke the chip from deep sleep and the
+                               port cannot say which pin or edge (MicroPython before 1.29 has no
+                               machine.wake_pins()): seal.py then records an unexplained wake
     """
 
     names = ()
@@ -96,6 +102,9 @@ class SealInputs:
 
     def arm_wake(self):
         pass
+
+    def pin_wake(self):
+        return False
 
 
 class RxPacket(bytearray):
@@ -172,6 +181,8 @@ class Pmu:
     rail(name, on) -> None     name from board["pmu"]["rails"]: "radio", "gnss", "oled";
                                never the MCU rail
     gnss_power(on) -> None     the GNSS rail; the backup supply stays on for hot starts
+    sleep() -> None            before deep sleep: rails the sleeping tracker does not need off,
+                               PMU interrupts masked and cleared, PMU ADCs off
     """
 
     def battery_mv(self):
@@ -185,6 +196,9 @@ class Pmu:
 
     def gnss_power(self, on):
         self.rail("gnss", on)
+
+    def sleep(self):
+        pass
 
 
 class Watchdog:
@@ -216,10 +230,60 @@ class System:
         return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
 
 
-class Drivers:
-    """Everything the wake cycle is handed. aes_block(key16) -> f(block16) -> bytes (ECB)."""
+# Stand-ins for a part whose driver could not be built (segelfw/hw/board.py): the tracker still
+# wakes, logs seal events, queues frames and sleeps safely without it.
+class NoGnss(Gnss):
+    def __init__(self, why=""):
+        self.why = why
 
-    def __init__(self, clock, gnss, seal, radio, rtc, flash, pmu, wdt, system, aes_block=None):
+    def power(self, on):
+        pass
+
+    def read(self):
+        return None
+
+
+class NoRadio(Radio):
+    def __init__(self, why=""):
+        self.why = why
+
+    def configure(self, lora_cfg):
+        pass
+
+    def send(self, packet, tx_at_ms=None):
+        raise OSError("no radio: " + self.why)
+
+    def recv(self, timeout_ms=None, rx_length=0xFF, rx_packet=None):
+        return None
+
+
+class NoPmu(Pmu):
+    def __init__(self, why=""):
+        self.why = why
+
+    def battery_mv(self):
+        return 0
+
+    def rail(self, name, on):
+        pass
+
+
+class NoSeal(SealInputs):
+    def __init__(self, why=""):
+        self.why = why
+
+    def levels(self):
+        return {}
+
+    def events(self):
+        return []
+
+
+class Drivers:
+    """Everything the wake cycle is handed. aes_block(key16) -> f(block16) -> bytes (ECB).
+    faults: one line per part whose driver failed to start (a No* stand-in is in its place)."""
+
+    def __init__(self, clock, gnss, seal, radio, rtc, flash, pmu, wdt, system, aes_block=None, faults=()):
         self.clock = clock
         self.gnss = gnss
         self.seal = seal
@@ -230,3 +294,4 @@ class Drivers:
         self.wdt = wdt
         self.system = system
         self.aes_block = aes_block
+        self.faults = list(faults)

@@ -5,6 +5,9 @@
 from segelfw import airtime
 
 
+TX_GRACE_MS = 1000  # beyond the frame's time on air: a TX that has not finished by then never will
+
+
 class DwellError(ValueError):
     pass
 
@@ -12,8 +15,9 @@ class DwellError(ValueError):
 class LoraLink:
     """cfg: a validated config (region, sf, channel, tx_power_dbm, syncword, preamble)."""
 
-    def __init__(self, radio, cfg, rand_u32, board_radio=None):
+    def __init__(self, radio, cfg, rand_u32, board_radio=None, clock=None):
         self.radio = radio
+        self.clock = clock  # hal.Clock: with a lora driver's low-level API, TX gets a deadline
         self.cfg = cfg
         self.rand = rand_u32
         self.region = airtime.region(cfg["region"])
@@ -72,10 +76,31 @@ class LoraLink:
                 + str(self.sf) + " is over the " + str(self.region["dwell_us"] // 1000) + " ms dwell limit"
             )
         self._tune(self.pick_channel())
-        self.radio.send(frame)
+        if self.clock is not None and hasattr(self.radio, "poll_send"):
+            self._send_with_deadline(frame, toa)
+        else:
+            self.radio.send(frame)
         self.sent += 1
         self.airtime_us += toa
         return toa
+
+    def _send_with_deadline(self, frame, toa_us):
+        # micropython-lib's sync send() polls for "TX done" without a deadline: a radio whose
+        # interrupt never comes (a dead DIO line, a wedged chip) would hang the wake until the
+        # watchdog resets the board. The same low-level calls, with a deadline.
+        c = self.clock
+        self.radio.prepare_send(frame)
+        self.radio.start_send()
+        t0 = c.ticks_ms()
+        c.sleep_ms(toa_us // 1000)
+        while self.radio.poll_send() is True:
+            if c.ticks_diff(c.ticks_ms(), t0) > toa_us // 1000 + TX_GRACE_MS:
+                try:
+                    self.radio.standby()
+                except Exception:  # noqa: BLE001
+                    pass
+                raise OSError("radio: transmission did not finish")
+            c.sleep_ms(1)
 
     def recv(self, timeout_ms):
         """One downlink on the channel just used (RX1-style), or None. CRC errors are dropped."""

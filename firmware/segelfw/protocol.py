@@ -23,6 +23,7 @@ DEVICE_ID_MAX = const(0xFFFFFF)
 T_POSITION = const(1)
 T_SEAL = const(2)
 T_STATUS = const(3)
+T_APPLIED = const(4)  # the settings in force after a config downlink (docs/protocol.md)
 T_ACK = const(8)
 T_CONFIG = const(9)
 
@@ -44,6 +45,24 @@ E_CASE_OPEN = const(5)
 E_REARMED = const(6)
 E_ARMED = const(7)
 E_POWER_RESTORED = const(8)
+E_WAKE_UNEXPLAINED = const(9)  # a seal pin woke the chip, but every input reads as it was armed
+
+# config downlink flags (docs/protocol.md "config")
+CFG_REARM = const(0x01)
+CFG_STATUS_NOW = const(0x02)
+CFG_STORAGE = const(0x04)  # storage mode: a status every storage_interval_s, no routine fixes
+CFG_TRACKING = const(0x08)  # back to tracking (normal reports)
+
+# modes in applied frames
+MODE_TRACKING = const(0)
+MODE_STORAGE = const(1)
+
+# applied-frame result bits: what the tracker did with the config
+A_REARMED = const(0x01)
+A_REARM_REFUSED = const(0x02)  # an input was open, or there was nothing to clear
+A_SF_REFUSED = const(0x04)  # over the dwell limit
+A_INTERVAL_REFUSED = const(0x08)
+A_FIX_TIMEOUT_REFUSED = const(0x10)
 
 # reset causes in status frames
 R_UNKNOWN = const(0)
@@ -54,7 +73,7 @@ R_DEEPSLEEP = const(4)
 R_SOFT = const(5)
 R_BROWNOUT = const(6)
 
-BODY_LEN = {T_POSITION: 9, T_SEAL: 9, T_STATUS: 9, T_ACK: 7, T_CONFIG: 6}
+BODY_LEN = {T_POSITION: 9, T_SEAL: 9, T_STATUS: 9, T_APPLIED: 9, T_ACK: 7, T_CONFIG: 6}
 
 _LAT_SCALE = const(900000000)  # 90 degrees in 1e-7 degree units
 _LON_SCALE = const(1800000000)
@@ -195,6 +214,19 @@ def decode(keys, frame):
     if not _mac_ok(mac, frame[HEADER_LEN + n :]):
         raise ProtocolError("bad MAC")
     return ftype, dev, ctr, t, crypto.ctr_xor(keys.block, nonce(ftype, dev, ctr), ct)
+
+
+def applied_body(down_counter, interval_s, fix_timeout_s, mode, sf, result):
+    """The settings in force after config downlink `down_counter`, and what was refused or done."""
+    return _u24(down_counter) + struct.pack(">HHBB", min(interval_s, 0xFFFF), min(fix_timeout_s, 0xFFFF),
+                                            ((mode & 0x0F) << 4) | (sf & 0x0F), result & 0xFF)
+
+
+def parse_applied(body):
+    down = (body[0] << 16) | (body[1] << 8) | body[2]
+    interval_s, fix_timeout_s, ms, result = struct.unpack(">HHBB", body[3:9])
+    return {"down": down, "report_interval_s": interval_s, "fix_timeout_s": fix_timeout_s, "mode": ms >> 4,
+            "sf": ms & 0x0F, "result": result}
 
 
 def ack_body(base, bitmap):

@@ -1,6 +1,6 @@
 # The flash queue: every frame stays on flash until the gateway acknowledges its counter.
 #
-# One append-only file of CRC records (segelfw.records): FRAME records hold an encoded frame,
+# One append-only file of CRC records (segelfw.crcfile): FRAME records hold an encoded frame,
 # DROP records name counters that were acknowledged or dropped. A power cut at any byte of an
 # append loses at most that record (the scan stops at the torn tail, and the next write compacts
 # instead of appending after garbage). Compaction writes the live frames to a new file and
@@ -11,12 +11,12 @@
 # a seal frame is only dropped when the queue holds nothing but seal frames.
 import struct
 
-from segelfw import records
+from segelfw import crcfile
 
 K_FRAME = 1
 K_DROP = 2
 _T_SEAL = 2
-RECORD = records.OVERHEAD + 24  # a 24-byte uplink frame on flash
+RECORD = crcfile.OVERHEAD + 24  # a 24-byte uplink frame on flash
 
 
 class Queue:
@@ -33,8 +33,8 @@ class Queue:
 
     # --- loading ------------------------------------------------------------------------------
     def _load(self):
-        if records.exists(self.path + ".new"):  # a compaction that never reached its rename
-            records.remove(self.path + ".new")
+        if crcfile.exists(self.path + ".new"):  # a compaction that never reached its rename
+            crcfile.remove(self.path + ".new")
         self.offsets = []
         self.counters = []
         self.types = []
@@ -48,7 +48,7 @@ class Queue:
                 for i in range(0, len(payload) - 2, 3):
                     self._forget((payload[i] << 16) | (payload[i + 1] << 8) | payload[i + 2])
 
-        good, size = records.scan(self.path, take)
+        good, size = crcfile.scan(self.path, take)
         self.file_size = good
         self.torn = size != good
         if self.torn:
@@ -110,8 +110,8 @@ class Queue:
             self._drop_record(victims)
             self.dropped += len(victims)
         off = self.file_size
-        rec = records.pack(K_FRAME, frame)
-        records.append(self.path, rec)
+        rec = crcfile.pack(K_FRAME, frame)
+        crcfile.append(self.path, rec)
         self.file_size += len(rec)
         self.offsets.append(off)
         self.counters.append((frame[4] << 16) | (frame[5] << 8) | frame[6])
@@ -140,8 +140,8 @@ class Queue:
         for c in counters:
             self._forget(c)
         payload = b"".join(struct.pack(">I", c)[1:] for c in counters[:85])
-        rec = records.pack(K_DROP, payload)
-        records.append(self.path, rec)
+        rec = crcfile.pack(K_DROP, payload)
+        crcfile.append(self.path, rec)
         self.file_size += len(rec)
         if len(counters) > 85:
             self._drop_record(counters[85:])
@@ -161,7 +161,7 @@ class Queue:
         out = open(tmp, "wb")
         try:
             for i in range(len(self.counters)):
-                out.write(records.pack(K_FRAME, self.frame_at(i)))
+                out.write(crcfile.pack(K_FRAME, self.frame_at(i)))
         finally:
             out.close()
         os.rename(tmp, self.path)

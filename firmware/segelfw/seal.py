@@ -6,10 +6,14 @@
 #   clears it (rearm(): a signed config downlink with the REARM flag, or the USB re-arm file).
 # - Append-only event log on flash (CRC records). Each record carries the whole state after the
 #   event, so the state after a power cut is simply the last good record.
+# - Unexplained wake: a seal pin woke the chip but nothing shows (MicroPython before 1.29 cannot
+#   say which pin; the input opened and closed again before main.py ran): logged as
+#   E_WAKE_UNEXPLAINED, and TAMPER is latched when the seal was armed. A slow RC filter (tau ~100 ms,
+#   docs/hardware.md) keeps switch bounce and noise from waking the chip in the first place.
 import struct
 
 from segelfw import protocol as P
-from segelfw import records
+from segelfw import crcfile
 
 DEBOUNCE_MS = 50
 ROTATE_BYTES = 16384
@@ -43,7 +47,7 @@ class Seal:
             if kind == _K_EVENT and len(payload) == 11:
                 last[0] = payload
 
-        good, size = records.scan(self.path, take)
+        good, size = crcfile.scan(self.path, take)
         self.log_size = good
         if size != good:  # torn tail after a power cut: keep the good part, drop the rest
             self._rewrite_good(good)
@@ -57,7 +61,7 @@ class Seal:
             data = f.read(good)
         finally:
             f.close()
-        records.replace(self.path, data)
+        crcfile.replace(self.path, data)
 
     def _save(self):
         if self.st is not None:
@@ -86,14 +90,14 @@ class Seal:
     def _log(self, event, unix):
         self.seq += 1
         fl = self.flags()
-        rec = records.pack(_K_EVENT, struct.pack(">IBBIB", self.seq, event, fl, unix & 0xFFFFFFFF, self.mask or 0))
+        rec = crcfile.pack(_K_EVENT, struct.pack(">IBBIB", self.seq, event, fl, unix & 0xFFFFFFFF, self.mask or 0))
         if self.log_size + len(rec) > ROTATE_BYTES:
             import os
 
-            records.remove(self.path + ".old")
+            crcfile.remove(self.path + ".old")
             os.rename(self.path, self.path + ".old")
             self.log_size = 0
-        records.append(self.path, rec)
+        crcfile.append(self.path, rec)
         self.log_size += len(rec)
         self._save()
         if event:
@@ -138,6 +142,11 @@ class Seal:
         for n in self.names:  # a change no edge explained (missed while the chip was booting)
             if not any(e[0] == n for e in keep) and bool(lv.get(n)) != self.is_open(n):
                 self._set(n, bool(lv.get(n)), now_unix)
+        pin_wake = getattr(inputs, "pin_wake", None)
+        if pin_wake is not None and pin_wake() and len(self.new_events) == start and not keep:
+            if self.armed:
+                self.tamper = True
+            self._log(P.E_WAKE_UNEXPLAINED, now_unix)
         return self.new_events[start:]
 
     def settled(self):
@@ -175,6 +184,6 @@ class Seal:
                 seq, ev, fl, t, _ = struct.unpack(">IBBIB", payload)
                 out.append((seq, ev, fl, t))
 
-        records.scan(self.path + ".old", take)
-        records.scan(self.path, take)
+        crcfile.scan(self.path + ".old", take)
+        crcfile.scan(self.path, take)
         return out

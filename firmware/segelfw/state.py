@@ -5,7 +5,7 @@
 import json
 import struct
 
-from segelfw import records
+from segelfw import crcfile
 
 _MAGIC = b"SG1"
 
@@ -19,7 +19,7 @@ class RtcState:
         if raw and len(raw) > 7 and bytes(raw[:3]) == _MAGIC:
             (c,) = struct.unpack(">I", raw[3:7])
             body = bytes(raw[7:])
-            if records.crc(body) == c:
+            if crcfile.crc(body) == c:
                 try:
                     self.d = json.loads(body)
                     self.valid = isinstance(self.d, dict)
@@ -42,4 +42,4 @@ class RtcState:
 
     def save(self):
         body = json.dumps(self.d).encode()
-        self.rtc.write(_MAGIC + struct.pack(">I", records.crc(body)) + body)
+        self.rtc.write(_MAGIC + struct.pack(">I", crcfile.crc(body)) + body)

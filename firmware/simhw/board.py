@@ -62,7 +62,7 @@ class SimPmu(hal.Pmu):
         self.rails[name] = bool(on)
         self.log.append((self.clock.now_ms, name, bool(on)))
         if name == "gnss" and self.gnss is not None:
-            self.gnss.power(on)
+            self.gnss.set_rail(on)
 
 
 class SimWatchdog(hal.Watchdog):
@@ -121,13 +121,16 @@ class SimTracker:
                  rtc_set: bool = True, gnss: dict | None = None, name: str = "tracker") -> None:
         self.board = load_board(board)
         self.clock = SimClock(route[0][0] if start is None else start, rtc_set=rtc_set)
-        self.gnss = SimGnss(self.clock, route, seed=seed, **(gnss or {}))
+        g = dict(gnss or {})
+        g.setdefault("wake_pin", self.board["gnss"].get("wake") is not None)
+        self.gnss = SimGnss(self.clock, route, seed=seed, **g)
         names = tuple(n for n in hal.SEAL_INPUTS if self.board["seal"].get(n) is not None)
         self.seal = SimSeal(self.clock, names)
         self.radio = SimRadio(self.clock, air, name=name)
         self.rtc = SimRtcMemory()
         self.flash = SimFlash(Path(root) / "flash")
         self.pmu = SimPmu(self.clock, self.gnss, battery_mv, rails=tuple(self.board["pmu"]["rails"]))
+        self.gnss.pmu = self.pmu
         self.wdt = SimWatchdog(self.clock)
         self.system = SimSystem(seed)
         self.boots = 0
@@ -157,6 +160,7 @@ class SimTracker:
         self.sleep_ms += slept
         self.clock.advance_to(wake)
         self.clock.reboot()
+        self.gnss.set_wake(False)  # GPIOs are reset by the wake
         self.seal.wake_armed = False
         self.system.cause = protocol.R_DEEPSLEEP
         return slept
@@ -165,7 +169,8 @@ class SimTracker:
         """Power lost (cell pulled, brown-out) and restored: RTC memory and RTC time are gone."""
         self.awake_ms += self.clock.now_ms - self._boot_at
         self.system.sleep_request_ms = None
-        self.gnss.power(False)
+        self.gnss.set_rail(False)
+        self.gnss.set_wake(False)
         if battery_removed:
             self.gnss._last_fix_s = None
         self.rtc.power_cut()

@@ -3,6 +3,11 @@
 Time to first fix is short (hot start) when backup power kept the receiver's memory and the last
 fix is recent, long otherwise (cold start). Noise, dropouts (no fix, e.g. inside a warehouse) and
 line garbage can be injected. Power-on time is summed for energy figures.
+
+The receiver runs only while its PMU rail is on (`set_rail`, called by SimPmu) and, for a module
+with a standby pin (`wake_pin=True`: the Quectel L76K on the T-Beam Supreme, GPIO7), while that pin
+is high (`set_wake`): with the pin low the L76K stays in standby and sends nothing, whatever the
+rail. `power(on)` is the hal.Gnss driver call and does both, like segelfw/hw/gnss.py.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class SimGnss(hal.Gnss):
         garbage_every: int = 0,
         talker: str = "GP",
         rx_buffer: int = 4096,
+        wake_pin: bool = False,
     ) -> None:
         if not route:
             raise ValueError("route needs at least one (unix_time, lat, lon) point")
@@ -84,9 +90,30 @@ class SimGnss(hal.Gnss):
         self.on_ms_total = 0
         self.power_ons = 0
         self.overflowed = 0
+        self.wake_pin = wake_pin
+        self.rail_on = False
+        self.wake_high = False  # the ESP32 pin is low (an input) after every reset
+        self.pmu = None  # SimPmu, for power(); set by SimTracker
 
-    # --- hal.Gnss ---------------------------------------------------------------------------------
+    # --- the hardware: rail and standby pin ---------------------------------------------------------
+    def set_rail(self, on: bool) -> None:
+        self.rail_on = bool(on)
+        self._run(self.rail_on and (self.wake_high or not self.wake_pin))
+
+    def set_wake(self, high: bool) -> None:
+        self.wake_high = bool(high)
+        self._run(self.rail_on and (self.wake_high or not self.wake_pin))
+
+    # --- hal.Gnss (the driver) --------------------------------------------------------------------
     def power(self, on: bool) -> None:
+        if self.pmu is not None:
+            self.pmu.rail("gnss", on)
+        else:
+            self.set_rail(on)
+        if self.wake_pin:
+            self.set_wake(on)
+
+    def _run(self, on: bool) -> None:
         now = self.clock.now_ms
         if on and not self.on:
             self.on = True

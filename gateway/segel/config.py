@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token", "custody.webhook_secret"}
+SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token", "custody.webhook_secret", "notify.smtp_password"}
 
 
 class ConfigError(ValueError):
@@ -120,12 +120,56 @@ class CustodySection:
 
 
 @dataclass
+class LocaleSection:
+    """What people read: the language (id = Bahasa Indonesia, en) and the zone times are shown in."""
+
+    language: str = "id"
+    timezone: str = "Asia/Makassar"  # WITA; WIB, WITA, WIT or an IANA name
+
+
+@dataclass
+class ConsoleSection:
+    """The operator's console (docs/console.md). `segel console` always serves it; `segel gateway`
+    serves it too when `enabled`."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # behind a reverse proxy with TLS for other machines (deploy/console)
+    port: int = 8080
+    secure_cookies: str = "auto"  # auto: Secure when the request came over https (or X-Forwarded-Proto)
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    session_hours: float = 12.0
+    tiles_url: str = ""  # a raster tile server https://host/{z}/{x}/{y}.png (yours, reachable offline)
+    tiles_attribution: str = ""
+    pmtiles: str = ""  # a local raster PMTiles file served at /tiles/{z}/{x}/{y}
+    silent_after_s: float = 0.0  # fleet page: a tracker is silent after this; 0 = 3 report intervals
+    low_battery_mv: int = 3500
+    live_poll_s: float = 0.5  # how often the live feed reads the database when the broker is quiet
+
+
+@dataclass
+class NotifySection:
+    """Email for alerts (docs/console.md): to every user with email alerts on whose scope holds the alert."""
+
+    smtp_host: str = ""  # "" = no email
+    smtp_port: int = 25
+    smtp_security: str = "starttls"  # none | starttls | tls
+    smtp_username: str = ""
+    smtp_password: str = ""
+    email_from: str = "segel@localhost"
+    email_min_severity: str = "critical"
+    console_url: str = ""  # links in the mails, e.g. https://segel.kpu.example
+
+
+@dataclass
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     influx: InfluxSection = field(default_factory=InfluxSection)
     sanity: SanitySection = field(default_factory=SanitySection)
     custody: CustodySection = field(default_factory=CustodySection)
+    locale: LocaleSection = field(default_factory=LocaleSection)
+    console: ConsoleSection = field(default_factory=ConsoleSection)
+    notify: NotifySection = field(default_factory=NotifySection)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "defaults"
 
@@ -148,7 +192,7 @@ class Config:
         return out
 
 
-SECTIONS = ("gateway", "mqtt", "influx", "sanity", "custody")
+SECTIONS = ("gateway", "mqtt", "influx", "sanity", "custody", "locale", "console", "notify")
 
 
 def _redact_url(url: str) -> str:
@@ -160,7 +204,10 @@ def _redact_url(url: str) -> str:
     netloc = f"{u.username}:***@{host}" + (f":{u.port}" if u.port else "")
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
 CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"), "mqtt.link": ("process", "thread"),
-           "custody.webhook_min_severity": ("", "critical", "high", "warning", "info")}
+           "custody.webhook_min_severity": ("", "critical", "high", "warning", "info"),
+           "locale.language": ("id", "en"), "console.secure_cookies": ("auto", "always", "never"),
+           "notify.smtp_security": ("none", "starttls", "tls"),
+           "notify.email_min_severity": ("critical", "high", "warning", "info")}
 
 
 def _coerce(key: str, kind: type, value: Any, source: str) -> Any:
@@ -263,6 +310,14 @@ def loads(text: str | None, source: str | None = None, env: Mapping[str, str] | 
     for key in ("reack_refill_s", "bad_mac_window_s"):
         if not getattr(cfg.gateway, key) > 0:
             raise ConfigError(f"gateway.{key}", "must be more than 0 seconds", cfg.source)
+    if not 0 < cfg.console.port < 65536:
+        raise ConfigError("console.port", f"must be 1..65535, got {cfg.console.port}", cfg.source)
+    try:
+        from segel.i18n import zone
+
+        zone(cfg.locale.timezone)
+    except ValueError as e:
+        raise ConfigError("locale.timezone", str(e), cfg.source) from None
     return cfg
 
 
@@ -302,4 +357,20 @@ max_speed_kmh = 250.0
 # report_interval_s = 300     # for the silence rule (0 = the calendar's)
 # webhook_urls = ["https://ops.example/segel"]
 # webhook_secret = "..."      # or SEGEL_CUSTODY_WEBHOOK_SECRET
+
+[locale]                      # what people read
+language = "id"               # id (Bahasa Indonesia) | en
+timezone = "WITA"             # WIB | WITA | WIT | an IANA zone such as Asia/Makassar
+
+[console]                     # the operator's console (docs/console.md); users: segel users add
+enabled = false               # true: segel gateway serves it too (segel console always does)
+host = "127.0.0.1"            # keep it on loopback; a reverse proxy adds TLS (deploy/console)
+port = 8080
+# pmtiles = "kutim.pmtiles"   # an offline raster basemap; or tiles_url = "https://tiles.example/{z}/{x}/{y}.png"
+
+[notify]                      # email for critical alerts to users who asked for it
+# smtp_host = "smtp.example"
+# smtp_port = 587
+# email_from = "segel@kpu.example"
+# smtp_password = "..."       # or SEGEL_NOTIFY_SMTP_PASSWORD
 """

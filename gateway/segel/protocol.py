@@ -30,6 +30,7 @@ class FrameType(IntEnum):
     POSITION = 1
     SEAL = 2
     STATUS = 3
+    APPLIED = 4
     ACK = 8
     CONFIG = 9
 
@@ -42,6 +43,7 @@ BODY_LEN = {
     FrameType.POSITION: 9,
     FrameType.SEAL: 9,
     FrameType.STATUS: 9,
+    FrameType.APPLIED: 9,
     FrameType.ACK: 7,
     FrameType.CONFIG: 6,
 }
@@ -66,6 +68,25 @@ class SealEvent(IntEnum):
     REARMED = 6
     ARMED = 7
     POWER_RESTORED = 8
+    WAKE_UNEXPLAINED = 9  # a seal pin woke the tracker, every input read as armed (brief opening)
+
+
+class ConfigFlag(IntEnum):
+    REARM = 0x01
+    STATUS_NOW = 0x02
+    STORAGE = 0x04
+    TRACKING = 0x08
+
+
+class AppliedResult(IntEnum):
+    REARMED = 0x01
+    REARM_REFUSED = 0x02
+    SF_REFUSED = 0x04
+    INTERVAL_REFUSED = 0x08
+    FIX_TIMEOUT_REFUSED = 0x10
+
+
+MODES = ("tracking", "storage")  # the mode byte of an applied frame indexes this
 
 
 class ResetCause(IntEnum):
@@ -220,7 +241,19 @@ class Config:
     sf: int
 
 
-Body = Union[Position, Seal, Status, Ack, Config]
+@dataclass(frozen=True)
+class Applied:
+    """The tracker's confirmation of a config downlink: the settings now in force."""
+
+    down_counter: int
+    report_interval_s: int
+    fix_timeout_s: int
+    mode: int
+    sf: int
+    result: int
+
+
+Body = Union[Position, Seal, Status, Ack, Config, Applied]
 
 
 @dataclass(frozen=True)
@@ -253,6 +286,9 @@ def decode_body(ftype: int, plain: bytes) -> Body:
     if ftype == FrameType.STATUS:
         batt, fw, queue, reset, flags, uptime = struct.unpack(">HBHBBH", plain)
         return Status(batt, f"{fw >> 4}.{fw & 0x0F}", queue, reset, flags, uptime)
+    if ftype == FrameType.APPLIED:
+        interval, fix_timeout, mode_sf, result = struct.unpack(">HHBB", plain[3:9])
+        return Applied(int.from_bytes(plain[0:3], "big"), interval, fix_timeout, mode_sf >> 4, mode_sf & 0x0F, result)
     if ftype == FrameType.ACK:
         base = int.from_bytes(plain[0:3], "big")
         bitmap = int.from_bytes(plain[3:7], "big")
@@ -287,6 +323,9 @@ def encode_body(body: Body) -> tuple[FrameType, bytes]:
             body.flags,
             min(body.uptime_min, 0xFFFF),
         )
+    if isinstance(body, Applied):
+        return FrameType.APPLIED, body.down_counter.to_bytes(3, "big") + struct.pack(
+            ">HHBB", body.report_interval_s, body.fix_timeout_s, (body.mode & 0x0F) << 4 | (body.sf & 0x0F), body.result)
     if isinstance(body, Ack):
         return FrameType.ACK, ack_body(body.counters)
     if isinstance(body, Config):

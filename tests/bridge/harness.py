@@ -17,7 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from segel.radio import channel as lorasim
-from segelfw.base import BaseStation
+from segelfw.basestation import BaseStation
 
 BASE_CFG = {"device_id": "b00001", "region": "AS923-2", "sf": 10, "channel": 921400, "ack_window_ms": 2500, "preamble": 8}
 
@@ -78,7 +78,7 @@ class MasterPort:
 
 
 class PtyBase:
-    """A base station (segelfw.base on a ReplayRadio) behind a pty at `path`."""
+    """A base station (segelfw.basestation on a ReplayRadio) behind a pty at `path`."""
 
     def __init__(self, tmp: Path, name: str = "ttyBASE", cfg: dict[str, Any] | None = None, noise: float = 0.0,
                  boot_id: int = 0x1234) -> None:

@@ -7,7 +7,7 @@ import struct
 
 from segel.bridge import wire
 from segelfw import serialframe as sf
-from segelfw.base import RESEND_MS, BaseStation
+from segelfw.basestation import RESEND_MS, BaseStation
 from segelfw.hal import RxPacket
 from simhw import SimClock
 
@@ -43,7 +43,7 @@ class Radio:
         return 0
 
 
-CFG = {"device_id": "b00007", "region": "ID923", "sf": 7, "channel": "random", "ack_window_ms": 2500, "preamble": 8}
+CFG = {"device_id": "b00007", "region": "AS923-2", "sf": 7, "channel": "random", "ack_window_ms": 2500, "preamble": 8}
 
 
 def _station(temp: float | None = 41.5) -> tuple[BaseStation, Radio, Port, SimClock]:
@@ -59,13 +59,13 @@ def _frame(dev: int, ctr: int) -> bytes:
 
 def test_uplinks_are_written_again_until_acknowledged_and_health_is_reported() -> None:
     bs, radio, port, clock = _station()
-    assert port.records()[0] == wire.Hello(0x4242, "1.0", 923200, 7, "b00007", "ID923")  # random channel: the first
+    assert port.records()[0] == wire.Hello(0x4242, "1.0", 921400, 7, "b00007", "AS923-2")  # random channel: the first
     radio.rx.append(RxPacket(_frame(0x101, 1), ticks_ms=clock.ticks_ms(), snr=22, rssi=-99))
     clock.advance(40)
     bs.poll(0)
     recs = port.records()
     up = [r for r in recs if isinstance(r, wire.Uplink)][0]
-    assert (up.seq, up.age_ms, up.rssi, up.snr, up.freq_khz) == (0, 40, -99.0, 5.5, 923200)
+    assert (up.seq, up.age_ms, up.rssi, up.snr, up.freq_khz) == (0, 40, -99.0, 5.5, 921400)
     h = [r for r in recs if isinstance(r, wire.Health)][0]
     assert (h.rx_packets, h.queue, h.temperature_c, h.base_id) == (1, 1, 41.5, "b00007")
     clock.advance(RESEND_MS)
@@ -137,3 +137,49 @@ def test_a_neighbours_downlink_is_not_forwarded_as_an_uplink() -> None:
     assert [u.frame for u in ups] == [_frame(0x103, 1)]
     assert bs.foreign_downlinks == 2 and bs.rx_packets == 3
     assert list(bs.heard) == [(0x103).to_bytes(3, "big")]
+
+
+class ContinuousRadio(Radio):
+    """micropython-lib lora's low-level receive: start_recv(continuous=True), then poll_recv()
+    returns a packet, True (still receiving) or False (not receiving); CRC errors are dropped by
+    the driver in this mode and only counted. recv() must not be used: it would leave RX."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crc_errors = 0
+        self.starts: list[tuple[object, bool]] = []
+        self.receiving = False
+
+    def start_recv(self, timeout_ms=None, continuous=False, rx_length=0xFF):  # type: ignore[no-untyped-def]
+        self.starts.append((timeout_ms, continuous))
+        self.receiving = True
+        return True
+
+    def poll_recv(self, rx_packet=None):  # type: ignore[no-untyped-def]
+        if not self.receiving:
+            return False
+        return self.rx.pop(0) if self.rx else True
+
+    def recv(self, timeout_ms=None, rx_length=0xFF, rx_packet=None):  # type: ignore[no-untyped-def]
+        raise AssertionError("a base station with the low-level API must listen continuously, not in recv() windows")
+
+
+def test_the_base_station_listens_continuously() -> None:
+    clock = SimClock(1_700_000_000)
+    radio, port = ContinuousRadio(), Port()
+    bs = BaseStation(radio, port, CFG, boot_id=0x4242, clock=clock, health_interval_ms=10_000)
+    for i in range(50):
+        if i == 10:
+            radio.rx.append(RxPacket(_frame(0x101, 1), ticks_ms=clock.ticks_ms(), snr=22, rssi=-99))
+        if i == 20:
+            radio.crc_errors += 2  # two damaged packets the driver dropped
+        clock.advance(5)
+        bs.poll()
+    assert radio.starts == [(None, True)], "receive started once, continuous, never restarted"
+    ups = [r for r in port.records() if isinstance(r, wire.Uplink)]
+    assert [u.frame for u in ups] == [_frame(0x101, 1)]
+    assert (bs.rx_packets, bs.crc_errors) == (3, 2)
+    radio.receiving = False  # a downlink or standby() ended RX: the next poll starts it again
+    bs.poll()
+    bs.poll()
+    assert radio.starts == [(None, True), (None, True)]

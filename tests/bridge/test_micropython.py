@@ -17,7 +17,7 @@ RUNNER = ROOT / "tools" / "mpy-node" / "run.mjs"
 SCRIPT = r"""
 import json, sys
 from segelfw import serialframe as sf
-from segelfw.base import BaseStation
+from segelfw.basestation import BaseStation
 
 class RxPacket(bytearray):  # as micropython-lib lora builds it: a bytearray with attributes
     pass

@@ -22,7 +22,7 @@ def test_plan_uses_the_firmware_time_on_air_and_pure_aloha() -> None:
     assert p.gateway_8ch == 32
     assert p.gateways_needed == 3 and p.base_stations_needed == 20
     assert p.collision_at_fleet_1ch == pytest.approx(1 - math.exp(-2 * 79 * 0.370688 / 300), rel=1e-3)
-    sf12 = radioplan.plan("ID923", sf=12)
+    sf12 = radioplan.plan("AS923-2", sf=12)
     assert not sf12.dwell_ok and sf12.time_on_air_ms == 1482.8
     with pytest.raises(ValueError, match="unknown region"):
         radioplan.plan("EU868")

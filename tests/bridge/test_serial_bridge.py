@@ -103,7 +103,7 @@ def test_noise_cable_pull_and_broker_restart_lose_nothing(tmp_path: Path, mosqui
 
 
 def test_base_station_reset_mid_record_and_bridge_restart_with_a_full_buffer(tmp_path: Path, mosquitto) -> None:
-    from segelfw.base import BaseStation
+    from segelfw.basestation import BaseStation
 
     from tests.bridge.harness import BASE_CFG
 

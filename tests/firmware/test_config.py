@@ -33,13 +33,14 @@ def test_uppercase_hex_is_normalised() -> None:
         ({"key": "00" * 16}, "key", "64 hex digits"),
         ({"key_epoch": -1}, "key_epoch", "between 0 and 65535"),
         ({"role": "gateway"}, "role", "tracker, base"),
-        ({"region": "EU868"}, "region", "AS923-2, ID923"),
+        ({"region": "EU868"}, "region", "must be one of AS923-2"),
+        ({"region": "ID923"}, "region", "outside 920-923 MHz"),
         ({"sf": 11}, "sf", "over the 400 ms dwell limit"),
         ({"sf": 12}, "sf", "over the 400 ms dwell limit"),
         ({"sf": 10, "preamble": 12}, "sf", "preamble 12"),
         ({"sf": "10"}, "sf", "whole number"),
         ({"channel": 868100}, "channel", "outside AS923-2"),
-        ({"region": "ID923", "channel": 921400}, "channel", "outside ID923"),
+        ({"channel": 923200}, "channel", "outside AS923-2"),
         ({"channel": "auto"}, "channel", "\"random\" or a frequency"),
         ({"tx_power_dbm": 20}, "tx_power_dbm", "EIRP"),
         ({"report_interval_s": 5}, "report_interval_s", "between 30 and 86400"),
@@ -69,11 +70,11 @@ def test_required_fields(missing: str) -> None:
 
 
 def test_single_channel_and_wifi_accepted() -> None:
-    c = config.validate(dict(GOOD, region="ID923", channel=923200,
-                             wifi={"ssid": "depot", "password": "pw", "host": "10.0.0.2"}))
-    assert c["channel"] == 923200
+    c = config.validate(dict(GOOD, channel=922000,
+                             wifi={"ssid": "depot", "password": "pw", "host": "10.0.0.2", "depots": [[0.5069, 117.5453]]}))
+    assert c["channel"] == 922000
     assert c["wifi"] == {"ssid": "depot", "password": "pw", "host": "10.0.0.2", "port": 1883, "user": None,
-                         "mqtt_password": None}
+                         "mqtt_password": None, "depots": [[5069000, 1175453000]], "timeout_s": 15}
 
 
 def test_every_sf_up_to_10_fits_the_dwell_limit() -> None:
@@ -102,3 +103,33 @@ def test_board_radio_power_is_checked() -> None:
     board["radio"]["max_output_dbm"] = 15
     with pytest.raises(config.ConfigError, match="tx_power_dbm"):
         config.check_board(board, cfg)
+
+
+def test_conducted_power_plus_antenna_gain_never_exceeds_the_eirp_limit() -> None:
+    board = json.loads((BOARDS / "tbeam-v1.1.json").read_text())
+    assert board["radio"]["antenna_gain_dbi"] == 2.0
+    config.check_board(board, config.validate(dict(GOOD, tx_power_dbm=14)))  # 14 + 2 = 16 dBm EIRP: the limit
+    with pytest.raises(config.ConfigError) as e:
+        config.check_board(board, config.validate(dict(GOOD, tx_power_dbm=15)))
+    assert "17.0 dBm EIRP, over the 16 dBm EIRP limit of AS923-2" in str(e.value) and "to 14 or less" in str(e.value)
+    big = config.validate(dict(GOOD, tx_power_dbm=10, antenna_gain_dbi=8))  # a crew fitted an 8 dBi antenna
+    with pytest.raises(config.ConfigError, match="to 8 or less"):
+        config.check_board(board, big)
+    config.check_board(board, config.validate(dict(GOOD, tx_power_dbm=16, antenna_gain_dbi=0)))
+    with pytest.raises(config.ConfigError, match="less than this board's radio can send"):
+        config.check_board(board, config.validate(dict(GOOD, tx_power_dbm=0)))  # SX1276 PA_BOOST: +2 dBm at least
+    del board["radio"]["antenna_gain_dbi"]
+    with pytest.raises(config.ConfigError, match="lacks radio.antenna_gain_dbi"):
+        config.check_board(board, config.validate(dict(GOOD)))
+    with pytest.raises(config.ConfigError, match="antenna_gain_dbi"):
+        config.validate(dict(GOOD, antenna_gain_dbi="2 dBi"))
+
+
+def test_the_only_region_lies_inside_920_to_923_mhz() -> None:
+    from segelfw import airtime
+
+    assert set(airtime.REGIONS) == {"AS923-2"}
+    for r in airtime.REGIONS.values():
+        lo, hi = r["band_khz"]
+        assert all(lo <= c - r["bw_khz"] // 2 and c + r["bw_khz"] // 2 <= hi for c in r["channels_khz"])
+        assert (lo, hi) == (920000, 923000) and r["max_eirp_dbm"] == 16

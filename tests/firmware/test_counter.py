@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from segelfw import counter, records
+from segelfw import counter, crcfile
 from segelfw.state import RtcState
 from simhw import SimRtcMemory
 
@@ -99,7 +99,7 @@ def test_random_life_never_repeats_a_counter(tmp_path: Path, seed: int) -> None:
             d.rtc.power_cut()
             d.boot()
         elif ev < 0.85:  # power cut while the next reservation was being written
-            Path(d.path + ".new").write_bytes(records.pack(1, b"\x00\x00\xff\xff")[: rng.randint(0, 10)])
+            Path(d.path + ".new").write_bytes(crcfile.pack(1, b"\x00\x00\xff\xff")[: rng.randint(0, 10)])
             d.rtc.power_cut()
             d.boot()
         else:

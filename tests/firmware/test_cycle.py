@@ -187,10 +187,10 @@ def test_channels_random_or_single(tmp_path: Path) -> None:
     assert all(s["sf"] == 10 and s["preamble"] == 8 for s in t.radio.sent)
     t2 = tracker(tmp_path / "b")
     t2.radio.responder = Gateway()
-    c2 = cfg(region="ID923", channel=923200, sf=9)
+    c2 = cfg(channel=922200, sf=9)
     for _ in range(3):
         wake(t2, c2)
-    assert {s["freq_khz"] for s in t2.radio.sent} == {923200}
+    assert {s["freq_khz"] for s in t2.radio.sent} == {922200}
     assert all(s["toa_us"] <= 400_000 for s in t.radio.sent + t2.radio.sent)
 
 
@@ -246,7 +246,10 @@ def test_config_downlink_sf_applies_to_later_uplinks(tmp_path: Path) -> None:
     t.radio.responder = gw
     n = len(t.radio.sent)
     wake(t, c)
-    assert [s["sf"] for s in t.radio.sent[n:]] == [9]
+    # the position at SF9, with the config's confirmation (applied) and the status that follows a config
+    kinds_sent = [gp.verify_and_decode(gw.keys, s["packet"]).type.name for s in t.radio.sent[n:]]
+    assert kinds_sent == ["APPLIED", "POSITION", "STATUS"]
+    assert [s["sf"] for s in t.radio.sent[n:]] == [9, 9, 9]
     assert airtime.time_on_air_us(9, 24) < airtime.time_on_air_us(10, 24)
     t.power_cut()  # the remote config is on flash: it survives
     n = len(t.radio.sent)
@@ -261,3 +264,23 @@ def test_long_jitter_keeps_feeding_the_watchdog(tmp_path: Path) -> None:
     for _ in range(4):
         wake(t, c)
         assert t.wdt.longest_gap_ms < 10_000 < t.wdt.timeout_ms, t.wdt.longest_gap_ms
+
+
+def test_l76k_standby_pin_gets_driven_high_for_a_fix(tmp_path: Path) -> None:
+    """The T-Beam Supreme's L76K stays in standby while its wake pin (GPIO7) is low, whatever its
+    rail: the cycle must power the receiver through the GNSS driver (rail + pin), not the PMU."""
+    t = tracker(tmp_path, board="tbeam-supreme")
+    assert t.gnss.wake_pin  # the board file names the pin, so the stand-in is an L76K
+    t.pmu.rail("gnss", True)
+    t.clock.sleep_ms(5000)
+    assert t.gnss.read() is None, "an L76K with its wake pin low must send nothing"
+    t.pmu.rail("gnss", False)
+    gw = Gateway()
+    t.radio.responder = gw
+    c = cfg(board="tbeam-supreme")
+    for _ in range(3):
+        wake(t, c)
+    pos = [f for f in gw.frames if f.type.name == "POSITION"]
+    assert len(pos) == 3 and all(f.body.flags & P.F_FIX for f in pos), "no fix: the wake pin was never raised"
+    assert not t.gnss.wake_high and not t.gnss.on  # pin low and rail off again before deep sleep
+    assert t.gnss.on_ms_total < 50_000  # one cold start and two hot ones, not 3 x the 60 s timeout

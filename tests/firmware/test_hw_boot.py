@@ -183,3 +183,64 @@ def test_a_brief_seal_open_that_woke_the_chip_is_sent_first(tmp_path: Path) -> N
     seal = [(f.body.event, bool(f.body.flags & 8)) for f in frames if f.type.name == "SEAL"]
     assert seal == [(1, True), (2, True)]  # loop open, loop closed; TAMPER latched on both
     assert frames[0].type.name == "SEAL"
+
+
+def test_axp192_sleep_setting_and_dcdc1_at_3v3(tmp_path: Path) -> None:
+    """The register writes on a register-level AXP192 (standins/_axp.py): DCDC1 (the 3V3 header
+    feeding the seal pull-ups, found at 1.8 V) set to 3.3 V before anything else; before deep
+    sleep LDO2 (radio), LDO3 (GNSS), DCDC2 and EXTEN off, DCDC3 (ESP32) and DCDC1 kept, every
+    interrupt masked and cleared, every ADC off."""
+    work = device(tmp_path, "tbeam-v1.1")
+    pending = {"0x34:0x44": 0x04, "0x34:0x46": 0x02}  # a PMU interrupt left pending (PEK short press)
+    out = boot(work, {"uart": [NMEA], "pmu": "axp192", "i2c": {**AXP192_BATT, **pending}, "replies": []})
+    assert out["deepsleep_ms"] is not None and out["pmu_errors"] == [], out["pmu_errors"]
+    log = [tuple(w) for w in out["pmu_log"]]
+    assert log[0] == (0x26, 0x68)  # first write: DCDC1 = 0.7 V + 104 x 25 mV = 3.3 V
+    r = {int(k.split(":")[1], 16): v for k, v in out["i2c"].items()}
+    assert 700 + (r[0x26] & 0x7F) * 25 == 3300
+    assert r[0x12] == 0b0000_0011, f"{r[0x12]:#010b}: only DCDC1 and DCDC3 stay on in deep sleep"
+    assert all(r[reg] == 0 for reg in (0x40, 0x41, 0x42, 0x43, 0x4A)), "PMU interrupts left enabled"
+    assert all(r[reg] == 0 for reg in (0x44, 0x45, 0x46, 0x47, 0x4D)), "pending PMU interrupt not cleared"
+    assert r[0x82] == 0 and r[0x83] == 0, "PMU ADCs left on"
+    assert 3850 <= gp.verify_and_decode(gp.DeviceKeys.from_device_key(KEY), bytes.fromhex(out["sent"][1]["packet"])).body.battery_mv <= 3950
+
+
+@pytest.mark.parametrize(("board", "keep_on"), [("tbeam-v1.2", 0x01), ("tbeam-supreme", 0x01)])
+def test_axp2101_sleep_setting(tmp_path: Path, board: str, keep_on: int) -> None:
+    """AXP2101 (datasheet V1.4 s6.13): before deep sleep every DC-DC but DC1 (ESP32) and every LDO
+    off, VBACKUP charging kept (GNSS hot starts), interrupts masked and cleared, ADC channels off,
+    the TS pin a fixed input with its current source off."""
+    work = device(tmp_path, board)
+    out = boot(work, {"uart": [NMEA], "pmu": "axp2101", "i2c": {**AXP2101_BATT, "0x34:0x49": 0x08}, "replies": [],
+                      "uart_gate_pin": 7 if board == "tbeam-supreme" else None})
+    assert out["deepsleep_ms"] is not None and out["pmu_errors"] == [], out["pmu_errors"]
+    r = {int(k.split(":")[1], 16): v for k, v in out["i2c"].items()}
+    assert r[0x80] & 0x1F == keep_on and r[0x90] == 0 and r[0x91] == 0
+    assert r[0x18] & 0x04, "VBACKUP charging switched off: no GNSS hot start"
+    assert (r[0x40], r[0x41], r[0x42]) == (0, 0, 0) and (r[0x48], r[0x49], r[0x4A]) == (0, 0, 0)
+    assert r[0x30] & 0x3F == 0
+    assert r[0x50] & 0x10 and not r[0x50] & 0x0C
+    # and while awake the GNSS rail was on: the position has a fix
+    keys = gp.DeviceKeys.from_device_key(KEY)
+    pos = gp.verify_and_decode(keys, bytes.fromhex(out["sent"][0]["packet"]))
+    assert pos.type.name == "POSITION" and pos.body.flags & 1
+
+
+def test_supreme_l76k_wake_pin_is_raised_by_the_driver(tmp_path: Path) -> None:
+    """The real GNSS driver on the boot: the UART stand-in says nothing while GPIO7 is low."""
+    work = device(tmp_path, "tbeam-supreme")
+    out = boot(work, {"uart": [NMEA], "pmu": "axp2101", "i2c": AXP2101_BATT, "uart_gate_pin": 7, "replies": []})
+    keys = gp.DeviceKeys.from_device_key(KEY)
+    pos = gp.verify_and_decode(keys, bytes.fromhex(out["sent"][0]["packet"]))
+    assert pos.body.flags & 1 and out["uart_left"] == 0
+    assert out["pins"]["7"] == 0  # low again (standby) before deep sleep
+
+
+@pytest.mark.parametrize(("board", "chip"), [("tbeam-v1.1", "sx1276"), ("tbeam-v1.2-sx1262", "sx1262")])
+def test_radio_calibrated_once_at_the_operating_frequency(tmp_path: Path, board: str, chip: str) -> None:
+    work = device(tmp_path, board)
+    out = boot(work, {"uart": [NMEA], "i2c": AXP192_BATT if board == "tbeam-v1.1" else AXP2101_BATT, "replies": []})
+    assert out["calibrations"] == [{"chip": chip, "freq_khz": 922200}]  # the middle of AS923-2's channels
+    work2 = device(tmp_path / "fixed", board, channel=921400)
+    out2 = boot(work2, {"uart": [NMEA], "i2c": AXP192_BATT, "replies": []})
+    assert out2["calibrations"] == [{"chip": chip, "freq_khz": 921400}]

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from segelfw import queue, records
+from segelfw import crcfile, queue
 
 
 def frame(ftype: int, counter: int) -> bytes:
@@ -112,7 +112,7 @@ def test_interrupted_compaction_leaves_the_old_file(tmp_path: Path) -> None:
     q = queue.Queue(str(p))
     for c in range(3):
         q.put(frame(1, c))
-    (tmp_path / "q.new").write_bytes(records.pack(queue.K_FRAME, frame(1, 99))[:10])  # torn temp file
+    (tmp_path / "q.new").write_bytes(crcfile.pack(queue.K_FRAME, frame(1, 99))[:10])  # torn temp file
     assert counters(queue.Queue(str(p))) == [0, 1, 2]
     assert not (tmp_path / "q.new").exists()
 
@@ -121,4 +121,4 @@ def test_python_crc_matches_binascii() -> None:
     import binascii
 
     for data in [b"", b"a", bytes(range(256)) * 3]:
-        assert records._crc32_py(data) == binascii.crc32(data)
+        assert crcfile._crc32_py(data) == binascii.crc32(data)

@@ -38,13 +38,15 @@ def fw_body(kind: str, i: dict) -> bytes:
         return fp.ack_body(base, sum(1 << (c - base - 1) for c in i["counters"] if c != base))
     if kind == "config":
         return fp.config_body(i["interval_s"], i["fix_timeout_s"], i["flags"], i["sf"])
+    if kind == "applied":
+        return fp.applied_body(i["down_counter"], i["interval_s"], i["fix_timeout_s"], i["mode"], i["sf"], i["result"])
     raise AssertionError(kind)
 
 
 def test_there_are_enough_vectors() -> None:
     assert len(VECTORS) >= 20
     kinds = {v["type"] for v in VECTORS}
-    assert kinds == {"position", "seal", "status", "ack", "config"}
+    assert kinds == {"position", "seal", "status", "applied", "ack", "config"}
 
 
 @pytest.mark.parametrize("v", VECTORS, ids=[v["name"] for v in VECTORS])

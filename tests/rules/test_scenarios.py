@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from segel.protocol import Flag, SealEvent
+from segel.protocol import Flag, Seal, SealEvent
 
 from tests.rules.world import T1, T2, K, S, W, World, offset, wita
 
@@ -50,6 +50,22 @@ def authorised_opening(w: World) -> Trace:
     tr = trip(w, t0, [T1, T1])
     t = wita("2024-11-27T13:05:00")
     return tr + [(t + 4, w.seal_frame(DEV, t, SealEvent.LOOP_OPEN, T1))]
+
+
+def unexplained_seal_wake(w: World) -> Trace:
+    """A seal pin woke the tracker in the warehouse at night and every input read closed again
+    (MicroPython before 1.29 cannot say which pin): an opening nobody authorised."""
+    t0 = wita("2024-11-24T22:00:00")
+    tr = trip(w, t0, [K, K])
+    t = wita("2024-11-24T22:30:00")
+    return tr + [(t + 4, w.frame(DEV, t, Seal(int(SealEvent.WAKE_UNEXPLAINED), 2, Flag.FIX | Flag.TAMPER, K[0], K[1])))]
+
+
+def unexplained_seal_wake_at_the_tps(w: World) -> Trace:
+    t0 = wita("2024-11-27T12:50:00")
+    tr = trip(w, t0, [T1, T1])
+    t = wita("2024-11-27T13:05:00")
+    return tr + [(t + 4, w.frame(DEV, t, Seal(int(SealEvent.WAKE_UNEXPLAINED), 2, Flag.FIX | Flag.TAMPER, T1[0], T1[1])))]
 
 
 def wrong_tps(w: World) -> Trace:
@@ -148,7 +164,10 @@ class Case:
 EXPECTED = {
     "fence_jitter": Case(fence_jitter, [("arrived", "T1", False)]),
     "seal_cut_unauthorised": Case(seal_cut_unauthorised, [("arrived", "K1", False), ("seal_unauthorised", "K1", False)]),
+    "unexplained_seal_wake": Case(unexplained_seal_wake, [("arrived", "K1", False), ("seal_unauthorised", "K1", False)]),
     "authorised_opening": Case(authorised_opening, [("arrived", "T1", False), ("seal_authorised", "T1", False)]),
+    "unexplained_seal_wake_at_the_tps": Case(unexplained_seal_wake_at_the_tps,
+                                             [("arrived", "T1", False), ("seal_authorised", "T1", False)]),
     # T2's street is not on the plan: the drive there is off corridor too.
     "wrong_tps": Case(wrong_tps, [("arrived", "S1", False), ("off_corridor", None, False), ("wrong_tps", "T2", False)]),
     "corridor_exit": Case(corridor_exit, [("arrived", "KPU-X", False), ("off_corridor", None, False),

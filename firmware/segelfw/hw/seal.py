@@ -1,7 +1,9 @@
 # hal.SealInputs on RTC-capable GPIOs with external pull-ups (docs/hardware.md): an open circuit
 # reads board["seal"]["open_level"] (1). Edges are latched by Pin IRQs with their time; before deep
 # sleep, closed inputs are armed to wake the chip when they open (ext1, any high) and one open
-# input (the loop first) to wake it when it closes again (ext0).
+# input (the loop first) to wake it when it closes again (ext0). After a pin wake, MicroPython 1.29+
+# says which pin (machine.wake_pins()); earlier releases do not, and pin_wake() reports it so
+# seal.py records an unexplained wake (tamper) when every input reads as it was armed.
 import time
 
 import esp32
@@ -42,6 +44,7 @@ class SealInputs:
             p.irq(handler=self._edge, trigger=Pin.IRQ_RISING | Pin.IRQ_FALLING)
         self.names = tuple(names)
         self._edges: list = []
+        self._pin_wake = False
         self._woke_by_pin()
 
     def _edge(self, pin: Pin) -> None:
@@ -55,8 +58,9 @@ class SealInputs:
             return
         if machine.wake_reason() not in (machine.EXT0_WAKE, machine.EXT1_WAKE):
             return
-        if not hasattr(machine, "wake_pins"):  # before MicroPython 1.29: which pin is unknown;
-            return  # a lasting change is still caught by seal.poll() comparing levels
+        if not hasattr(machine, "wake_pins"):  # before MicroPython 1.29: which pin is unknown; a
+            self._pin_wake = True  # lasting change shows in the levels, a brief one only here
+            return
         now = unix_now()
         t = _ticks_ms()
         for g in machine.wake_pins():
@@ -67,6 +71,11 @@ class SealInputs:
             # the level that woke us may already be gone (a brief open): record both edges
             self._edges.append((n, was_open, now, _ticks_add(t, -100)))
             self._edges.append((n, not was_open, now, t))
+
+    def pin_wake(self) -> bool:
+        w = self._pin_wake
+        self._pin_wake = False
+        return w
 
     def levels(self) -> dict:
         return {n: self.pins[n].value() == self.open_level for n in self.pins}

@@ -32,6 +32,7 @@ log = logging.getLogger("segel.bridge.udp")
 
 PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
 VERSIONS = (1, 2)
+TX_GAP_MS = 20  # between two downlinks into one receive window
 
 
 @dataclass
@@ -69,6 +70,7 @@ class PacketForwarderServer:
         self.allowed = {g.lower() for g in gateways} if gateways else None
         self.window_ms = window_ms
         self.lead_ms = lead_ms
+        self._tx_busy: dict[tuple[str, int], float] = {}  # (gateway, uplink tmst) -> host time the last txpk ends
         self.tx_power_dbm = tx_power_dbm
         self.on_change = on_change or (lambda: None)
         self.gateways: dict[str, GatewayState] = {}
@@ -256,10 +258,17 @@ class PacketForwarderServer:
         now = time.time()
         tx_at = d.get("tx_at")
         start = float(tx_at) if tx_at is not None else now + self.lead_ms / 1000.0
+        # several downlinks for one reception (a device command and its ack) go one after the
+        # other: the concentrator refuses a second txpk that overlaps the first (COLLISION_PACKET)
+        busy = self._tx_busy.get((gw.eui, rx.tmst), 0.0)
+        start = max(start, busy)
         offset_ms = (start - rx.host_time) * 1000.0
         if start < now + self.lead_ms / 1000.0 * 0.5 or offset_ms + toa_ms > self.window_ms:
             self.counters["down_late"] += 1
             return "late"
+        self._tx_busy[(gw.eui, rx.tmst)] = start + (toa_ms + TX_GAP_MS) / 1000.0
+        if len(self._tx_busy) > 1000:
+            self._tx_busy.pop(next(iter(self._tx_busy)))
         txpk = {"imme": False, "tmst": (rx.tmst + int(offset_ms * 1000)) & 0xFFFFFFFF, "freq": rx.freq_mhz, "rfch": 0,
                 "powe": self.tx_power_dbm, "modu": "LORA", "datr": rx.datr, "codr": "4/5", "ipol": False,
                 "size": len(frame), "data": base64.b64encode(frame).decode()}

@@ -12,7 +12,7 @@ from segel.provision.settings import FleetSettings, init_fleet
 @click.command("init")
 @shared.fleet_options
 @click.option("--board", default="tbeam-v1.1", show_default=True, help="Default board for `segel provision`.")
-@click.option("--region", default="AS923-2", show_default=True, help="LoRa region preset (AS923-2 or ID923).")
+@click.option("--region", default="AS923-2", show_default=True, help="LoRa region preset: AS923-2, Indonesia's 920-923 MHz plan (the only one; hardware/radio.md).")
 @click.option("--sf", type=int, default=10, show_default=True, help="LoRa spreading factor (7-10 under dwell).")
 @click.option("--channel", default="random", show_default=True,
               help='"random" over the region\'s channels, or one frequency in kHz (single-channel base station).')
@@ -35,7 +35,7 @@ def init_cmd(fleet_dir: str | None, db: str | None, board: str, region: str, sf:
     \b
     Examples:
       segel fleet init
-      segel fleet init --fleet /srv/segel/fleet --region ID923 --sf 9
+      segel fleet init --fleet /srv/segel/fleet --sf 9
       segel fleet init --wifi-ssid KPU-Depot --wifi-password '...' --mqtt-host 10.0.0.2
 
     The secret is never printed; every device key derives from it. Keep a backup offline: losing

@@ -1,4 +1,4 @@
-"""`segel plan radio` and `segel plan channel`: how many trackers a LoRa channel carries."""
+"""`segel plan radio|channel|concentrator`: LoRa capacity, channel simulation, and an 8-channel gateway's settings."""
 
 from __future__ import annotations
 
@@ -35,10 +35,34 @@ Examples:
 def register(group: click.Group) -> None:
     from segel.commands._common import subgroup
 
-    grp = subgroup(group, "plan", "Planning tools: radio capacity and channel simulation.")
+    grp = subgroup(group, "plan", "Planning tools: radio capacity, channel simulation, concentrator settings.")
+
+    @grp.command("concentrator", epilog="""\b
+Segel trackers use the private LoRa sync word 0x12; a packet forwarder set to
+"lorawan_public": true (the default) listens for 0x34 and hears nothing from them.
+Merge this section into the gateway's global_conf.json, keeping the vendor's
+hardware fields (rssi_offset, tx_gain_lut, clksrc, type), then point it at
+`segel bridge --udp` (docs/bridge.md).
+\b
+Examples:
+  segel plan concentrator                        SX1302/SX1303 (sx1302_hal) section
+  segel plan concentrator --chip sx1301          SX1301 (lora_gateway / packet_forwarder)
+  segel plan concentrator > segel-conf.json""")
+    @click.option("--region", default="AS923-2", show_default=True, help="Region preset.")
+    @click.option("--chip", default="sx1302", show_default=True, type=click.Choice(["sx1302", "sx1301"]),
+                  help="The concentrator: SX1302/SX1303 (SX130x_conf) or SX1301 (SX1301_conf).")
+    def concentrator(region: str, chip: str) -> None:
+        """Print the concentrator section (lorawan_public false, the region's 8 channels) as JSON."""
+        from segel.radio import concentrator as conc
+
+        try:
+            conf = conc.sx130x_conf(region, chip)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(json.dumps(conf, indent=2))
 
     @grp.command("radio", help=RADIO_HELP)
-    @click.option("--region", default="AS923-2", show_default=True, help="Region preset: AS923-2 or ID923.")
+    @click.option("--region", default="AS923-2", show_default=True, help="Region preset (AS923-2, the only one: hardware/radio.md).")
     @click.option("--sf", default=10, show_default=True, type=click.IntRange(7, 12), help="Spreading factor.")
     @click.option("--payload", default=24, show_default=True, type=click.IntRange(1, 255), help="Frame bytes (24 = uplink).")
     @click.option("--interval", default=300.0, show_default=True, type=click.FloatRange(min=1), help="Report interval, s.")

@@ -63,7 +63,8 @@ CREATE INDEX IF NOT EXISTS judge_findings_kind ON judge_findings(kind, device);
 CREATE TABLE IF NOT EXISTS judge_devices (
     device INTEGER PRIMARY KEY, box TEXT, first_rx REAL NOT NULL, last_rx REAL NOT NULL,
     key_epoch INTEGER NOT NULL DEFAULT 0, newest INTEGER NOT NULL DEFAULT -1
-)
+);
+CREATE TABLE IF NOT EXISTS judge_intervals (device INTEGER PRIMARY KEY, interval_s REAL NOT NULL)
 """
 CUSTODY_EVENTS = (ENTER, EXIT, SEAL_EVENT)
 SECURITY_KINDS = {RejectReason.BAD_MAC: "forged_frame", RejectReason.REPLAY: "replayed_frame"}
@@ -145,6 +146,8 @@ class CustodyJudge:
         out: list[dict] = []
         if self.keep_ledger:
             ledger.append(db, subject, now, fr["t"], "frame", {"device": device_hex(dev), **fr})
+        if fr["k"] == "applied" and fr["interval_s"]:  # a device command changed when it reports
+            db.execute("INSERT OR REPLACE INTO judge_intervals(device, interval_s) VALUES (?, ?)", (dev, fr["interval_s"]))
         for key in sorted(old.keys() - new.keys()):
             out += self._withdraw(ctx, key, old[key][1], f"disproved by frame {rec.counter} received late")
         for key, (c, f, trigger_t) in sorted(new.items(), key=lambda kv: (kv[1][0], kv[0])):
@@ -211,6 +214,9 @@ class CustodyJudge:
         out: list[dict] = self._pairing_alerts(db, now)
         s = self.settings
         limit = s["silent_after_intervals"] * s["report_interval_s"]
+        # a tracker told to report less often (segel device set: storage mode) is silent later
+        own = {d: s["silent_after_intervals"] * max(iv, s["report_interval_s"])
+               for d, iv in db.execute("SELECT device, interval_s FROM judge_intervals")}
         arrivals: dict[int, list[tuple[str, float]]] = {}
         for dev, place, t in db.execute("SELECT device, place, t FROM judge_findings WHERE kind = 'arrived'"):
             arrivals.setdefault(dev, []).append((place, t))
@@ -224,11 +230,11 @@ class CustodyJudge:
             plan = self.plans.get(box) if box else None
             # back at the end of its plan: a tracker switched off there is not news
             done = plan is not None and _custody_complete(plan, arrivals.get(dev, []))
-            if now - last_rx > limit and subject not in open_silent and not done:
+            if now - last_rx > own.get(dev, limit) and subject not in open_silent and not done:
                 row, ev = al.raise_alert(db, kind="silent", subject=subject, key=f"silent|{last_rx:.3f}", now=now,
                                          device_time=None, box=box, device=device_hex(dev),
                                          district=plan.district if plan else None,
-                                         message=f"no frame for {int((now - last_rx) // 60)} min (limit {int(limit // 60)} min)",
+                                         message=f"no frame for {int((now - last_rx) // 60)} min (limit {int(own.get(dev, limit) // 60)} min)",
                                          detail={"last_heard": al.iso(last_rx)})
                 out.append(al.to_json(row, ev))
                 outbox.enqueue(db, [lines.alert(row, now)])

@@ -51,7 +51,7 @@ def initial_state() -> dict:
 
 def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
     """The compact form of an accepted frame that the judge keeps and replays."""
-    from segel.protocol import Position, Seal, Status
+    from segel.protocol import Applied, Position, Seal, Status
 
     b = frame_body
     if isinstance(b, Position):
@@ -62,6 +62,9 @@ def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
                 "lat": b.lat, "lon": b.lon}
     if isinstance(b, Status):
         return {"c": rec_counter, "t": t, "rx": rx, "k": "status", "batt": b.battery_mv, "flags": b.flags}
+    if isinstance(b, Applied):  # a device command confirmed: what the tracker runs now (ledger)
+        return {"c": rec_counter, "t": t, "rx": rx, "k": "applied", "down": b.down_counter, "interval_s": b.report_interval_s,
+                "fix_timeout_s": b.fix_timeout_s, "mode": b.mode, "sf": b.sf, "result": b.result, "flags": 0}
     return {"c": rec_counter, "t": t, "rx": rx, "k": "other", "flags": 0}
 
 
@@ -189,7 +192,9 @@ class Rules:
         here = sorted(c for c in where if (p := self.index.get(c)) is not None and p.kind != CORRIDOR)
         place = here[0] if here else None
         key_extra = f"{ev}:{seq}"
-        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN):
+        # an unexplained seal wake is an opening the tracker could not see the edges of (the loop
+        # or lid opened and closed again in deep sleep, docs/firmware.md): judged like one
+        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.WAKE_UNEXPLAINED):
             permit = next((pm for pm in (plan.seal if plan else ()) if pm.place in where and pm.window.holds(t)), None)
             st["tamper"] = True
             if permit:
@@ -208,5 +213,6 @@ class Rules:
             if ev in (SealEvent.REARMED, SealEvent.ARMED):
                 st["tamper"] = False
             out.append(Finding(SEAL_EVENT, place, t, _key(SEAL_EVENT, place, t, key_extra), {"event": name, "seq": seq}, lat, lon))
-        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.CASE_OPEN) and fr["flags"] & Flag.TAMPER:
+        if ev in (SealEvent.LOOP_OPEN, SealEvent.LID_OPEN, SealEvent.CASE_OPEN, SealEvent.WAKE_UNEXPLAINED) \
+                and fr["flags"] & Flag.TAMPER:
             st["tamper"] = True

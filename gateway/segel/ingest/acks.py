@@ -9,11 +9,13 @@ alerts. Nothing here raises for a counter, so no tracker can stall a batch.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from segel import protocol, store
 from segel.ids import device_hex
+from segel.ingest import commands
 from segel.ingest.codec import FrameCodec
 from segel.messages import ACKS_STOPPED, DOWNLINK_COUNTERS_LOW, TRACKER, Downlink, Notice, RxMeta, Source, Uplink
 
@@ -55,11 +57,21 @@ class AckBatch:
             self.wanted[key] = (codec, entry[1], res)
 
     def flush(self, state_of: Callable[[int], store.DeviceState], now: int,
-              notice: Callable[[ProcessResult, Notice], None]) -> None:
-        """Encode the ACK frames onto their results' `downlinks`, spending downlink counters."""
+              notice: Callable[[ProcessResult, Notice], None], conn: sqlite3.Connection | None = None) -> None:
+        """Encode the ACK frames onto their results' `downlinks`, spending downlink counters; a
+        device command waiting for the tracker (`segel device set`) goes in front of its ack."""
+        waiting = commands.waiting(conn) if conn is not None and self.wanted else set()  # usually none
         for (dev_id, kind), (codec, counters, res) in self.wanted.items():
             state = state_of(dev_id)
             at = res.uplink.received_at
+            via = Source(TRACKER, device_hex(dev_id)) if kind == TRACKER else self.best_bridge[dev_id][1]
+            if dev_id in waiting and conn is not None and state.down_counter < protocol.COUNTER_MAX - 1:
+                # the config before the ack: the tracker keeps listening until its ack comes
+                waiting.discard(dev_id)
+                cfg = commands.for_downlink(conn, dev_id, state.down_counter + 1, now)
+                if cfg is not None:
+                    state.down_counter += 1
+                    res.downlinks.append(Downlink(dev_id, codec.encode(dev_id, state.down_counter, now, cfg), via))
             for group in protocol.ack_groups(counters):
                 if state.down_counter >= protocol.COUNTER_MAX:  # only this tracker's acks stop
                     notice(res, Notice(ACKS_STOPPED, at, dev_id, detail={"down_counter": state.down_counter}))
@@ -69,5 +81,4 @@ class AckBatch:
                     notice(res, Notice(DOWNLINK_COUNTERS_LOW, at, dev_id, detail={
                         "down_counter": state.down_counter, "left": protocol.COUNTER_MAX - state.down_counter}))
                 frame = codec.encode(dev_id, state.down_counter, now, protocol.Ack(group))
-                via = Source(TRACKER, device_hex(dev_id)) if kind == TRACKER else self.best_bridge[dev_id][1]
                 res.downlinks.append(Downlink(dev_id, frame, via))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from segel import protocol, store
 from segel.ids import device_hex
 from segel.influx import lines, outbox
+from segel.ingest import commands
 from segel.ingest.acks import AckBatch
 from segel.ingest.codec import FrameCodec
 from segel.ingest.guard import Guard
@@ -76,7 +77,6 @@ class ProcessResult:
 class _Redo(Exception):
     """Raised on the fast path: roll the batch back and run it again with savepoints."""
 
-
 def _copy_state(st: store.DeviceState) -> store.DeviceState:
     c = object.__new__(store.DeviceState)
     c.__dict__.update(st.__dict__)
@@ -99,6 +99,7 @@ class Pipeline:
             raise ValueError("replay window must be at least 32 counters")
         self.conn = conn
         store.init(conn)
+        commands.ensure_schema(conn)
         self.registry = Registry(conn)
         self.keyring = keyring
         self.judges = list(judges)
@@ -191,7 +192,7 @@ class Pipeline:
                 res = self._one(up, err) if careful else self._fast(up, err)
                 results.append(res)
                 batch_counts[res.outcome] += 1
-            self._acks.flush(self._state, int(self.clock()), self._notice)
+            self._acks.flush(self._state, int(self.clock()), self._notice, self.conn)
             self._write_seen()
             outbox.enqueue(self.conn, self._lines + list(extra_lines))
             store.save_states(self.conn, list(self._states.values()))
@@ -378,6 +379,8 @@ class Pipeline:
                 state.last_seal_event, state.last_seal_time = body.event_name, event_time
         elif isinstance(body, protocol.Status):
             state.last_battery_mv = body.battery_mv
+        elif isinstance(body, protocol.Applied):  # the tracker confirms a device command
+            commands.applied(self.conn, hdr.device_id, body, up.received_at)
         if newest and isinstance(body, (protocol.Position, protocol.Seal, protocol.Status)):
             state.last_flags = body.flags
         state.last_seen_at = max(state.last_seen_at or 0.0, up.received_at)

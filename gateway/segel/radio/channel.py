@@ -237,7 +237,7 @@ def simulate(trackers: int, sf: int = 10, interval_s: float = 300.0, duration_s:
 class ReplayRadio:
     """micropython-lib lora's radio API over a list of receptions for one receiver, in real time:
     recv() hands out the next reception at once (or waits `timeout_ms` and returns None); send()
-    records downlinks. For feeding `segelfw.base.BaseStation` in tests and benchmarks."""
+    records downlinks. For feeding `segelfw.basestation.BaseStation` in tests and benchmarks."""
 
     def __init__(self, receptions: Iterable[Reception] = (), crc_error_every: int = 0) -> None:
         from segelfw.hal import RxPacket

@@ -36,6 +36,8 @@ def check_vectors():
                 if c != base:
                     bm |= 1 << (c - base - 1)
             body = protocol.ack_body(base, bm)
+        elif t == "applied":
+            body = protocol.applied_body(i["down_counter"], i["interval_s"], i["fix_timeout_s"], i["mode"], i["sf"], i["result"])
         else:
             body = protocol.config_body(i["interval_s"], i["fix_timeout_s"], i["flags"], i["sf"])
         dk = protocol.derive_device_key(bytes.fromhex(IN["fleet_secret"]), v["device_id"], v["key_epoch"])

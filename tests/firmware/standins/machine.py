@@ -1,7 +1,9 @@
-"""Stand-in for MicroPython's `machine` on CPython: only names micropython-esp32-stubs declares.
+"""Stand-in for MicroPython's `machine` (CPython and MicroPython): only names micropython-esp32-stubs
+declares.
 
-Private module state (underscore names) lets a test feed the UART, preset PMU registers and see
-the deep-sleep request; tests/firmware/test_hw_boot.py checks the public names against the stubs.
+Private module state (underscore names) lets a test feed the UART, put a register-level PMU model
+on the I2C bus (_axp.py), see the deep-sleep request and whether the watchdog would have fired;
+tests/firmware/test_hw_boot.py checks the public names against the stubs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,32 @@ _uart_written: list[bytes] = []
 _i2c_regs: dict[tuple[int, int], int] = {}  # (addr, reg) -> value
 _pin_levels: dict[int, int] = {}
 _wdt_feeds = 0
+_i2c_devices: dict = {}  # addr -> a register model (_axp.AXP192 / AXP2101); others read _i2c_regs
+_uart_gate_pin = None  # a GNSS enable/standby pin: the UART says nothing while it is low (L76K)
+_wdt_timeout_ms = None
+_wdt_last_ms = 0
+_wdt_fired_at = None
+
+
+def _ticks() -> int:
+    import time
+
+    f = getattr(time, "ticks_ms", None)
+    return f() if f is not None else time.monotonic_ns() // 1000000  # type: ignore[attr-defined]
+
+
+class _WatchdogReset(BaseException):
+    """The watchdog would have reset the chip: nothing fed it for longer than its timeout."""
+
+
+def _wdt_check(now_ms=None) -> None:
+    global _wdt_fired_at
+    if _wdt_timeout_ms is None:
+        return
+    now = _ticks() if now_ms is None else now_ms
+    if now - _wdt_last_ms > _wdt_timeout_ms:
+        _wdt_fired_at = now
+        raise _WatchdogReset(now - _wdt_last_ms)
 
 
 class _DeepSleep(BaseException):
@@ -48,7 +76,21 @@ def wake_pins() -> tuple:
 
 
 def deepsleep(time_ms: int | None = None) -> None:
+    _wdt_check()
     raise _DeepSleep(time_ms)
+
+
+_freq = 160000000
+
+
+def freq(hz: int | None = None):
+    global _freq
+    if hz is None:
+        return _freq
+    if hz not in (20000000, 40000000, 80000000, 160000000, 240000000):
+        raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
+    _freq = hz
+    return None
 
 
 def disable_irq() -> int:
@@ -91,11 +133,18 @@ class I2C:
         self._id = id
 
     def readfrom_mem(self, addr: int, memaddr: int, nbytes: int, *, addrsize: int = 8) -> bytes:
+        dev = _i2c_devices.get(addr)
+        if dev is not None:
+            return bytes(dev.read(memaddr + i) for i in range(nbytes))
         return bytes(_i2c_regs.get((addr, memaddr + i), 0) for i in range(nbytes))
 
     def writeto_mem(self, addr: int, memaddr: int, buf, *, addrsize: int = 8) -> None:
+        dev = _i2c_devices.get(addr)
         for i, b in enumerate(bytes(buf)):
-            _i2c_regs[(addr, memaddr + i)] = b
+            if dev is not None:
+                dev.write(memaddr + i, b)
+            else:
+                _i2c_regs[(addr, memaddr + i)] = b
 
 
 class UART:
@@ -106,9 +155,13 @@ class UART:
         self._baudrate = baudrate
 
     def any(self) -> int:
+        if _uart_gate_pin is not None and not _pin_levels.get(_uart_gate_pin, 0):
+            return 0
         return len(_uart_feed[0]) if _uart_feed else 0
 
     def read(self, nbytes: int | None = None) -> bytes | None:
+        if _uart_gate_pin is not None and not _pin_levels.get(_uart_gate_pin, 0):
+            return None
         return _uart_feed.pop(0) if _uart_feed else None
 
     def write(self, buf) -> int | None:
@@ -142,8 +195,13 @@ class RTC:
 
 class WDT:
     def __init__(self, *, id: int = 0, timeout: int = 5000) -> None:
+        global _wdt_timeout_ms, _wdt_last_ms
         self._timeout = timeout
+        _wdt_timeout_ms = timeout
+        _wdt_last_ms = _ticks()
 
     def feed(self) -> None:
-        global _wdt_feeds
+        global _wdt_feeds, _wdt_last_ms
+        _wdt_check()
         _wdt_feeds += 1
+        _wdt_last_ms = _ticks()

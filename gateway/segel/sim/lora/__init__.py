@@ -12,7 +12,7 @@
   transmissions on the same channel and SF that overlap in time destroy each other at every base
   station that hears both (pure ALOHA, no capture effect), and a scripted dead zone means that
   nobody hears the tracker;
-- every base station is the firmware's base-station role (`segelfw.base.BaseStation`) writing
+- every base station is the firmware's base-station role (`segelfw.basestation.BaseStation`) writing
   COBS+CRC serial records into a pseudo-terminal, read by a real `segel bridge` (`Bridge`, pyserial,
   durable buffer, QoS 1) that publishes the documented JSON on `segel/bridge/<id>/up` to the same
   broker as the gateway; the gateway's ack comes back on `segel/bridge/<id>/down`, through the

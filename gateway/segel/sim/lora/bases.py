@@ -13,7 +13,7 @@ from segel import paths
 from segel.sim.lora.radio import LoraOptions, Site
 
 paths.import_firmware()
-from segelfw import base as fw_base  # noqa: E402
+from segelfw import basestation as fw_base  # noqa: E402
 from segelfw import config as fw_config  # noqa: E402
 from segelfw.hal import RxPacket  # noqa: E402
 
@@ -100,7 +100,7 @@ class AirRadio:
         except BlockingIOError:
             pass
 
-    # --- the lora driver's API, as segelfw.base uses it
+    # --- the lora driver's API, as segelfw.basestation uses it
     def configure(self, lora_cfg: dict) -> None:
         pass
 
@@ -156,7 +156,7 @@ class SimBase:
         return self
 
     def _run(self) -> None:
-        """The base station's main loop (segelfw.base.main polls in a loop; here it sleeps until
+        """The base station's main loop (segelfw.hw.basestation.main polls in a loop; here it sleeps until
         the air or the bridge has something, so 40 idle base stations cost nothing)."""
         fds = [self.port.fd, self.radio.wake_fd]
         while not self._stop.is_set():

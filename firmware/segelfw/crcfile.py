@@ -1,4 +1,4 @@
-# Append-only record files with CRC (the flash queue and the seal event log use them).
+# Append-only files of CRC records: the flash queue, seal event log and counter reservation use them.
 # Record: 0xA5 | kind u8 | len u8 | payload | CRC-32 (4 B, big-endian) over kind, len, payload.
 # A power cut during append leaves a torn tail: scan() stops at the first bad record and reports
 # where the good data ends, so callers rewrite (compact) instead of appending after garbage.

@@ -42,7 +42,8 @@ TX_MARGIN_MS = const(20)  # radio turn-around before a downlink
 class BaseStation:
     """One base station. Call poll() in a loop (run() does), or step it from a simulator."""
 
-    def __init__(self, radio, port, cfg, boot_id=None, clock=None, temperature=None, health_interval_ms=60000):
+    def __init__(self, radio, port, cfg, boot_id=None, clock=None, temperature=None, health_interval_ms=60000,
+                 continuous=None):
         reg = airtime.region(cfg["region"])
         ch = cfg.get("channel", "random")
         self.freq_khz = reg["channels_khz"][0] if ch == "random" else ch
@@ -75,6 +76,12 @@ class BaseStation:
         self.tx_late = 0
         self.dropped = 0  # uplink records dropped unacknowledged because the queue was full
         self.foreign_downlinks = 0  # other base stations' downlinks heard (not forwarded)
+        # Continuous receive (micropython-lib lora start_recv(continuous=True) + poll_recv()): the
+        # modem never leaves RX between packets, and resumes RX by itself after a downlink. A
+        # radio without that low-level API (a simulator's) is read with recv(timeout) windows.
+        self.continuous = hasattr(radio, "poll_recv") if continuous is None else continuous
+        self._listening = False
+        self._crc_seen = 0
         self.hello()
 
     # --- serial out ---
@@ -185,8 +192,25 @@ class BaseStation:
         return sf.TX_SENT
 
     # --- the loop ---
+    def _listen(self):
+        """Continuous mode: -> the packet received since the last call, or None."""
+        if not self._listening:
+            self.radio.start_recv(timeout_ms=None, continuous=True)
+            self._listening = True
+            self._crc_seen = getattr(self.radio, "crc_errors", 0)
+        got = self.radio.poll_recv()
+        crc = getattr(self.radio, "crc_errors", 0)
+        if crc != self._crc_seen:  # the driver drops CRC-error packets in continuous mode and counts them
+            n = (crc - self._crc_seen) & 0xFFFFFFFF
+            self.rx_packets += n
+            self.crc_errors += n
+            self._crc_seen = crc
+        if got is False:  # not receiving (aborted): start again on the next poll
+            self._listening = False
+        return None if got is True or got is False else got
+
     def poll(self, rx_timeout_ms=20):
-        pkt = self.radio.recv(timeout_ms=rx_timeout_ms)
+        pkt = self._listen() if self.continuous else self.radio.recv(timeout_ms=rx_timeout_ms)
         now = self.ticks()
         if pkt is not None:
             self.receive(pkt, now)
@@ -209,32 +233,6 @@ class BaseStation:
             self.poll()
 
 
-# --- on the board (firmware/main.py calls main() when config role == "base") ---
-class UsbSerial:
-    """The USB serial console as the bridge's line: records out on stdout, bytes in from stdin."""
-
-    def __init__(self):
-        import select
-        import sys
-
-        self.out = sys.stdout.buffer
-        self.inp = sys.stdin.buffer
-        self.p = select.poll()
-        self.p.register(sys.stdin, select.POLLIN)
-
-    def write(self, b):
-        return self.out.write(b)
-
-    def read(self):
-        buf = bytearray()
-        while len(buf) < 512 and self.p.poll(0):
-            c = self.inp.read(1)
-            if not c:
-                break
-            buf.extend(c)
-        return bytes(buf) if buf else None
-
-
 def lora_cfg(cfg, freq_khz, board_radio=None):
     reg = airtime.region(cfg["region"])
     c = {"freq_khz": freq_khz, "sf": cfg["sf"], "bw": str(reg["bw_khz"]), "coding_rate": 5, "preamble_len": cfg["preamble"],
@@ -242,33 +240,3 @@ def lora_cfg(cfg, freq_khz, board_radio=None):
     if board_radio and board_radio.get("tx_ant"):
         c["tx_ant"] = board_radio["tx_ant"]
     return c
-
-
-def _temperature():
-    try:
-        import esp32
-
-        f = getattr(esp32, "mcu_temperature", None)  # ESP32-S3; the classic ESP32 has no usable sensor
-        return f() if f is not None else None
-    except ImportError:
-        return None
-
-
-def main(cfg, board):
-    """Run the base station forever on the board (never returns)."""
-    import micropython
-
-    from segelfw.hw import pmu, radio, system
-
-    wdt = system.Watchdog(30000)
-    p = pmu.make(board["pmu"])
-    p.rail("radio", True)
-    ch = cfg["channel"]
-    freq = airtime.region(cfg["region"])["channels_khz"][0] if ch == "random" else ch
-    r = radio.make(board["radio"], lora_cfg(cfg, freq, board["radio"]))
-    print("segel: base station " + cfg["device_id"] + " on " + str(freq) + " kHz SF" + str(cfg["sf"]) + "; serial records follow")
-    micropython.kbd_intr(-1)  # a record may hold 0x03: the bridge's bytes must not raise KeyboardInterrupt
-    bs = BaseStation(r, UsbSerial(), cfg, temperature=_temperature)
-    while True:
-        bs.poll(20)
-        wdt.feed()
