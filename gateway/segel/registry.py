@@ -242,6 +242,18 @@ def secret_fingerprint(secret: bytes) -> str:
     return hmac.new(secret, b"segel fleet fingerprint v1", hashlib.sha256).hexdigest()[:16]
 
 
+FLEET_INTERVAL_KEY = "fleet_report_interval_s"  # fleet.toml's report interval, as provisioned
+
+
+def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM fleet_meta WHERE name = ?", (name,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_meta(conn: sqlite3.Connection, name: str, value: object) -> None:
+    conn.execute("INSERT OR REPLACE INTO fleet_meta(name, value) VALUES (?, ?)", (name, str(value)))
+
+
 def stored_fingerprint(conn: sqlite3.Connection) -> str | None:
     row = conn.execute("SELECT value FROM fleet_meta WHERE name = ?", (FINGERPRINT_KEY,)).fetchone()
     return str(row[0]) if row else None

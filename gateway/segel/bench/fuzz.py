@@ -167,7 +167,9 @@ def _worker(argv: list[str]) -> None:
             dump()
 
     dump()
-    atheris.Setup([argv[0], *rest], one)
+    # libFuzzer re-runs argv[0] through the shell for -merge: name this worker as a command line
+    argv0 = f"{sys.executable} -m segel.bench.fuzz {target} 0 {stats_file.with_suffix('.merge.json')}"
+    atheris.Setup([argv0, *rest], one)
     atheris.Fuzz()
 
 

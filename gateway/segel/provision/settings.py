@@ -222,9 +222,22 @@ def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = No
     conn = store.connect(fleet.registry_db())
     try:
         reg.check_fleet_secret(conn, fleet.secret(), fleet.secret_path, fleet.registry_db())
+        record_interval(conn, s)
     finally:
         conn.close()
     return fleet
+
+
+def record_interval(conn: object, s: FleetSettings) -> None:
+    """Remember the trackers' report interval in the registry, so the gateway can warn when the
+    custody rules assume another one (a calendar copied from the rehearsal)."""
+    import sqlite3
+
+    assert isinstance(conn, sqlite3.Connection)
+    iv = s.intervals.get("report_interval_s")
+    if iv:
+        with reg.transaction(conn):
+            reg.set_meta(conn, reg.FLEET_INTERVAL_KEY, float(iv))
 
 
 def copy_fleet(src: Fleet, dest: Path, registry_path: str) -> Fleet:
