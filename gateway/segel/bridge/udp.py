@@ -15,6 +15,7 @@ import binascii
 import collections
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -151,7 +152,7 @@ class PacketForwarderServer:
             doc = json.loads(body)
             if not isinstance(doc, dict):
                 raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # (arrays nested a thousand deep)
             self._malformed(addr, f"PUSH_DATA JSON: {e}")
             return  # not acknowledged: the gateway's ackr statistic shows the problem
         self.counters["push_data"] += 1
@@ -195,7 +196,7 @@ class PacketForwarderServer:
                 raise ValueError("empty data")
             rx = Reception(gw.eui, int(pk["tmst"]) & 0xFFFFFFFF, time.time(), float(pk["freq"]), datr, sf,
                            float(pk.get("rssi", 0)), float(pk.get("lsnr", 0.0)), frame)
-        except (KeyError, ValueError, TypeError, binascii.Error) as e:
+        except (KeyError, ValueError, TypeError, OverflowError, binascii.Error) as e:  # (int(1e999): Overflow)
             self.counters["bad_rxpk"] += 1
             log.warning("bad rxpk from gateway %s: %s", gw.eui, e)
             return None
@@ -220,8 +221,8 @@ class PacketForwarderServer:
         err = "NONE"
         if body.strip(b"\x00 "):
             try:
-                err = str(json.loads(body).get("txpk_ack", {}).get("error", "NONE"))
-            except (ValueError, AttributeError):
+                err = str(json.loads(body).get("txpk_ack", {}).get("error", "NONE"))[:40]
+            except (ValueError, AttributeError, RecursionError):
                 self.counters["malformed"] += 1
                 return
         with self._lock:
@@ -293,7 +294,8 @@ class PacketForwarderServer:
             out[eui] = {"rx_packets": rxnb if rxnb is not None else g.rx_ok + g.crc_errors,
                         "crc_errors": (rxnb - rxok) if rxnb is not None and rxok is not None else g.crc_errors,
                         "tx_packets": _int(s.get("txnb")) if "txnb" in s else g.tx_ok, "tx_errors": g.tx_errors,
-                        "ackr": s.get("ackr"), "lat": s.get("lati"), "lon": s.get("long"), "last_seen": round(g.last_seen, 3),
+                        "ackr": _finite(s.get("ackr")), "lat": _finite(s.get("lati")), "lon": _finite(s.get("long")),
+                        "last_seen": round(g.last_seen, 3),
                         "downlink_route": g.pull_addr is not None}
         return out
 
@@ -301,8 +303,16 @@ class PacketForwarderServer:
 def _int(v: Any) -> int | None:
     try:
         return int(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, "abc", 1e999
         return None
+
+
+def _finite(v: Any) -> float | None:
+    """A number from the forwarder's JSON that can go on as JSON (not inf, not a string)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v) if abs(v) < 1e300 else float("inf")
+    return f if math.isfinite(f) else None
 
 
 def _rx_time(s: Any, fallback: float) -> float:
