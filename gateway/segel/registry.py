@@ -118,6 +118,10 @@ _DEVICE_SELECT = ("SELECT d.device_id, d.key_epoch, d.board, d.role, b.box_id, b
                   "d.prev_epoch, d.prev_until, d.prev_secret FROM devices d LEFT JOIN boxes b ON b.device_id = d.device_id")
 
 
+def _device(r: tuple) -> Device:
+    return Device(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]))
+
+
 class Registry:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -149,11 +153,11 @@ class Registry:
 
     def get(self, device_id: int) -> Device | None:
         row = self.conn.execute(_DEVICE_SELECT + " WHERE d.device_id = ?", (device_id,)).fetchone()
-        return Device(*row[:10], bool(row[10])) if row else None
+        return _device(row) if row else None
 
     def devices(self) -> list[Device]:
         rows = self.conn.execute(_DEVICE_SELECT + " ORDER BY d.device_id").fetchall()
-        return [Device(*r[:10], bool(r[10])) for r in rows]
+        return [_device(r) for r in rows]
 
     def revoke(self, device_id: int, reason: str, at: float | None = None) -> Device:
         """A stolen or lost tracker: its frames are refused from now on (and raise an alert)."""

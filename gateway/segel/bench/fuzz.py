@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 STATS_EVERY = 20_000  # inputs between two writes of the outcome counts
 
@@ -110,7 +111,7 @@ def run_target(target: str, runs: int, corpus: Path | None = None, artifacts: Pa
         t0 = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
         seconds = time.monotonic() - t0
-        data = json.loads(stats.read_text()) if stats.exists() else {"inputs": 0, "outcomes": {}}
+        data: dict[str, Any] = json.loads(stats.read_text()) if stats.exists() else {"inputs": 0, "outcomes": {}}
         if keep and proc.returncode == 0:
             corpus.mkdir(parents=True, exist_ok=True)
             subprocess.run([sys.executable, "-m", "segel.bench.fuzz", target, "0", str(Path(tmp) / "merge.json"),

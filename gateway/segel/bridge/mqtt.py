@@ -191,11 +191,11 @@ class Publisher:
             log.warning("bad downlink on %s: %s", msg.topic, e)
 
 
-def parse_downlink(payload: bytes) -> dict[str, Any]:
+def parse_downlink(payload: bytes | bytearray) -> dict[str, Any]:
     """A downlink message from the gateway, checked: {"device": 6 hex digits, "frame": hex,
     "tx_at": null or a finite unix time}. ValueError says what is wrong (anyone with the
     gateway's account could send anything here)."""
-    d = strict_json(payload, 4096, "downlink")  # size, depth, duplicate keys, UTF-8, finite numbers
+    d = strict_json(bytes(payload), 4096, "downlink")  # size, depth, duplicate keys, UTF-8, finite numbers
     if not isinstance(d.get("device"), str) or not isinstance(d.get("frame"), str):
         raise ValueError("needs {\"device\": \"000101\", \"frame\": \"<hex>\", \"tx_at\": null}")
     frame = bytes.fromhex(d["frame"])
