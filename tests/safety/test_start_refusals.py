@@ -117,3 +117,24 @@ def test_a_killed_gateways_lock_does_not_block_the_next_start(tmp_path: Path) ->
         except AlreadyRunning:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_two_gateways_with_one_client_id_are_told_so(tmp_path: Path, mosquitto, caplog) -> None:
+    """On two databases the lock cannot see each other: the broker hands the session back and
+    forth, and the log says why instead of only "Unspecified error"."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cfg_a, _ = gwtest.setup(tmp_path / "a", mosquitto.port)
+    cfg_b, _ = gwtest.setup(tmp_path / "b", mosquitto.port)
+    a = Gateway(gwtest.load(cfg_a)).start()
+    b = Gateway(gwtest.load(cfg_b)).start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                "another client is probably using our client id 'gw-test'" in r.getMessage() for r in caplog.records):
+            time.sleep(0.2)
+        assert any("another client is probably using our client id 'gw-test'" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        a.stop()
+        b.stop()

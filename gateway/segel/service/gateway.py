@@ -268,10 +268,24 @@ class Gateway:
                 self.snap.mqtt_connected = False
                 if not self._stopping.is_set():
                     log.warning("lost the broker (%s); reconnecting with backoff", detail)
+                    self._taken_over(detail)
             if event in ("connected", "refused", "connect_failed"):
                 self._first_contact.set()
         except Exception:
             log.exception("error handling MQTT event %s", event)
+
+    def _taken_over(self, detail: str) -> None:
+        """Another client with our client id takes the session (MQTT 5 says so; 3.1.1 only
+        drops us): a second gateway with the same mqtt.client_id. Say it, once a minute at most."""
+        now = time.monotonic()
+        self._drops = [t for t in getattr(self, "_drops", []) if now - t < 60] + [now]
+        if "taken over" in detail.lower() or len(self._drops) >= 5:
+            if now - getattr(self, "_said_taken", -1e9) >= 60:
+                self._said_taken = now
+                log.error("the broker keeps dropping us (%d times in a minute; last: %s): another client is probably "
+                          "using our client id %r, e.g. a second gateway on another database with the same "
+                          "mqtt.client_id. Each gateway needs its own client id (docs/mqtt.md)",
+                          len(self._drops), detail, self.cfg.mqtt.client_id)
 
     def _on_messages(self, msgs: list[mqttlink.Incoming]) -> None:
         try:
