@@ -138,3 +138,12 @@ def test_two_gateways_with_one_client_id_are_told_so(tmp_path: Path, mosquitto, 
     finally:
         a.stop()
         b.stop()
+
+
+def test_fleet_init_with_the_gateways_database_in_a_new_folder(tmp_path: Path) -> None:
+    """README step 2: `segel fleet init --db /var/lib/segel/segel.db` before the folder exists."""
+    r = CliRunner().invoke(main, ["fleet", "init", "--fleet", str(tmp_path / "fleet"),
+                                  "--db", str(tmp_path / "var" / "lib" / "segel.db")])
+    assert r.exit_code == 0, r.output
+    conn = store.connect(tmp_path / "var" / "lib" / "segel.db")
+    assert registry.stored_fingerprint(conn) is not None

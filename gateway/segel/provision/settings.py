@@ -212,6 +212,11 @@ def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = No
         raise SettingsError(f"{fleet.settings_path} already exists; edit it instead of re-initialising")
     s = settings or FleetSettings()
     validate_settings(s)
+    db = Path(s.registry_path) if Path(s.registry_path).is_absolute() else fleet.root / s.registry_path
+    try:  # the registry's folder first: a failure here must leave no half-made fleet behind
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SettingsError(f"cannot create the registry's folder {db.parent}: {e.strerror}") from None
     private.private_dir(fleet.root)  # holds the fleet secret
     reg.create_fleet_secret(fleet.secret_path)  # refuses to overwrite
     private.write_text(fleet.settings_path, to_toml(s))  # may hold the depot WiFi and MQTT passwords
