@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segel import protocol
-from segel.ids import SIM_FIRST, device_hex, is_simulated
+from segel.ids import SIM_FIRST, device_hex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -128,13 +128,11 @@ class Registry:
         conn.executescript(SCHEMA)
         migrate(conn)
 
-    def add_device(self, device_id: int, board: str = "tbeam-v1.1", role: str = "tracker", key_epoch: int = 0,
-                   simulated: bool = False) -> Device:
+    def add_device(self, device_id: int, board: str = "tbeam-v1.1", role: str = "tracker", key_epoch: int = 0) -> Device:
+        """Register a device under an id given by the caller (provisioning takes `next_free_ids`,
+        which never reaches the simulator's range)."""
         if not 0 <= device_id <= protocol.DEVICE_ID_MAX:
             raise RegistryError(f"device id {device_id} out of range")
-        if is_simulated(device_id) and not simulated:
-            raise RegistryError(f"device id {device_hex(device_id)} is in the simulator's range ({SIM_FIRST:06x} and up): "
-                                "real trackers use lower ids")
         try:
             self.conn.execute(
                 "INSERT INTO devices(device_id, key_epoch, board, role, created_at) VALUES (?,?,?,?,?)",
@@ -145,9 +143,9 @@ class Registry:
         return Device(device_id, key_epoch, board, role)
 
     def next_free_ids(self, count: int, start: int = 0x000101) -> list[int]:
-        row = self.conn.execute("SELECT MAX(device_id) FROM devices").fetchone()
+        row = self.conn.execute("SELECT MAX(device_id) FROM devices WHERE device_id < ?", (SIM_FIRST,)).fetchone()
         first = max(start, (row[0] or 0) + 1)
-        if first + count - 1 >= SIM_FIRST:  # the ids above are the simulator's
+        if first + count - 1 >= SIM_FIRST:  # the ids above are the simulator's: never handed out
             raise RegistryError("no free device ids left")
         return list(range(first, first + count))
 

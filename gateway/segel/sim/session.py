@@ -249,7 +249,7 @@ class Rehearsal:
         boxes_csv.write_text(scn_mod.boxes_csv_with_devices(scn, self.boxes, self.devices), encoding="utf-8")
         conn.execute("BEGIN IMMEDIATE")
         for b in self.boxes:
-            reg.add_device(self.devices[b.box], simulated=True)
+            reg.add_device(self.devices[b.box])
         conn.execute("COMMIT")
         f = scn.files()
         judge = build_judge(conn, places=[f["places"], f["corridors"]], boxes=boxes_csv, calendar=f["calendar"],
