@@ -99,6 +99,9 @@ def register(group: click.Group) -> None:
         for a in written.accounts:
             counts[a.role] = counts.get(a.role, 0) + 1
         click.echo(f"{len(written.accounts)} accounts: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+        if not counts.get(deploy.TRACKER):
+            click.echo("warning: no trackers are registered yet, so none can log in: provision them (segel provision) "
+                       "and run this again", err=True)
         for f in written.files:
             click.echo(f"wrote {f}")
         click.echo(f"each session may queue {written.max_queued:,} messages while away (--max-queued)")
