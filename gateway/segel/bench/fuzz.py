@@ -135,7 +135,11 @@ def replay(target: str, inputs: list[bytes]) -> Counter[str]:
 
 def _worker(argv: list[str]) -> None:
     """python -m segel.bench.fuzz TARGET RUNS STATS_FILE [libFuzzer args and corpus dirs]"""
+    import logging
+
     import atheris  # the fuzz extra: pip install atheris (scripts/setup.sh --test installs it)
+
+    logging.disable(logging.CRITICAL)  # the targets' warnings would be millions of log lines
 
     target, runs, stats_file, rest = argv[1], int(argv[2]), Path(argv[3]), argv[4:]
     with atheris.instrument_imports(include=["segel"]):

@@ -14,12 +14,9 @@ from __future__ import annotations
 import base64
 import collections
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-logging.disable(logging.CRITICAL)  # the targets' warnings would be millions of log lines
 
 KEY = bytes(range(32))  # a fixed device key: only the targets' own frames carry a valid MAC
 DEVICE = 0x000101
