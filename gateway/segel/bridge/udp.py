@@ -33,6 +33,8 @@ log = logging.getLogger("segel.bridge.udp")
 
 PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
 VERSIONS = (1, 2)
+# TX_ACK error names (Semtech packet forwarder PROTOCOL.TXT, section 6)
+TX_ERRORS = ("TOO_LATE", "TOO_EARLY", "COLLISION_PACKET", "COLLISION_BEACON", "TX_FREQ", "TX_POWER", "GPS_UNLOCKED")
 TX_GAP_MS = 20  # between two downlinks into one receive window
 
 
@@ -234,7 +236,8 @@ class PacketForwarderServer:
             self.counters["tx_ok"] += 1
         else:
             gw.tx_errors += 1
-            self.counters[f"tx_{err.lower()}"] += 1
+            # counted under the protocol's own names only: a forwarder's free text must not grow the counters
+            self.counters[f"tx_{err.lower()}" if err in TX_ERRORS else "tx_other_error"] += 1
             log.info("gateway %s refused a downlink%s: %s", gw.eui, f" for {pend[0]}" if pend else "", err)
 
     # --- downstream ---
