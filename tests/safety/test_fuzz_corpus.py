@@ -72,3 +72,26 @@ def kept_named(target: str) -> list[bytes]:
 
 def test_every_surface_the_issue_names_has_a_target() -> None:
     assert set(TARGETS) == {"frame", "serial", "udp", "bridge_json", "places", "config"}
+
+
+def test_made_up_gateway_euis_cannot_grow_the_forwarder_server_without_bound(tmp_path: Path) -> None:
+    """Found while fuzzing: every datagram with a new EUI created a gateway record for ever (and
+    the bridge's status grew with them). Now a bridge serves at most MAX_GATEWAYS."""
+    from segel.bridge.buffer import Buffer
+    from segel.bridge.udp import MAX_GATEWAYS, PacketForwarderServer
+
+    srv = PacketForwarderServer("127.0.0.1", 0, "b1", Buffer(tmp_path / "b.db"))
+    try:
+        srv.sock.close()
+
+        class Sock:
+            def sendto(self, data: bytes, addr: object) -> int:
+                return len(data)
+
+        srv.sock = Sock()  # type: ignore[assignment]
+        for i in range(MAX_GATEWAYS + 44):
+            srv.datagram(bytes((2, 0, 1, 2)) + i.to_bytes(8, "big"), ("127.0.0.1", 1700))
+        assert len(srv.gateways) == MAX_GATEWAYS and srv.counters["too_many_gateways"] == 44
+        assert len(srv.base_status()) == MAX_GATEWAYS
+    finally:
+        srv._stop.set()

@@ -30,7 +30,7 @@ STATS_EVERY = 20_000  # inputs between two writes of the outcome counts
 
 # outcome labels (or parts of "a+b" labels) that mean the input was refused, each counted
 REJECTIONS = ("empty", "short_input", "crc_error", "framing_error", "bad_record", "malformed", "bad_rxpk", "crc_fail",
-              "no_crc", "unknown_gateway", "bad_downlink", "tx_ack_unknown_token")
+              "no_crc", "unknown_gateway", "too_many_gateways", "bad_downlink", "tx_ack_unknown_token")
 
 
 def is_rejection(label: str) -> bool:

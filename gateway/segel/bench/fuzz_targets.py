@@ -176,7 +176,8 @@ def udp(data: bytes) -> str:
         except ValueError:
             return "bad_downlink"
         return "down_" + srv.downlink(d)
-    json.dumps(srv.base_status(), allow_nan=False)  # the bridge's status must stay valid JSON
+    if 64 <= sel < 128 or data[-1] % 64 == 0:  # the bridge's status must stay valid JSON (what a PUSH_DATA's stat feeds)
+        json.dumps(srv.base_status(), allow_nan=False)
     moved = sorted(k for k in srv.counters if srv.counters[k] != before.get(k, 0))
     if len(srv._heard) > 10_000:
         srv._heard.clear()

@@ -33,6 +33,7 @@ log = logging.getLogger("segel.bridge.udp")
 
 PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
 VERSIONS = (1, 2)
+MAX_GATEWAYS = 256  # packet forwarders one bridge serves; a bridge is one site (docs/bridge.md)
 # TX_ACK error names (Semtech packet forwarder PROTOCOL.TXT, section 6)
 TX_ERRORS = ("TOO_LATE", "TOO_EARLY", "COLLISION_PACKET", "COLLISION_BEACON", "TX_FREQ", "TX_POWER", "GPS_UNLOCKED")
 TX_GAP_MS = 20  # between two downlinks into one receive window
@@ -131,6 +132,12 @@ class PacketForwarderServer:
                 return
             gw = self.gateways.get(eui)
             if gw is None:
+                if len(self.gateways) >= MAX_GATEWAYS:  # anyone on the LAN can make up EUIs: bound what they cost
+                    self.counters["too_many_gateways"] += 1
+                    if self.counters["too_many_gateways"] in (1, 100, 10000):
+                        log.warning("datagram from a new gateway %s at %s:%s ignored: already %d gateways (name yours "
+                                    "with --gateway)", eui, addr[0], addr[1], MAX_GATEWAYS)
+                    return
                 gw = self.gateways[eui] = GatewayState(eui)
                 log.info("gateway %s at %s:%s", eui, *addr)
             gw.version, gw.last_seen = ver, time.time()
