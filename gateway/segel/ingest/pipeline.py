@@ -26,6 +26,7 @@ from segel.influx import lines, outbox
 from segel.ingest import commands
 from segel.ingest.acks import AckBatch
 from segel.ingest.codec import FrameCodec
+from segel.ingest.epochs import Codecs, verify
 from segel.ingest.guard import Guard
 from segel.messages import (
     BAD_MAC_FLOOD,
@@ -108,7 +109,7 @@ class Pipeline:
         self.reack_after_s = reack_after_s
         self.registry_ttl_s = registry_ttl_s
         self.clock = clock  # device time of downlinks (a simulation passes its own clock)
-        self._codecs: dict[tuple[int, int], FrameCodec] = {}
+        self._codecs = Codecs(keyring)
         self._devices: dict[int, tuple[float, Device | None]] = {}
         self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
         # per batch
@@ -321,7 +322,8 @@ class Pipeline:
             return self._reject(res, RejectReason.UNKNOWN_DEVICE, f"device {device_hex(dev_id)} is not registered", dev_id)
         state = self._state(dev_id)
         try:
-            decoded, epoch, codec, device = self._verify(frame, hdr, device, up.received_at)
+            decoded, epoch, codec, device = verify(self._codecs, frame, hdr, device, up.received_at,
+                                                   lambda: self._device(dev_id, fresh=True))
         except FrameError as e:
             return self._reject(res, e.reason, e.detail, dev_id)
         if device.revoked_at is not None:  # its own key: the stolen or lost tracker itself is talking
@@ -451,49 +453,7 @@ class Pipeline:
                 res.alerts += self._call_judge(j, "on_notice", n)
 
     def _codec(self, dev_id: int, epoch: int) -> FrameCodec:
-        c = self._codecs.get((dev_id, epoch))
-        if c is None:
-            c = FrameCodec(protocol.DeviceKeys.from_device_key(self.keyring.device_key(dev_id, epoch)))
-            self._codecs[(dev_id, epoch)] = c
-        return c
-
-    def _verify(self, frame: bytes, hdr: protocol.Header, device: Device,
-                now: float) -> tuple[protocol.Frame, int, FrameCodec, Device]:
-        """(frame, the key epoch it verified under, that epoch's codec, the device record). A MAC
-        failure re-reads the registry once (the tracker may just have been re-keyed), then tries
-        the previous epoch while a rotation's transition lasts (`segel keys rotate`)."""
-        dev_id = hdr.device_id
-        codec = self._codec(dev_id, device.key_epoch)
-        try:
-            return codec.verify_and_decode(frame, hdr), device.key_epoch, codec, device
-        except FrameError as e:
-            if e.reason != RejectReason.BAD_MAC:
-                raise
-            first = e
-        fresh = self._device(dev_id, fresh=True)
-        if fresh is not None and fresh.key_epoch != device.key_epoch:  # re-keyed since we cached its record
-            device, codec = fresh, self._codec(dev_id, fresh.key_epoch)
-            try:
-                return codec.verify_and_decode(frame, hdr), device.key_epoch, codec, device
-            except FrameError as e2:
-                if e2.reason != RejectReason.BAD_MAC:
-                    raise
-                first = e2
-        device = fresh or device
-        if device.prev_epoch is not None and device.accepts_previous(now):
-            old = self._previous_codec(dev_id, device.prev_epoch, device.prev_secret)
-            if old is not None:
-                try:
-                    return old.verify_and_decode(frame, hdr), device.prev_epoch, old, device
-                except FrameError:
-                    pass
-        raise first
-
-    def _previous_codec(self, dev_id: int, epoch: int, previous_secret: bool) -> FrameCodec | None:
-        if not previous_secret:
-            return self._codec(dev_id, epoch)
-        key = self.keyring.previous_key(dev_id, epoch)
-        return FrameCodec(protocol.DeviceKeys.from_device_key(key)) if key is not None else None
+        return self._codecs.current(dev_id, epoch)
 
     def _revoked(self, res: ProcessResult, device: Device) -> ProcessResult:
         """A revoked tracker's own frame: refused, counted, and a notice (alert) saying where."""

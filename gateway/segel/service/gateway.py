@@ -42,9 +42,9 @@ from segel.ingest.guard import Guard
 from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
-from segel.registry import KeyRing, Registry, check_fleet_secret, check_previous_secret, load_fleet_secret
+from segel.registry import KeyRing, Registry
 from segel.service import health
-from segel.service.lock import InstanceLock
+from segel.service.lock import InstanceLock, SessionWatch, open_checked
 
 log = logging.getLogger("segel.service.gateway")
 
@@ -143,6 +143,7 @@ class Gateway:
         self._lock = threading.Lock()
         self._first_contact = threading.Event()
         self._instance_lock: InstanceLock | None = None
+        self._drops = SessionWatch(config.mqtt.client_id)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -161,20 +162,7 @@ class Gateway:
     def _start(self, db_path: Any) -> Gateway:
         c = self.cfg
         g = c.gateway
-        secret_path = c.path(g.fleet_secret)
-        secret = load_fleet_secret(secret_path)
-        conn = store.connect(db_path)
-        try:
-            # the wrong fleet's secret would turn every genuine frame into a critical forged_frame
-            if check_fleet_secret(conn, secret, secret_path, db_path):
-                log.warning("the registry %s had no fleet fingerprint: recorded the one of %s", db_path, secret_path)
-            previous = None
-            if g.previous_fleet_secret:  # a rotation to a new secret: trackers not yet re-imaged
-                previous = load_fleet_secret(c.path(g.previous_fleet_secret))
-                check_previous_secret(conn, previous, c.path(g.previous_fleet_secret))
-        except BaseException:
-            conn.close()
-            raise
+        conn, secret, previous = open_checked(c, db_path)
         conn.execute(health.HEALTH_SCHEMA)
         keyring = KeyRing(secret, Registry(conn), previous)
         self.pipeline = Pipeline(conn, keyring, self.judges,
@@ -268,24 +256,13 @@ class Gateway:
                 self.snap.mqtt_connected = False
                 if not self._stopping.is_set():
                     log.warning("lost the broker (%s); reconnecting with backoff", detail)
-                    self._taken_over(detail)
+                    said = self._drops.dropped(detail)
+                    if said:
+                        log.error("%s", said)
             if event in ("connected", "refused", "connect_failed"):
                 self._first_contact.set()
         except Exception:
             log.exception("error handling MQTT event %s", event)
-
-    def _taken_over(self, detail: str) -> None:
-        """Another client with our client id takes the session (MQTT 5 says so; 3.1.1 only
-        drops us): a second gateway with the same mqtt.client_id. Say it, once a minute at most."""
-        now = time.monotonic()
-        self._drops = [t for t in getattr(self, "_drops", []) if now - t < 60] + [now]
-        if "taken over" in detail.lower() or len(self._drops) >= 5:
-            if now - getattr(self, "_said_taken", -1e9) >= 60:
-                self._said_taken = now
-                log.error("the broker keeps dropping us (%d times in a minute; last: %s): another client is probably "
-                          "using our client id %r, e.g. a second gateway on another database with the same "
-                          "mqtt.client_id. Each gateway needs its own client id (docs/mqtt.md)",
-                          len(self._drops), detail, self.cfg.mqtt.client_id)
 
     def _on_messages(self, msgs: list[mqttlink.Incoming]) -> None:
         try:
