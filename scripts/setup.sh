@@ -17,6 +17,7 @@ if [ "$want_test" = 1 ]; then
   command -v influx >/dev/null || need_apt+=(influxdb-client)  # the 1.x CLI deploy/influxdb/setup-1x.sh uses
   command -v victoria-metrics >/dev/null || need_apt+=(victoria-metrics)
   command -v node >/dev/null || need_apt+=(nodejs npm)
+  command -v pdftotext >/dev/null || need_apt+=(poppler-utils)  # reads and renders the custody reports
   command -v chromium >/dev/null || need_apt+=(chromium)  # the console's browser tests (Playwright drives it)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -44,6 +45,8 @@ echo "setup: installing the gateway into .venv"
 if [ "$want_test" = 1 ]; then
   echo "setup: installing MicroPython (WebAssembly port) for the firmware tests"
   (cd tools/mpy-node && npm ci --no-audit --no-fund --loglevel=error)
+  echo "setup: installing the console's map libraries (to check the bundled copies against them)"
+  (cd tools/console-vendor && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: done"
 # The command lives in the project's own environment, which is not on PATH: say where it is.

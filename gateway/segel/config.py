@@ -117,6 +117,11 @@ class CustodySection:
     # where places may be: west,south,east,north in degrees (default: Indonesia with a margin);
     # a place outside is a warning at import (refused with --strict): a lost minus sign, swapped lat/lon
     region: str = "94.7,-11.2,141.1,6.3"
+    signing_key: str = ""  # Ed25519 key (`segel keys init`) that signs ledger checkpoints; "" = unsigned, marked missing
+    checkpoint_interval_s: float = 600.0  # sign the changed box chains this often (0 = never)
+    checkpoint_file: str = ""  # append-only JSON-lines copy of every checkpoint ("" = none)
+    webhook_template: str = "segel"  # segel | telegram | whatsapp | text (segel.notify.templates)
+    webhook_chat_id: str = ""  # the Telegram chat or WhatsApp recipient of telegram/whatsapp templates
 
 
 @dataclass
@@ -205,7 +210,7 @@ def _redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
 CHOICES = {"influx.kind": ("none", "v1", "v2"), "mqtt.protocol": ("5", "3.1.1"), "mqtt.link": ("process", "thread"),
            "custody.webhook_min_severity": ("", "critical", "high", "warning", "info"),
-           "locale.language": ("id", "en"), "console.secure_cookies": ("auto", "always", "never"),
+           "locale.language": ("id", "en"), "custody.webhook_template": ("segel", "telegram", "whatsapp", "text"), "console.secure_cookies": ("auto", "always", "never"),
            "notify.smtp_security": ("none", "starttls", "tls"),
            "notify.email_min_severity": ("critical", "high", "warning", "info")}
 
@@ -357,6 +362,9 @@ max_speed_kmh = 250.0
 # report_interval_s = 300     # for the silence rule (0 = the calendar's)
 # webhook_urls = ["https://ops.example/segel"]
 # webhook_secret = "..."      # or SEGEL_CUSTODY_WEBHOOK_SECRET
+# signing_key = "fleet/signing.key"     # `segel keys init`: signs the ledger checkpoints
+# checkpoint_interval_s = 600
+# checkpoint_file = "checkpoints.jsonl"   # append-only copy for oversight (also MQTT segel/checkpoints/#)
 
 [locale]                      # what people read
 language = "id"               # id (Bahasa Indonesia) | en

@@ -57,3 +57,37 @@ def check_name(text: object, what: str) -> str:
 def is_device_hex(text: object) -> bool:
     """True for a device id in its canonical text form (six lowercase hex digits)."""
     return isinstance(text, str) and _DEVICE_RE.fullmatch(text) is not None
+
+
+# ---- box labels: what a receiving officer scans ------------------------------------------------------
+
+BOX_LABEL_PREFIX = "SGL1"
+
+
+def fleet_id(fleet_secret: bytes) -> str:
+    """A fleet's public name on its labels: 8 hex digits derived from (never revealing) the fleet
+    secret, so a label from another fleet is told apart at once."""
+    import hashlib
+    import hmac
+
+    return hmac.new(fleet_secret, b"segel fleet id", hashlib.sha256).hexdigest()[:8].upper()
+
+
+def box_label(fleet: str, box: str, device_id: int | None) -> str:
+    """The QR text of a box label: SGL1:<fleet>:<box>:<tracker>. Upper-case hex, so a QR code of the
+    usual box codes (64.08.04.2001-001-GUB) uses its dense alphanumeric mode."""
+    dev = device_hex(device_id).upper() if device_id is not None else "-"
+    return f"{BOX_LABEL_PREFIX}:{fleet.upper()}:{box}:{dev}"
+
+
+def parse_box_label(text: str) -> tuple[str, str, int | None]:
+    """(fleet, box, tracker) from a scanned box label; raises ValueError saying what was scanned."""
+    parts = text.strip().split(":")
+    if len(parts) < 4 or parts[0].upper() != BOX_LABEL_PREFIX:
+        if text.strip().upper().startswith("SGL-"):
+            raise ValueError(f"{text.strip()!r} is a tracker label (no box): scan the label on the box")
+        raise ValueError(f"{text.strip()[:40]!r} is not a Segel box label (SGL1:<fleet>:<box>:<tracker>)")
+    fleet, box, dev = parts[1], ":".join(parts[2:-1]), parts[-1]
+    if not box:
+        raise ValueError("the label names no box")
+    return fleet.upper(), box, None if dev == "-" else parse_device(dev)

@@ -231,6 +231,20 @@ class Registry:
                 (time.time(), box_id, device_id, tps, previous_box, int(force), by),
             )
 
+    def unpair(self, box_id: str, by: str | None = None) -> int | None:
+        """Take the tracker off a box (recorded in `pairings` with no device); returns the tracker
+        that was on it, None if it had none."""
+        row = self.conn.execute("SELECT device_id FROM boxes WHERE box_id = ?", (box_id,)).fetchone()
+        if row is None:
+            raise RegistryError(f"no box {box_id!r}")
+        if row[0] is None:
+            return None
+        with transaction(self.conn):
+            self.conn.execute("UPDATE boxes SET device_id = NULL WHERE box_id = ?", (box_id,))
+            self.conn.execute("INSERT INTO pairings(at, box_id, device_id, tps, previous_box, forced, by) "
+                              "VALUES (?,?,NULL,NULL,NULL,0,?)", (time.time(), box_id, by))
+        return int(row[0])
+
 
 # ---- fleet secret -------------------------------------------------------------------------------
 

@@ -7,6 +7,10 @@
 - `security_log`: every rejected frame with its raw bytes and reason.
 - `outbox` / `outbox_parked`: InfluxDB lines waiting to be written (see `segel.influx.outbox`).
 - `stats`: lifetime counters (accepted, duplicates, rejected:<reason>) for `segel status`.
+- `publications`: changes made outside the gateway's worker (an operator's ack or resolve, from
+  the console or the CLI, in any process) waiting for the running gateway to publish them on
+  MQTT and to the webhooks; written in the change's own transaction, so none is lost while the
+  gateway or the broker is down.
 
 All writes happen inside the caller's transaction; nothing here commits on its own.
 """
@@ -67,6 +71,12 @@ CREATE TABLE IF NOT EXISTS outbox_parked (
     line    TEXT NOT NULL,
     reason  TEXT NOT NULL,
     at      REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS publications (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind  TEXT NOT NULL,
+    body  TEXT NOT NULL,
+    at    REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stats (
     name   TEXT PRIMARY KEY,
@@ -221,3 +231,24 @@ def security_events(conn: sqlite3.Connection, limit: int = 50) -> list[tuple]:
         "SELECT id, at, topic, reason, detail, device_id, hex(frame) FROM security_log ORDER BY id DESC LIMIT ?",
         (limit,),
     ).fetchall()
+
+
+def queue_publication(conn: sqlite3.Connection, kind: str, body: dict, at: float) -> None:
+    """Queue a change for the gateway to publish (inside the caller's transaction). kind "alert":
+    `body` is the alert's published JSON (docs/alerts.md)."""
+    import json
+
+    conn.execute("INSERT INTO publications(kind, body, at) VALUES (?, ?, ?)",
+                 (kind, json.dumps(body, separators=(",", ":"), default=str), at))
+
+
+def pending_publications(conn: sqlite3.Connection, limit: int = 500) -> list[tuple[int, str, dict]]:
+    """The oldest queued publications: (id, kind, body)."""
+    import json
+
+    return [(i, k, json.loads(b)) for i, k, b in conn.execute(
+        "SELECT id, kind, body FROM publications ORDER BY id LIMIT ?", (limit,))]
+
+
+def forget_publications(conn: sqlite3.Connection, up_to_id: int) -> None:
+    conn.execute("DELETE FROM publications WHERE id <= ?", (up_to_id,))

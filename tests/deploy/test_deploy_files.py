@@ -31,7 +31,8 @@ def verify_unit(tmp_path: Path, name: str, instance: str | None = None) -> str:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("name,instance", [("segel-gateway.service", None), ("segel-bridge@.service", "ppk-sangatta")])
+@pytest.mark.parametrize("name,instance", [("segel-gateway.service", None), ("segel-bridge@.service", "ppk-sangatta"),
+                                           ("segel-console.service", None)])
 def test_systemd_units_verify(tmp_path: Path, name: str, instance: str | None) -> None:
     out = verify_unit(tmp_path, name, instance)
     assert "Unknown" not in out and "ignoring" not in out and "failed" not in out and "not executable" not in out, out
@@ -107,3 +108,20 @@ def test_dockerfile_copies_what_the_wheel_needs() -> None:
     pyproject = (ROOT / "gateway" / "pyproject.toml").read_text()
     for _, src, _dst in lines[1:]:
         assert f'"../{src}"' in pyproject, f"{src} is not force-included by the wheel"
+
+
+def test_console_behind_a_tls_proxy() -> None:
+    """The reverse-proxy examples reach the console on loopback, say it was HTTPS, and do not buffer
+    the live updates; the production config keeps the console on loopback with Secure cookies."""
+    nginx = (DEPLOY / "console" / "nginx.conf").read_text()
+    assert "listen 443 ssl" in nginx and "proxy_pass http://127.0.0.1:8080" in nginx
+    assert "X-Forwarded-Proto https" in nginx and "X-Forwarded-For $remote_addr" in nginx
+    events = nginx.split("location = /events")[1]
+    assert "proxy_buffering off" in events and "proxy_read_timeout 1h" in events
+    caddy = (DEPLOY / "console" / "Caddyfile").read_text()
+    assert "reverse_proxy 127.0.0.1:8080" in caddy and "flush_interval -1" in caddy
+    cfg = gwconfig.load(DEPLOY / "segel.toml", env={})
+    assert (cfg.console.host, cfg.console.port, cfg.console.secure_cookies) == ("127.0.0.1", 8080, "always")
+    assert "127.0.0.1" in cfg.console.trusted_proxies and cfg.locale.timezone == "WITA"
+    unit = (DEPLOY / "systemd" / "segel-console.service").read_text()
+    assert "User=segel" in unit and "segel console --config /etc/segel/segel.toml" in unit

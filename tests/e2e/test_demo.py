@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -38,8 +39,12 @@ def test_demo_scaled_down_raises_every_scripted_alert(tmp_path: Path) -> None:
     assert all(i["raised"] for i in incidents.values()), incidents
     assert incidents["dead-zone"]["late"] is True  # judged from frames uploaded after the dead zone
     assert s["unscripted_critical"] == []
+    # the operator's console ran beside it, with a one-time account for this run
+    assert re.search(r"Console: http://127\.0\.0\.1:\d+/  \(sign in as demo, one-time password [a-z0-9-]{23}\)",
+                     res.output), res.output[:2000]
     # the same facts straight from the gateway's database
     db = sqlite3.connect(keep / "segel.db")
+    assert db.execute("SELECT role FROM users WHERE username = 'demo'").fetchone() == ("admin",)
     for inc in incidents.values():
         assert inc["alert_ids"]
         for aid in inc["alert_ids"]:

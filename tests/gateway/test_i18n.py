@@ -99,3 +99,17 @@ def test_accept_language() -> None:
     assert i18n.negotiate("fr, id;q=0.5, en;q=0.4") == "id"
     assert i18n.negotiate("") == "id"
     assert i18n.language("en_GB") == "en"
+
+
+def test_no_translation_call_hides_inside_an_f_string() -> None:
+    """Babel does not look inside f-strings: a `_("...")` there would never reach the catalog."""
+    import io
+    import tokenize
+
+    bad = []
+    for f in (GATEWAY / "segel").rglob("*.py"):
+        for tok in tokenize.generate_tokens(io.StringIO(f.read_text()).readline):
+            if tok.type == tokenize.STRING and tok.string[:2].lower() in ('f"', "f'", 'rf', 'fr') and \
+                    re.search(r"\b(_|gettext|ngettext)\(", tok.string):
+                bad.append(f"{f.relative_to(GATEWAY)}:{tok.start[0]}")
+    assert not bad, "move these translations out of the f-string: " + ", ".join(bad)

@@ -85,13 +85,13 @@ def test_custody_alerts_reach_mqtt_and_signed_webhooks(tmp_path: Path, mosquitto
             "bridge_id": "ppk-01", "online": True,
             "bases": {"bs-1": {"uptime_s": 3600, "rx_packets": 120, "crc_errors": 3, "queue": 0}}}).encode())
 
-        gwtest.wait(lambda: any(a["kind"] == "seal_unauthorised" for a, _ in Hook.got), what="seal alert webhook")
+        gwtest.wait(lambda: any(a.get("kind") == "seal_unauthorised" for a, _ in Hook.got), what="seal alert webhook")
         gwtest.wait(lambda: any(t.startswith("segel/alerts/seal_unauthorised") for t, _ in pub.down),
                     what="seal alert on MQTT")
         # no frame for 3 report intervals: the timer raises `silent`, and webhooks get it too
-        gwtest.wait(lambda: any(a["kind"] == "silent" for a, _ in Hook.got), timeout=30, what="silent alert webhook")
+        gwtest.wait(lambda: any(a.get("kind") == "silent" for a, _ in Hook.got), timeout=30, what="silent alert webhook")
         assert all(ok for _, ok in Hook.got), "every delivery carries a valid signature"
-        cut = next(a for a, _ in Hook.got if a["kind"] == "seal_unauthorised")
+        cut = next(a for a, _ in Hook.got if a.get("kind") == "seal_unauthorised")
         assert cut["severity"] == "critical" and cut["box"] == f"{TPS}-GUB" and cut["late"] is True
 
         conn = gw.pipeline.conn if gw.pipeline else None

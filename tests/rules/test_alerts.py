@@ -89,9 +89,12 @@ def test_ledger_is_a_verifiable_hash_chain(tmp_path):
     assert v.ok and v.entries >= 4
     entries = ledger.export(w.conn, "BOX-1")
     assert entries[0]["prev"] == ledger.GENESIS and entries[1]["prev"] == entries[0]["hash"]
-    w.conn.execute("UPDATE custody_ledger SET body = replace(body, '\"seq\":1', '\"seq\":9') WHERE box='BOX-1' AND seq=0")
+    assert entries[0]["event"] == "paired"  # who put which tracker on the box comes first
+    first_frame = next(e["seq"] for e in entries if e["event"] == "frame")
+    w.conn.execute("UPDATE custody_ledger SET body = replace(body, '\"seq\":1', '\"seq\":9') WHERE box='BOX-1' AND seq=?",
+                   (first_frame,))
     bad = ledger.verify(w.conn, "BOX-1")
-    assert not bad.ok and bad.first_bad == 0 and "altered" in bad.reason
+    assert not bad.ok and bad.first_bad == first_frame and "altered" in bad.reason
     w2 = World.make(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path)
     cut_twice(w2)
     w2.conn.execute("DELETE FROM custody_ledger WHERE box='BOX-1' AND seq=1")

@@ -81,7 +81,13 @@ def test_alerts_list_ack_resolve(tmp_path):
     code, out = run("alerts", "list", "--db", db)
     (line,) = [ln for ln in out.splitlines() if "seal_unauthorised" in ln]
     aid = line.split()[0]
-    assert "critical" in line and "open" in line
+    # Bahasa Indonesia and WITA by default: a header, the place's name, the local time
+    assert out.splitlines()[0].split()[:4] == ["ID", "Tingkat", "Status", "Jenis"] and "(WITA)" in out.splitlines()[0]
+    assert "kritis" in line and "terbuka" in line and "24 Nov 2024 22.00" in line and "PPK 1" in line
+    code, out = run("alerts", "list", "--db", db, "--language", "en")
+    (line,) = [ln for ln in out.splitlines() if "seal_unauthorised" in ln]
+    assert out.splitlines()[0].split()[:4] == ["ID", "Severity", "State", "Kind"]
+    assert "critical" in line and "open" in line and "24 Nov 2024 22:00" in line
     code, out = run("alerts", "ack", aid, "--by", "Sari", "--note", "on it", "--db", db)
     assert code == 0 and f"{aid} acknowledged by Sari" in out
     code, out = run("alerts", "ack", aid, "--by", "Sari", "--db", db)
@@ -91,8 +97,8 @@ def test_alerts_list_ack_resolve(tmp_path):
     code, out = run("alerts", "show", aid, "--json", "--db", db)
     d = json.loads(out)
     assert d["state"] == "resolved" and [h["event"] for h in d["history"]] == ["raised", "acknowledged", "resolved"]
-    code, out = run("alerts", "list", "--db", db)
-    assert "no alerts" in out
+    code, out = run("alerts", "list", "--db", db, "--language", "en")
+    assert "No alerts." in out
     code, out = run("alerts", "ledger", "BOX-1", "--db", db)
     assert code == 0 and "chain intact" in out
 

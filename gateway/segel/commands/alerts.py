@@ -10,6 +10,15 @@ import click
 from segel.commands._common import db_options, open_db
 
 
+def _config(config_path: Path | None, db: str | None):  # type: ignore[no-untyped-def]
+    from segel import config as cfgmod
+
+    try:
+        return cfgmod.load(config_path, overrides={"gateway.db": db})
+    except cfgmod.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
 def register(group: click.Group) -> None:
     from segel.commands._common import subgroup
 
@@ -19,7 +28,12 @@ def register(group: click.Group) -> None:
 Examples:
   segel alerts list                          open and acknowledged alerts, newest first
   segel alerts list --severity critical
-  segel alerts list --state all --box 64.08.04.2001-001-GUB --json""")
+  segel alerts list --state all --box 64.08.04.2001-001-GUB --json
+  segel alerts list --language en            headers and words in English
+
+\b
+Times are local ([locale] timezone in the config; WITA by default), places are shown by name,
+words in [locale] language (Bahasa Indonesia by default).""")
     @click.option("--state", default="active", show_default=True,
                   type=click.Choice(["active", "open", "acknowledged", "resolved", "withdrawn", "all"]),
                   help="active = open or acknowledged.")
@@ -30,25 +44,26 @@ Examples:
     @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1),
                   help="Show at most this many alerts, newest first.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (the published schema).")
+    @click.option("--language", type=click.Choice(["id", "en"]), help="Language of the table (default: locale.language).")
     @db_options
     def list_cmd(state: str, kind: str | None, severity: str | None, box: str | None, limit: int, as_json: bool,
-                 config_path: Path | None, db: str | None) -> None:
+                 language: str | None, config_path: Path | None, db: str | None) -> None:
         """List alerts."""
         from segel.custody import alerts as al
+        from segel.custody import display
 
         conn = open_db(config_path, db, must_exist=True)
         states = {"active": ("open", "acknowledged"), "all": (None,)}.get(state, (state,))
         rows = [r for s in states for r in al.listing(conn, state=s, kind=kind, box=box, severity=severity, limit=limit)]
         rows.sort(key=lambda r: (-r["raised_at"], r["id"]))
-        for r in rows[:limit]:
-            if as_json:
+        rows = rows[:limit]
+        if as_json:
+            for r in rows:
                 click.echo(json.dumps(al.to_json(r, "listed")))
-            else:
-                late = " LATE" if r["late"] else ""
-                click.echo(f"{r['id']}  {r['severity']:<8} {r['state']:<12} {r['kind']:<18} {r['box'] or r['subject']:<24} "
-                           f"{r['place'] or '-':<18} {al.iso(r['device_time']) or '-'}{late}  x{r['occurrences']}")
-        if not rows and not as_json:
-            click.echo("no alerts")
+            return
+        cfg = _config(config_path, db)
+        click.echo(display.alert_table(conn, rows, cfg.locale.language if language is None else language,
+                                       cfg.locale.timezone))
 
     @grp.command("show", epilog="""\b
 Examples:
@@ -84,10 +99,11 @@ Examples:
 
         conn = open_db(config_path, db, must_exist=True)
         try:
-            d = getattr(actions, action)(conn, alert_id, by, note)
+            d = getattr(actions, action)(conn, alert_id, by, note, via="cli")
         except actions.AlertError as e:
             raise click.ClickException(str(e)) from None
-        click.echo(f"{d['id']} {d['state']} by {by}")
+        click.echo(f"{d['id']} {d['state']} by {by}; written to the box's ledger, published on MQTT and to the "
+                   "webhooks by the running gateway")
 
     @grp.command("ack", epilog="""\b
 Examples:

@@ -28,7 +28,7 @@ console itself with [console] enabled = true) and follows new alerts live. Setti
     @click.option("--port", type=click.IntRange(1, 65535), help="Port (console.port, default 8080).")
     def console_cmd(config_path: Path | None, db: str | None, host: str | None, port: int | None) -> None:
         """Serve the operator's console: live map, alert desk, box pages, fleet."""
-        from segel.console import server
+        from segel.console import live, server
 
         try:
             cfg = cfgmod.load(config_path, overrides={"gateway.db": db, "console.host": host, "console.port": port})
@@ -41,4 +41,4 @@ console itself with [console] enabled = true) and follows new alerts live. Setti
         h = cfg.console.host
         click.echo(f"segel console on http://{'[' + h + ']' if ':' in h else h}:{cfg.console.port}/ "
                    f"(database {path}); Ctrl-C to stop", err=True)
-        server.serve_forever(cfg)
+        server.serve_forever(cfg, hooks=[live.attach])

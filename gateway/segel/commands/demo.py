@@ -26,6 +26,8 @@ box running the firmware's own wake cycle on simulated hardware, in a child proc
 time runs as fast as the machine allows (the trackers report every two hours of simulated time;
 see docs/demo.md for why). The table counts boxes by the last custody point the gateway
 recorded (KPU warehouse, PPK, PPS, TPS, back at the warehouse); alerts appear as they open.
+The operator's console runs beside it (its URL and a one-time login are printed at the top):
+the live map, the alert desk and every box's story while the rehearsal plays (docs/console.md).
 Exit status 0 when every scripted incident raised its alert and no unscripted critical alert
 appeared, 1 otherwise.""")
     @click.option("--boxes", type=click.IntRange(1), help="Rehearse only N boxes (every incident's box is kept).")
@@ -45,14 +47,18 @@ appeared, 1 otherwise.""")
     @uplink_options
     @topic_prefix_option
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process instead of a child process.")
+    @click.option("--console/--no-console", "console", default=True, show_default=True,
+                  help="Serve the operator's console on a free loopback port (the URL and a one-time login are printed).")
+    @click.option("--console-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+                  help="The console's port (0: any free one).")
     def demo_cmd(boxes: int | None, json_out: bool, broker_url: str | None, influx_url: str | None,
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
-                 live: bool | None, threads: bool, uplink: str, sf: int, fading: float,
-                 topic_prefix: str | None) -> None:
+                 live: bool | None, threads: bool, console: bool, console_port: int, uplink: str, sf: int,
+                 fading: float, topic_prefix: str | None) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
         from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
                              processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading),
-                             topic_prefix=topic_prefix),
+                             console=console, console_port=console_port, topic_prefix=topic_prefix),
                  keep, "--keep needs a new or empty folder")

@@ -23,6 +23,7 @@ Examples:
   segel gateway --config segel.toml --mqtt-url mqtts://broker.example:8883 --metrics-port 9108
   SEGEL_MQTT_PASSWORD=... SEGEL_INFLUX_TOKEN=... segel gateway --config segel.toml
   segel gateway --print-example-config > segel.toml
+  SEGEL_CONSOLE_ENABLED=true segel gateway --config segel.toml    also serve the operator's console
 
 \b
 Settings come from the TOML file, then SEGEL_<SECTION>_<KEY> environment variables, then these
@@ -71,8 +72,22 @@ acknowledged, so the broker delivers them again on the next start.""")
         except (RegistryError, ValueError, OSError, AlreadyRunning) as e:  # ConfigError is a ValueError
             raise click.ClickException(str(e)) from None
         log.info("%s", parts.summary)
+        console = None
+        if cfg.console.enabled:  # the operator's console in this process ([console] enabled = true)
+            from segel.console import live
+            from segel.console.server import ConsoleServer
+
+            try:
+                console = ConsoleServer(cfg, hooks=[live.attach]).start()
+            except OSError as e:
+                gw.stop()
+                parts.close()
+                raise click.ClickException(f"console.port: {e}") from None
         click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}; "
-                   f"{parts.summary}); Ctrl-C to stop", err=True)
+                   f"{parts.summary})" + (f"; console on {console.url}" if console else "") + "; Ctrl-C to stop",
+                   err=True)
         stop.wait()
+        if console is not None:
+            console.stop()
         gw.stop()
         parts.close()

@@ -28,9 +28,13 @@ def labels_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...
       segel labels 000101 000102
       segel labels --stale -o reprint.pdf      # after re-imaging, segel keys rotate or re-pairing
 
-    The QR code reads SGL-<id>; `segel pair --csv` accepts those scans directly. Each label shows
-    the tracker's current key epoch; the fleet folder remembers what was printed, so --stale
-    reprints exactly the labels a re-image or a key rotation made out of date."""
+    The QR code reads SGL-<id>; `segel pair --csv` accepts those scans directly. A tracker already
+    paired with a box gets its box label instead: the box code under the id, and a QR code
+    SGL1:<fleet>:<box>:<tracker> that the receiving officers' phones scan for handover receipts.
+    Each label shows the tracker's current key epoch; the fleet folder remembers what was printed,
+    so --stale reprints exactly the labels a re-image, a key rotation or a re-pairing made out of
+    date."""
+    from segel.ids import fleet_id
     from segel.provision import labels
 
     fleet = shared.fleet_of(fleet_dir)
@@ -43,7 +47,7 @@ def labels_cmd(fleet_dir: str | None, db: str | None, device_ids: tuple[str, ...
             return
     else:
         devices = shared.select_devices(fleet, db, device_ids, all_, role="tracker" if all_ else None)
-    pages = labels.render(devices, output)
+    pages = labels.render(devices, output, fleet=fleet_id(fleet.secret()))
     labels.record_printed(fleet.root, devices)
     click.echo(f"{output}: {len(devices)} labels on {pages} page(s)")
 

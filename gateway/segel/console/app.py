@@ -51,6 +51,7 @@ class ConsoleState:
         self._conns_lock = threading.Lock()
         self.session_ttl_s = cfg.console.session_hours * 3600
         self.extras: dict[str, Any] = {}  # for routers: caches, clients (keyed by router name)
+        self.closers: list[Callable[[], Any]] = []  # run when the console stops (open files)
         tiles = cfg.console.tiles_url
         tile_src = ""
         if tiles.startswith(("http://", "https://")):
@@ -78,6 +79,10 @@ class ConsoleState:
         return accounts.session(self.db(), token, self.session_ttl_s)
 
     def close(self) -> None:
+        for fn in self.closers:
+            with contextlib.suppress(Exception):
+                fn()
+        self.closers.clear()
         with self._conns_lock:
             for c in self._conns:
                 with contextlib.suppress(sqlite3.Error):
@@ -102,9 +107,9 @@ def discover_routers() -> list[Router]:
 
 
 def core_routers() -> list[Router]:
-    from segel.console.pages import auth, home
+    from segel.console.pages import alerts, auth, boxes, fleet, map
 
-    return [auth.router, home.router]
+    return [auth.router, map.router, alerts.router, boxes.router, fleet.router]
 
 
 def create_app(cfg: Config, routers: Iterable[Router] = (), *, clock: Callable[[], float] | None = None,

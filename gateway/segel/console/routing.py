@@ -221,7 +221,7 @@ def _endpoint(fn: Handler, permission: str | None, public: bool, api: bool) -> C
                 if not want or not sent or not hmac.compare_digest(sent, want):
                     raise ConsoleError(403, t._("The form has expired (missing or wrong security token): "
                                                 "reload the page and try again."))
-            resp = await fn(c) if is_async else await run_in_threadpool(fn, c)  # type: ignore[misc, arg-type]
+            resp: Response = await fn(c) if is_async else await run_in_threadpool(fn, c)  # type: ignore[misc, arg-type]
         except ConsoleError as e:
             resp = error_response(c, e.status, e.message)
         except Exception:

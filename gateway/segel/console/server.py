@@ -30,7 +30,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def uvicorn_config(cfg: Config, app: Any, port: int | None = None, host: str | None = None) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host or cfg.console.host, port=port or cfg.console.port, log_level="warning",
+    return uvicorn.Config(app, host=host or cfg.console.host, port=cfg.console.port if port is None else port,
+                          log_level="warning",
                           proxy_headers=True, forwarded_allow_ips=",".join(cfg.console.trusted_proxies) or None,
                           access_log=False, lifespan="on", timeout_graceful_shutdown=2)
 
@@ -60,6 +61,8 @@ class ConsoleServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise OSError(f"the console could not listen on {self.host}:{self.port} (port in use?)")
             time.sleep(0.05)
+        if not self.port:  # port 0: the system chose one (no race with other sockets)
+            self.port = int(self.server.servers[0].sockets[0].getsockname()[1])
         log.info("console on %s", self.url)
         return self
 

@@ -38,6 +38,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("revoked_tracker_heard", CRITICAL, "a revoked (stolen or lost) tracker sent a frame under its own key: "
                                             "its frames are refused; find it where it was heard"),
     Kind("replayed_frame", CRITICAL, "a captured frame of this device sent again with other bytes or outside the replay window"),
+    Kind("seal_numbers_differ", CRITICAL, "a handover receipt lists seal numbers other than the last recorded ones, with no authorised opening in between"),
     Kind("bad_mac_flood", HIGH, "many frames with a bad MAC for one tracker or through one bridge in a short "
                                 "window: someone is trying to forge frames (subject bridge:<id> for a bridge)"),
     Kind("acks_stopped", HIGH, "the tracker's downlink counters are used up: it gets no acks until re-keyed"),
@@ -46,7 +47,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
                                   "until the pairing is fixed (segel pair BOX DEVICE --tps CODE --force)"),
     Kind("wrong_tps", HIGH, "the box is at a TPS that is not its own"),
     Kind("off_corridor", HIGH, "the box is outside every corridor of its plan and outside any place"),
-    Kind("long_stop", HIGH, "the box stood still outside any place longer than stop_minutes"),
+    Kind("long_stop", HIGH, "the box stood still outside any place for stop_minutes or more"),
+    Kind("receipt_wrong_place", HIGH, "a handover receipt at a place the box's plan does not name, or from a phone away from the place"),
+    Kind("receipt_no_arrival", HIGH, "a handover receipt, but the tracker recorded no arrival at that place and time"),
     Kind("silent", HIGH, "no frame for longer than silent_after_intervals x report_interval_s (timer)"),
     Kind("behind_schedule", WARNING, "the box had not reached a leg's destination when the leg's window closed (timer)"),
     Kind("downlink_counters_low", WARNING, "the tracker's downlink counters are nearly used up: re-key it"),
@@ -69,6 +72,8 @@ CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state, severity);
 CREATE TABLE IF NOT EXISTS alert_history (
     alert_id TEXT NOT NULL, at REAL NOT NULL, event TEXT NOT NULL, by TEXT, note TEXT
 );
+CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history(alert_id);
+CREATE INDEX IF NOT EXISTS alerts_box ON alerts(box, raised_at);
 """
 
 COLS = ("id", "kind", "severity", "subject", "box", "device", "place", "district", "state", "device_time",

@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from segel.custody import ledger
 from segel.ids import device_hex, parse_device
 from segel.places.model import TPS, Place
 from segel.registry import Registry, RegistryError, transaction
@@ -124,6 +125,7 @@ def pair_boxes(conn: sqlite3.Connection, rows: list[BoxRow], register: bool = Fa
                 reg.pair(r.box, dev, tps=r.tps, contest=r.contest, force=force, by=by)
             except RegistryError as e:
                 raise BoxesError([f"{r.where}: {e}"]) from None
+        ledger.record_pairings(conn)  # who paired which tracker, in each box's chain
     return len(rows)
 
 

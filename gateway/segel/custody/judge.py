@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from segel.custody import alerts as al
-from segel.custody import ledger
+from segel.custody import ledger, receipts
 from segel.custody.boxes import import_boxes, load_boxes
 from segel.custody.plan import (
     DEFAULT_RULES,
@@ -27,8 +27,8 @@ from segel.custody.plan import (
     Plan,
     PlanError,
     corridor_map,
-    load_calendar,
     make_plan,
+    store_calendar,
 )
 from segel.custody.rules import (
     ENTER,
@@ -160,8 +160,11 @@ class CustodyJudge:
             out += self._raise(ctx, c, f, trigger_t)
         silent = al.open_alert(db, subject, "silent")
         if silent is not None:
-            out.append(al.resolve(db, silent["id"], "system", f"heard again (counter {rec.counter})", now))
+            note = f"heard again (counter {rec.counter})"
+            out.append(al.resolve(db, silent["id"], "system", note, now))
             outbox.enqueue(db, [lines.alert(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
+            if self.keep_ledger:
+                ledger.record_alert(db, silent, "resolved", now, "system", note)
         if not later and fr["k"] == "pos" and box:
             outbox.enqueue(db, [self._box_state_line(state, fr, box, dev, plan)])
         return out
@@ -181,7 +184,8 @@ class CustodyJudge:
             message=f"{rec.reason}: {rec.detail}", detail={"reason": rec.reason, "topic": rec.topic})
         outbox.enqueue(db, [lines.alert(aid_row, rec.received_at)])
         if self.keep_ledger:
-            ledger.append(db, subject, rec.received_at, None, "security", {"reason": rec.reason, "detail": rec.detail})
+            ledger.append(db, subject, rec.received_at, None, "security",
+                          {"reason": rec.reason, "detail": rec.detail, "alert": aid_row["id"]})
         return [al.to_json(aid_row, event)]
 
     def on_notice(self, n: Notice, db: sqlite3.Connection) -> list[dict]:
@@ -238,9 +242,13 @@ class CustodyJudge:
                                          detail={"last_heard": al.iso(last_rx)})
                 out.append(al.to_json(row, ev))
                 outbox.enqueue(db, [lines.alert(row, now)])
+                if self.keep_ledger:
+                    ledger.record_alert(db, row, ev, now, "system", row["message"])
             if plan is not None:
                 out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []),
                                       open_sched.get(subject), sched_done)
+        # handover receipts the tracker has not confirmed yet: given as long as a silent tracker gets
+        out += receipts.check_pending(db, now, limit, self.plans)
         for row in db.execute(f"SELECT {', '.join(al.COLS)} FROM alerts WHERE state = 'open' AND severity = 'critical' "
                               "AND notified_at <= ?", (now - s["renotify_s"],)).fetchall():
             d = dict(zip(al.COLS, row))
@@ -297,6 +305,8 @@ class CustodyJudge:
                 late_legs.append(leg)
         if not late_legs and open_id is not None:
             out.append(al.resolve(db, open_id, "system", "arrived", now))
+            if self.keep_ledger:
+                ledger.record_alert(db, out[-1], "resolved", now, "system", "arrived")
         for leg in late_legs:
             key = f"behind_schedule|{leg.name}"
             if (dev, key) in done:
@@ -311,6 +321,8 @@ class CustodyJudge:
             done.add((dev, key))
             out.append(al.to_json(row, ev))
             outbox.enqueue(db, [lines.alert(row, now)])
+            if self.keep_ledger:
+                ledger.record_alert(db, row, ev, now, "system", row["message"])
         return out
 
     def _raise(self, ctx: _Ctx, counter: int, f: Finding, trigger_t: float) -> list[dict]:
@@ -339,7 +351,9 @@ class CustodyJudge:
         db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) VALUES (?,?,?,?,?,?,?,?)",
                    (ctx.dev, f.key, counter, f.kind, f.place, f.t, aid, now))
         if self.keep_ledger:
-            ledger.append(db, ctx.subject, now, f.t, f.kind, {"place": f.place, "key": f.key, "late": late, **f.detail})
+            extra = {"alert": aid} if aid else {}
+            ledger.append(db, ctx.subject, now, f.t, f.kind, {"place": f.place, "key": f.key, "late": late, **f.detail,
+                                                             **extra})
         return out
 
     def _withdraw(self, ctx: _Ctx, key: str, aid: str | None, note: str) -> list[dict]:
@@ -348,7 +362,8 @@ class CustodyJudge:
                          (ctx.dev, key)).fetchone()
         db.execute("DELETE FROM judge_findings WHERE device = ? AND key = ?", (ctx.dev, key))
         if self.keep_ledger:
-            ledger.append(db, ctx.subject, ctx.now, None, "withdrawn", {"key": key, "note": note})
+            ledger.append(db, ctx.subject, ctx.now, None, "withdrawn",
+                          {"key": key, "note": note, **({"alert": aid} if aid else {})})
         if aid is None:
             if row is not None and row[0] in CUSTODY_EVENTS and ctx.box:
                 # InfluxDB keeps the point written when it was found; say that it no longer stands
@@ -445,7 +460,7 @@ def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Pa
     stored = {p.code: p for p in places_io.load(conn)}
     if boxes is not None:
         import_boxes(conn, boxes, stored, register=register, assign=assign)
-    cal = load_calendar(calendar) if isinstance(calendar, (str, Path)) else calendar
+    cal = store_calendar(conn, calendar) if isinstance(calendar, (str, Path)) else calendar
     paired = {b: tps for b, (tps, _dev) in load_boxes(conn).items()}
     plans, problems = plans_and_problems(stored, paired, cal) if cal is not None else ({}, {})
     rules = {**(cal.rules if cal else {}), **(settings or {})}

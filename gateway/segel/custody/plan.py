@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,11 +29,11 @@ _LEG_ENDS = {
 DEFAULT_RULES: dict[str, float] = {
     "report_interval_s": 300,        # the trackers' configured report interval
     "silent_after_intervals": 3,     # silent when no frame for this many intervals
-    "stop_minutes": 30,              # stopped outside any place longer than this
+    "stop_minutes": 30,              # stopped outside any place this long or longer: long_stop
     "stop_radius_m": 150,            # "stopped" = every fix within this distance of where the stop began
     "corridor_dwell_s": 180,         # outside every corridor of the plan for this long
     "low_battery_mv": 3450,
-    "late_after_s": 600,             # an alert whose device time is older than this when raised is late
+    "late_after_s": 600,             # late: learned this long after the device time of the frame that showed it
     "renotify_s": 900,               # re-send unacknowledged critical alerts after this
     "max_hdop": 5.0,                 # fixes worse than this are not used for places
 }
@@ -207,6 +208,31 @@ def parse_calendar(text: str, name: str = "<calendar>") -> Calendar:
 def load_calendar(path: str | Path) -> Calendar:
     p = Path(path)
     return parse_calendar(p.read_text(encoding="utf-8"), p.name)
+
+
+CALENDAR_TABLE = ("CREATE TABLE IF NOT EXISTS custody_calendar (id INTEGER PRIMARY KEY CHECK (id = 1), "
+                  "name TEXT NOT NULL, text TEXT NOT NULL, loaded_at REAL NOT NULL)")
+
+
+def store_calendar(conn: sqlite3.Connection, path: str | Path) -> Calendar:
+    """Load a calendar file and keep its text in the database, so reports and exports made from the
+    database alone know the plans and the time zone (the judge's calendar is the last one loaded)."""
+    import time
+
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    cal = parse_calendar(text, p.name)
+    conn.execute(CALENDAR_TABLE)
+    conn.execute("INSERT INTO custody_calendar(id, name, text, loaded_at) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO "
+                 "UPDATE SET name = excluded.name, text = excluded.text, loaded_at = excluded.loaded_at",
+                 (p.name, text, time.time()))
+    return cal
+
+
+def stored_calendar(conn: sqlite3.Connection) -> Calendar | None:
+    conn.execute(CALENDAR_TABLE)
+    row = conn.execute("SELECT name, text FROM custody_calendar WHERE id = 1").fetchone()
+    return parse_calendar(row[1], row[0]) if row else None
 
 
 class PlanError(ValueError):

@@ -127,10 +127,11 @@ def rules(account: Account) -> list[tuple[str, str]]:
             ("read", topics.TRACKER_UP_SUB), ("read", topics.BRIDGE_UP_SUB),
             ("read", topics.bridge_status("+")),
             ("write", topics.tracker_down("+")), ("write", topics.bridge_down("+")),
-            ("write", topics.ALERT_SUB), ("readwrite", topics.GATEWAY_STATUS),
+            ("write", topics.ALERT_SUB), ("readwrite", topics.GATEWAY_STATUS), ("write", topics.CHECKPOINT_SUB),
         ]
     if account.role == CONSUMER:
-        return [("read", topics.ALERT_SUB), ("read", topics.GATEWAY_STATUS), ("read", topics.bridge_status("+"))]
+        return [("read", topics.ALERT_SUB), ("read", topics.GATEWAY_STATUS), ("read", topics.bridge_status("+")),
+                ("read", topics.CHECKPOINT_SUB)]
     raise DeployError(f"unknown role {account.role!r} (one of {', '.join(ROLES)})")
 
 

@@ -30,8 +30,15 @@ BRIDGE_STATUS_SUB = PREFIX + "/bridge/+/status"
 # Alerts as JSON, one topic per kind so consumers can subscribe to what they handle.
 ALERT = PREFIX + "/alerts/{kind}"
 ALERT_SUB = PREFIX + "/alerts/#"
+# Each active alert's current state (JSON, retained while open or acknowledged; emptied when it
+# is resolved or withdrawn), so a client that connects later sees what is open now.
+ALERT_STATE = PREFIX + "/alert-state/{id}"
+ALERT_STATE_SUB = PREFIX + "/alert-state/+"
 # The gateway's own health (JSON, retained).
 GATEWAY_STATUS = PREFIX + "/gateway/status"
+# Signed ledger checkpoints (JSON, retained): the newest of each box (docs/custody.md).
+CHECKPOINT = PREFIX + "/checkpoints/{box}"
+CHECKPOINT_SUB = PREFIX + "/checkpoints/#"
 
 
 def set_prefix(prefix: str) -> None:
@@ -70,10 +77,20 @@ def alert(kind: str) -> str:
     return ALERT.format(kind=kind)
 
 
+def checkpoint(box: str) -> str:
+    return CHECKPOINT.format(box=box)
+
+
+def alert_state(alert_id: str) -> str:
+    return ALERT_STATE.format(id=alert_id)
+
+
 _LAYOUT = {"TRACKER_UP": "/up/{device}", "TRACKER_UP_SUB": "/up/+", "TRACKER_DOWN": "/down/{device}",
            "BRIDGE_UP": "/bridge/{bridge}/up", "BRIDGE_UP_SUB": "/bridge/+/up", "BRIDGE_DOWN": "/bridge/{bridge}/down",
            "BRIDGE_STATUS": "/bridge/{bridge}/status", "BRIDGE_STATUS_SUB": "/bridge/+/status",
-           "ALERT": "/alerts/{kind}", "ALERT_SUB": "/alerts/#", "GATEWAY_STATUS": "/gateway/status"}
+           "ALERT": "/alerts/{kind}", "ALERT_SUB": "/alerts/#", "ALERT_STATE": "/alert-state/{id}",
+           "ALERT_STATE_SUB": "/alert-state/+", "GATEWAY_STATUS": "/gateway/status",
+           "CHECKPOINT": "/checkpoints/{box}", "CHECKPOINT_SUB": "/checkpoints/#"}
 
 
 def split(topic: str) -> tuple[str, str] | None:

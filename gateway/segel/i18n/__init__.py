@@ -180,4 +180,5 @@ def messages(lang: str) -> Iterable[tuple[str, str]]:
         po = read_po(f, locale=lang, domain=DOMAIN)
     for m in po:
         if m.id:
-            yield (m.id if isinstance(m.id, str) else m.id[0]), (m.string if isinstance(m.string, str) else m.string[0])
+            text = m.string if isinstance(m.string, str) else (m.string or ("",))[0]
+            yield (m.id if isinstance(m.id, str) else m.id[0]), text

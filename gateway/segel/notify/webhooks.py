@@ -75,7 +75,8 @@ class _Job:
 class WebhookNotifier:
     def __init__(self, urls: list[str], secret: bytes, *, max_attempts: int = 8, backoff_s: float = 2.0,
                  max_backoff_s: float = 300.0, timeout_s: float = 10.0, max_queue: int = 100_000,
-                 min_severity: str | None = None) -> None:
+                 min_severity: str | None = None, render: Callable[[dict], bytes] | None = None) -> None:
+        """render: the body for an alert (segel.notify.templates for chat gateways); default its JSON."""
         if not secret:
             raise ValueError("a webhook secret is needed to sign deliveries")
         for u in urls:
@@ -89,6 +90,7 @@ class WebhookNotifier:
         self.timeout_s = timeout_s
         self.max_queue = max_queue
         self.min_severity = min_severity
+        self.render = render
         self.stats = WebhookStats()
         self._heap: list[_Job] = []
         self._seq = itertools.count()
@@ -118,16 +120,27 @@ class WebhookNotifier:
 
         if self.min_severity and SEVERITY_ORDER.index(alert.get("severity", "info")) > SEVERITY_ORDER.index(self.min_severity):
             return True
-        body = json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
+        body = self.render(alert) if self.render else json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
+        return self._enqueue(body, str(alert.get("id")), "alert")
+
+    def submit_document(self, doc: dict, doc_id: str) -> bool:
+        """Queue any other document (signed ledger checkpoints) for every URL, whatever min_severity;
+        `doc_id` goes in the X-Segel-Alert-Id header. Not for a chat template (a chat gets alerts
+        only): returns False there."""
+        if self.render is not None:
+            return False
+        return self._enqueue(json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), doc_id, "document")
+
+    def _enqueue(self, body: bytes, doc_id: str, what: str) -> bool:
         with self._cv:
             if len(self._heap) + len(self.urls) > self.max_queue:
                 self.stats.dropped += 1
-                log.error("webhook queue full (%d): alert %s not pushed (it is in SQLite and on MQTT)",
-                          len(self._heap), alert.get("id"))
+                log.error("webhook queue full (%d): %s %s not pushed (it is in SQLite and on MQTT)",
+                          len(self._heap), what, doc_id)
                 return False
             now = time.monotonic()
             for u in self.urls:
-                heapq.heappush(self._heap, _Job(now, next(self._seq), u, body, str(alert.get("id"))))
+                heapq.heappush(self._heap, _Job(now, next(self._seq), u, body, doc_id))
             self.stats.submitted += 1
             self._cv.notify()
         return True

@@ -362,3 +362,15 @@ def import_report(conn: sqlite3.Connection, paths: Iterable[str | Path], region:
     if errors:
         raise ImportErrors(errors, frozenset(failed))
     return ImportReport(store(conn, allp, where_of), warnings, notes)
+
+
+def names(conn: sqlite3.Connection, codes: Iterable[str]) -> dict[str, str]:
+    """{code: name} of the given place codes that are stored."""
+    ensure_schema(conn)
+    want = sorted({c for c in codes if c})
+    out: dict[str, str] = {}
+    for i in range(0, len(want), 400):
+        chunk = want[i:i + 400]
+        out.update(conn.execute(f"SELECT code, json_extract(body, '$.name') FROM places WHERE code IN "
+                                f"({','.join('?' * len(chunk))})", chunk).fetchall())
+    return out

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import qrcode
 from fpdf import FPDF
 
+from segel import qrdraw
 from segel import registry as reg
+from segel.ids import box_label
 
 PREFIX = "SGL-"
 
@@ -24,10 +25,7 @@ def label_text(device_hex: str) -> str:
 
 def qr_matrix(text: str) -> list[list[bool]]:
     """The QR code for `text` (error correction M, no quiet zone: the label leaves its own margin)."""
-    q = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
-    q.add_data(text)
-    q.make(fit=True)
-    return [list(row) for row in q.get_matrix()]
+    return qrdraw.matrix(text)
 
 
 @dataclass(frozen=True)
@@ -44,8 +42,9 @@ class Layout:
 
 
 def render(devices: list[reg.Device], output: Path, layout: Layout = Layout(), title: str = "Segel tracker",
-           compress: bool = True) -> int:
-    """Write the PDF; returns the number of pages."""
+           compress: bool = True, fleet: str | None = None) -> int:
+    """Write the PDF; returns the number of pages. With `fleet` (segel.ids.fleet_id), a tracker
+    paired with a box gets the box label a receiving officer scans: box code and tracker id."""
     if not devices:
         raise ValueError("no devices to label")
     pdf = FPDF(orientation="P", unit="mm", format="A4")
@@ -59,28 +58,19 @@ def render(devices: list[reg.Device], output: Path, layout: Layout = Layout(), t
         slot = i % per_page
         x0 = layout.left + (slot % layout.cols) * layout.width
         y0 = layout.top + (slot // layout.cols) * layout.height
-        _label(pdf, dev, x0, y0, layout, title)
+        _label(pdf, dev, x0, y0, layout, title, fleet)
     pdf.output(str(output))
     return pdf.pages_count
 
 
-def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, title: str) -> None:
+def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, title: str,
+           fleet: str | None = None) -> None:
     text = label_text(dev.hex)
-    m = qr_matrix(text)
+    boxed = fleet is not None and dev.box_id is not None
+    m = qr_matrix(box_label(fleet, dev.box_id, dev.device_id) if boxed else text)  # type: ignore[arg-type]
     pad = (layout.height - layout.qr) / 2
-    cell = layout.qr / len(m)
     qx, qy = x0 + pad, y0 + pad
-    pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(m):
-        c = 0
-        while c < len(row):
-            if row[c]:
-                start = c
-                while c < len(row) and row[c]:
-                    c += 1
-                pdf.rect(qx + start * cell, qy + r * cell, (c - start) * cell, cell, style="F")
-            else:
-                c += 1
+    qrdraw.draw(pdf, m, qx, qy, layout.qr)
     tx = qx + layout.qr + 3
     pdf.set_xy(tx, y0 + pad)
     pdf.set_font("Helvetica", "", 7)
@@ -91,6 +81,10 @@ def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, tit
     pdf.set_xy(tx, y0 + pad + 15)
     pdf.set_font("Helvetica", "", 7)
     pdf.cell(0, 4, f"{dev.board}  epoch {dev.key_epoch}")
+    if boxed:  # the box this tracker is sealed to: what the receiving officer reads and scans
+        pdf.set_xy(tx, y0 + pad + 20)
+        pdf.set_font("Helvetica", "B", 8)
+        pdf.cell(0, 4, f"{dev.box_id}")
 
 
 # ---- which printed labels are out of date --------------------------------------------------------

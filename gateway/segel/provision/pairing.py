@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from segel import registry as reg
+from segel.custody import ledger
 from segel.ids import device_hex, parse_device
 
 BOX_COLS = ("box", "box_id")
@@ -88,6 +89,7 @@ def pair(registry: reg.Registry, box_id: str, device: str, tps: str | None = Non
         registry.pair(box_id, did, tps=tps or None, contest=contest or None, force=force, by=by)
     except reg.RegistryError as e:
         raise PairError(str(e)) from e
+    ledger.record_pairings(registry.conn)  # who paired which tracker: in the box's custody ledger
     moved = before[0] if before and before[0] != box_id else None
     return Pairing(box_id, device_hex(did), tps or None, moved, unchanged=bool(before and before[0] == box_id),
                    warning=warning)

@@ -42,6 +42,8 @@ def assemble(cfg: Config) -> Assembly:
         if c.webhook_urls:
             raise ConfigError("custody.webhook_urls", "webhooks deliver custody alerts: set custody.calendar too",
                               cfg.source)
+        if cfg.notify.smtp_host:
+            raise ConfigError("notify.smtp_host", "email delivers custody alerts: set custody.calendar too", cfg.source)
         return out
     from segel.custody import build_judge
     from segel.notify.webhooks import WebhookNotifier
@@ -69,23 +71,49 @@ def assemble(cfg: Config) -> Assembly:
     if judge.pairing_problems:
         out.summary += (f"; {len(judge.pairing_problems)} box(es) WITHOUT a plan (invalid pairing: "
                         f"{', '.join(sorted(judge.pairing_problems)[:5])}; see the log and the invalid_pairing alerts)")
+    pushes: list[Callable[[dict], object]] = []
+    if cfg.notify.smtp_host:
+        from segel.notify.email import EmailNotifier, SmtpSettings
+
+        n = cfg.notify
+        try:
+            mailer = EmailNotifier(cfg.path(cfg.gateway.db), SmtpSettings(
+                n.smtp_host, n.smtp_port, n.smtp_security, n.smtp_username, n.smtp_password, n.email_from),
+                min_severity=n.email_min_severity, language=cfg.locale.language, timezone=cfg.locale.timezone,
+                console_url=n.console_url).start()
+        except ValueError as e:
+            raise ConfigError("notify", str(e), cfg.source) from None
+        pushes.append(mailer.submit)
+        out.closers.append(mailer.stop)
+        out.summary += f"; email via {n.smtp_host}:{n.smtp_port} ({n.email_min_severity} and above)"
     if c.webhook_urls:
         if not c.webhook_secret:
             raise ConfigError("custody.webhook_secret", "needed to sign webhook deliveries "
                               "(or set SEGEL_CUSTODY_WEBHOOK_SECRET)", cfg.source)
         try:
+            from segel.notify import templates
+
+            if c.webhook_template in ("telegram", "whatsapp") and not c.webhook_chat_id:
+                raise ConfigError("custody.webhook_chat_id", f"the {c.webhook_template} template needs the chat or "
+                                  "recipient it sends to", cfg.source)
+            render = None if c.webhook_template == "segel" else (
+                lambda a: templates.render(c.webhook_template, a, language=cfg.locale.language,
+                                           timezone=cfg.locale.timezone, chat_id=c.webhook_chat_id))
             notifier = WebhookNotifier(c.webhook_urls, c.webhook_secret.encode(),
-                                       min_severity=c.webhook_min_severity or None).start()
+                                       min_severity=c.webhook_min_severity or None, render=render).start()
         except ValueError as e:
             raise ConfigError("custody.webhook_urls", str(e), cfg.source) from None
 
-        def push(alerts: list[dict]) -> None:
-            for a in alerts:
-                notifier.submit(a)
-
-        out.on_alerts = push
+        pushes.append(notifier.submit)
         out.closers.append(notifier.stop)
         out.summary += f"; webhooks to {len(c.webhook_urls)} URL(s)"
+    if pushes:
+        def push(alerts: list[dict]) -> None:
+            for a in alerts:
+                for p in pushes:
+                    p(a)
+
+        out.on_alerts = push
     return out
 
 

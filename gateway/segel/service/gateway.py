@@ -10,6 +10,9 @@ Threads and who owns what:
   commits, and only then acknowledges them to the broker (manual ack), publishes the ack
   downlinks and the alerts. It also runs the judges' timers (`tick`) and the health snapshot.
 - the outbox drainer thread writes InfluxDB lines with its own connection (`segel.influx.outbox`).
+- changes made by other processes (an operator's ack or resolve from the console or the CLI)
+  wait in the `publications` table; the worker publishes them on MQTT and to the webhooks while
+  the broker is connected, then deletes them (`_drain_publications`).
 - prometheus-client's HTTP thread serves /metrics from the last snapshot.
 
 A crash at any point loses nothing: a message not yet committed was not acknowledged, so the
@@ -43,7 +46,7 @@ from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
 from segel.registry import KeyRing, Registry
-from segel.service import health
+from segel.service import checkpointer, health
 from segel.service.lock import InstanceLock, SessionWatch, open_checked
 
 log = logging.getLogger("segel.service.gateway")
@@ -113,6 +116,7 @@ def is_transient(e: BaseException) -> bool:
 # gateway process (`segel gateway`, the benchmark) uses a shorter interval.
 GATEWAY_SWITCH_INTERVAL_S = 0.0005
 FIRST_CONNECT_WAIT_S = 10.0
+PUBLICATIONS_EVERY_S = 0.2  # how often the worker looks for operators' changes to publish (wall clock)
 
 
 class Gateway:
@@ -140,6 +144,7 @@ class Gateway:
         self._httpd: Any = None
         self.metrics_port: int | None = None
         self.pipeline: Pipeline | None = None
+        self.checkpointer: checkpointer.Checkpointer | None = None
         self._lock = threading.Lock()
         self._first_contact = threading.Event()
         self._instance_lock: InstanceLock | None = None
@@ -183,6 +188,7 @@ class Gateway:
             self._httpd, _ = start_http_server(g.metrics_port, g.metrics_host, health.metrics_registry(self.snapshot))
             self.metrics_port = g.metrics_port
             log.info("Prometheus metrics on http://%s:%d/metrics", g.metrics_host, g.metrics_port)
+        self.checkpointer = checkpointer.from_config(c)  # signed ledger heads (docs/custody.md)
         self.snap.started_at = time.time()
         self._worker = threading.Thread(target=self._work, name="segel-worker", daemon=True)
         self._worker.start()
@@ -205,6 +211,8 @@ class Gateway:
         self._stopping.set()
         if self._worker:
             self._worker.join(timeout)
+        if not (self._worker and self._worker.is_alive()):  # a last checkpoint: the heads at the stop
+            self._checkpoints(self.clock(), final=True)
         if self.link:
             self.link.stop()
         if self.drainer:
@@ -213,6 +221,8 @@ class Gateway:
             self._httpd.shutdown()
             self._httpd.server_close()
         self.recorder.close()
+        if self.checkpointer:
+            self.checkpointer.close()
         if self.pipeline:
             self.pipeline.conn.close()
         if self._instance_lock is not None:
@@ -281,6 +291,7 @@ class Gateway:
         g = self.cfg.gateway
         next_tick = self.clock() + g.tick_interval_s
         next_health = self.clock()
+        next_publications = 0.0
         batch: list[_Msg] = []
         failures = 0
         while True:
@@ -298,9 +309,13 @@ class Gateway:
                 if now >= next_tick:
                     next_tick = now + g.tick_interval_s
                     self._publish_alerts(self.pipeline.tick(now) if self.pipeline else [])
+                    self._checkpoints(now)
                 if now >= next_health:
                     next_health = now + g.health_interval_s
                     self._health(now)
+                if time.monotonic() >= next_publications:
+                    next_publications = time.monotonic() + PUBLICATIONS_EVERY_S
+                    self._drain_publications()
             except Exception as e:
                 self._rollback()
                 if batch and not is_transient(e):
@@ -463,8 +478,33 @@ class Gateway:
         if not alerts or self.link is None:
             return
         self.link.publish([(topics.alert(str(a.get("kind") or "unknown")), json.dumps(a, default=str).encode(), 1, False)
-                           for a in alerts])
+                           for a in alerts] + _alert_states(alerts))
         self.snap.alerts_published += len(alerts)
+
+    def _checkpoints(self, now: float, final: bool = False) -> None:
+        if self.checkpointer is None or self.pipeline is None:
+            return
+        try:
+            msgs = self.checkpointer.tick(self.pipeline.conn, now, final)
+        except Exception:  # a checkpoint must never stop ingest; the next round tries again
+            log.exception("ledger checkpoint failed")
+            return
+        if msgs and self.link is not None:
+            self.link.publish(msgs)
+
+    def _drain_publications(self) -> None:
+        """Publish what other processes queued (operators' acks and resolves), oldest first, while
+        the broker is connected; delete them once handed to the MQTT link and the webhooks."""
+        if self.pipeline is None or self.link is None or not self.snap.mqtt_connected:
+            return
+        conn = self.pipeline.conn
+        rows = store.pending_publications(conn)
+        if not rows:
+            return
+        self._publish_alerts([body for _id, kind, body in rows if kind == "alert"])
+        conn.execute("BEGIN IMMEDIATE")
+        store.forget_publications(conn, rows[-1][0])
+        conn.execute("COMMIT")
 
     def _health(self, now: float) -> None:
         assert self.pipeline is not None
@@ -486,3 +526,11 @@ class Gateway:
                 "instance": s.instance, "at": now, "connected": s.mqtt_connected, "accepted": s.accepted,
                 "duplicates": s.duplicates, "rejected": s.rejected, "outbox_depth": s.outbox_depth,
                 "outbox_lag_s": round(s.outbox_lag_s, 1)}).encode(), 1, True)])
+
+
+def _alert_states(alerts: list[dict]) -> list[tuple[str, bytes, int, bool]]:
+    """Retained `segel/alert-state/<id>` messages: the latest JSON while an alert is open or
+    acknowledged, an empty retained message (which deletes it) once it is resolved or withdrawn."""
+    last = {a["id"]: a for a in alerts if a.get("id") and a.get("severity") != "info"}
+    return [(topics.alert_state(i), json.dumps(a, default=str).encode() if a.get("state") in ("open", "acknowledged")
+             else b"", 1, True) for i, a in last.items()]

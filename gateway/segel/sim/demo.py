@@ -51,6 +51,8 @@ class DemoOptions:
     uplink: str = "wifi"  # or "lora" (segel.sim.lora)
     lora: Any = None  # segel.sim.lora.LoraOptions
     topic_prefix: str | None = None  # topics of its own on a shared broker (segel.sim.session.Options)
+    console: bool = True  # serve the operator's console on a free loopback port
+    console_port: int = 0  # 0: any free port
 
 
 def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
@@ -63,9 +65,17 @@ def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
     view_out: TextIO = sys.stderr if o.json_out else out
     view = LiveView(r.scn, {}, out=view_out, tty=o.live)
     stop_feed = threading.Event()
+    console: DemoConsole | None = None
     try:
         r.setup()
         view = LiveView(r.scn, r.itineraries, out=view_out, tty=o.live)
+        if o.console:
+            console = start_console(r, o.console_port)
+            r.closers.append(console.stop)
+            view.banner = console.banner
+            if not view.tty:
+                view_out.write(console.banner + "\n")
+                view_out.flush()
         if view.tty:  # the redrawn table is the output; log lines (e.g. each forged frame) would tear it
             for name in ("segel.ingest.pipeline", "segel.service.gateway", "segel.custody"):
                 logging.getLogger(name).setLevel(logging.ERROR)
@@ -98,7 +108,42 @@ def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
             if o.keep:
                 out.write(f"Gateway database, registry and recordings kept in {o.keep}\n")
         out.flush()
+        if o.console and view.tty and console is not None:
+            view_out.write(f"\n{console.banner}\nThe console stays open to look around; Ctrl-C ends the demo.\n")
+            view_out.flush()
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
         return summary
     finally:
         stop_feed.set()
         r.close()
+
+
+@dataclass
+class DemoConsole:
+    url: str
+    user: str
+    password: str
+    stop: Any
+
+    @property
+    def banner(self) -> str:
+        return f"Console: {self.url}  (sign in as {self.user}, one-time password {self.password})"
+
+
+def start_console(r: Rehearsal, port: int = 0) -> DemoConsole:
+    """The operator's console on the rehearsal's database, on a free loopback port, with a fresh
+    admin account whose password is made for this run only (the database goes with the run)."""
+    from segel import accounts, store
+    from segel.console import live
+    from segel.console.server import ConsoleServer
+
+    assert r.gateway is not None
+    conn = store.connect(r.dir / "segel.db")
+    password = accounts.generate_password()
+    accounts.add(conn, "demo", accounts.ADMIN, password, full_name="Demo operator")
+    conn.close()
+    server = ConsoleServer(r.console_config(), clock=r.clock, hooks=[live.attach], port=port, host="127.0.0.1").start()
+    return DemoConsole(server.url, "demo", password, server.stop)

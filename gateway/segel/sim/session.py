@@ -29,6 +29,7 @@ from typing import Any
 from segel import store
 from segel.config import Config
 from segel.config import load as load_config
+from segel.custody import checkpoints
 from segel.custody.judge import build_judge
 from segel.edge import topics
 from segel.ids import SIM_FIRST
@@ -211,6 +212,8 @@ class Rehearsal:
         self.clock: Any = None
         self.spec: FleetSpec | None = None
         self.stats: FleetStats | None = None
+        self.closers: list[Any] = []  # run first on close (e.g. the console)
+        self.broker_url = ""
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -224,8 +227,18 @@ class Rehearsal:
             # in processes of their own on two cores; one hop less per frame costs 8 % less CPU
             # (`segel demo --boxes 300`: 134 s against 146 s) than a fourth busy process
             "mqtt.link": "thread",
+            # ledger checkpoints signed with the rehearsal's own key, every 6 simulated hours
+            "custody.signing_key": str(self.dir / "signing.key"), "custody.checkpoint_interval_s": 6 * 3600.0,
+            "custody.checkpoint_file": str(self.dir / "checkpoints.jsonl"),
             **self._influx_overrides(),
         })
+
+    def console_config(self) -> Config:
+        """The gateway's configuration plus the calendar (box pages show legs against the plan)."""
+        cfg = self.gateway_config(self.broker_url)
+        cfg.custody.calendar = str(self.scn.files()["calendar"])
+        cfg.console.silent_after_s = 3.0 * self.scn.settings.report_interval_s
+        return cfg
 
     def _influx_overrides(self) -> dict[str, Any]:
         u = self.opts.influx_url
@@ -242,6 +255,7 @@ class Rehearsal:
         scn, s = self.scn, self.scn.settings
         self.dir.mkdir(parents=True, exist_ok=True)
         secret = create_fleet_secret(self.dir / "fleet.key")
+        checkpoints.create_key(self.dir / "signing.key")
         conn = store.connect(self.dir / "segel.db")
         reg = Registry(conn)
         self.devices = {b.box: FIRST_DEVICE + i for i, b in enumerate(self.boxes)}
@@ -266,6 +280,7 @@ class Rehearsal:
             url = self.broker.url
         from segel.edge.mqtt import parse_url
 
+        self.broker_url = url
         bk = parse_url(url)
         self.spec = FleetSpec(str(self.opts.scenario), [b.box for b in self.boxes], self.devices, secret, str(self.dir),
                               bk.host, bk.port, bk.username, bk.password, self.opts.report_interval_s,
@@ -418,6 +433,11 @@ class Rehearsal:
     # ---- teardown ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        for c in self.closers:
+            try:
+                c()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.debug("close", exc_info=True)
         if self.fleet is not None:
             self.fleet.kill()
         if self.feed is not None:

@@ -54,6 +54,7 @@ class LiveView:
         self.eday_ts = scn.local(eday, "00:00") if eday else 0.0
         self._last = 0.0
         self.progress: Progress | None = None
+        self.banner = ""  # e.g. where the console is: shown above the table on every redraw
 
     # ---- inputs -----------------------------------------------------------------------------
 
@@ -114,8 +115,9 @@ class LiveView:
         bar_w = max(10, min(50, width - 60))
         frac = p.fraction if p else 0.0
         bar = "#" * int(frac * bar_w) + "." * (bar_w - int(frac * bar_w))
-        lines = [f"Segel rehearsal: {self.scn.calendar.name}  (gateway view; Ctrl-C stops)",
-                 f"[{bar}] {self.status_line()}", ""]
+        lines = [f"Segel rehearsal: {self.scn.calendar.name}  (gateway view; Ctrl-C stops)"]
+        lines += [self.banner] if self.banner else []
+        lines += [f"[{bar}] {self.status_line()}", ""]
         head = f"{'district':<18}{'boxes':>6}" + "".join(f"{c:>6}" for c in COLUMNS) + f"{'crit':>6}{'high':>6}"
         lines.append(head)
         tot = {c: 0 for c in COLUMNS}

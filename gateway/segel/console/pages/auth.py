@@ -49,7 +49,8 @@ def login_form(c: Ctx) -> Response:
 def login(c: Ctx) -> Response:
     username = c.form.get("username", "").strip()
     try:
-        user = accounts.authenticate(c.db, username, c.form.get("password", ""), client_address(c.request), c.now())
+        # wall-clock time: the pages' "now" may be a rehearsal's simulated clock
+        user = accounts.authenticate(c.db, username, c.form.get("password", ""), client_address(c.request))
     except accounts.LoginRefused as e:
         if e.code == "locked":
             minutes = max(1, math.ceil(e.retry_after_s / 60))
@@ -59,7 +60,7 @@ def login(c: Ctx) -> Response:
         if e.code == "disabled":
             return _login_page(c, c._("This account is disabled: ask an administrator."), 403, username)
         return _login_page(c, c._("Wrong user name or password."), 401, username)
-    token, _session = accounts.start_session(c.db, user, client_address(c.request), c.state.session_ttl_s, c.now())
+    token, _session = accounts.start_session(c.db, user, client_address(c.request), c.state.session_ttl_s)
     resp = c.redirect(safe_next(c.form.get("next")))
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
                     secure=secure_cookie(c.request, c.state), max_age=int(c.state.session_ttl_s))

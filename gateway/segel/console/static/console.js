@@ -27,5 +27,28 @@ window.Segel = (function () {
     b.classList.toggle("bad", !!bad);
   }
 
-  return { csrf, post, banner };
+  const text = JSON.parse((document.getElementById("segel-text") || {}).textContent || "{}");
+
+  // Live updates (Server-Sent Events). The browser reconnects by itself and sends the last event id,
+  // so the server replays what was missed. handlers: {alert(d), boxes(d)}.
+  function live(since, handlers) {
+    const es = new EventSource("/events" + (since ? "?since=" + encodeURIComponent(since) : ""));
+    let down = false;
+    es.addEventListener("open", () => { if (down) banner(""); down = false; });
+    es.addEventListener("error", () => { down = true; banner(text.reconnecting, false); });
+    es.addEventListener("gateway", (e) => {
+      const g = JSON.parse(e.data);
+      if (g.running === false) banner(text.gateway_down.replace("%(when)s", g.at_text || new Date(g.at * 1000).toLocaleString()), true);
+      else if (g.running === null) banner(text.gateway_never, false);
+      else banner("");
+    });
+    es.addEventListener("reload", () => location.reload());
+    es.addEventListener("logout", () => { location.href = "/login?next=" + encodeURIComponent(location.pathname); });
+    for (const [name, fn] of Object.entries(handlers || {}))
+      es.addEventListener(name, (e) => fn(JSON.parse(e.data), e));
+    window.addEventListener("beforeunload", () => es.close());
+    return es;
+  }
+
+  return { csrf, post, banner, live, text };
 })();
