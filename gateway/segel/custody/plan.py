@@ -124,7 +124,10 @@ def _tz(where: str, text: str) -> dt.timezone:
     if not m:
         raise CalendarError(where, f"timezone {text!r}: use WIB, WITA, WIT or an offset like +08:00")
     sign = 1 if m.group(1) == "+" else -1
-    return dt.timezone(sign * dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0)))
+    hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+    if hours > 14 or minutes > 59 or (hours == 14 and minutes):  # the world's zones: UTC-12 .. UTC+14
+        raise CalendarError(where, f"timezone {text!r}: an offset is at most 14 hours (WITA is +08:00)")
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
 
 def _when(where: str, v: object, tz: dt.timezone) -> float:
