@@ -65,8 +65,10 @@ def test_the_fixed_bugs_are_clean_rejections_now() -> None:
     places = fuzz.replay("places", kept_named("places"))
     assert all(k.startswith("rejected") for k in places), places
     # found by `segel bench fuzz`: a locale.timezone too long for a file name raised OSError; a
-    # calendar timezone of -27 hours raised the datetime module's ValueError, not a CalendarError
-    assert fuzz.replay("config", kept_named("config")) == {"gateway:rejected": 1, "calendar:rejected": 1}
+    # calendar timezone of -27 hours raised the datetime module's ValueError, not a CalendarError;
+    # a fleet.toml whose section is a number (`wifi = 0`) raised TypeError
+    assert fuzz.replay("config", kept_named("config")) == {"gateway:rejected": 1, "calendar:rejected": 1,
+                                                           "fleet:rejected": 1}
 
 
 def kept_named(target: str) -> list[bytes]:

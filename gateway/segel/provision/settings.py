@@ -113,6 +113,8 @@ def from_toml(text: str, source: str = SETTINGS_FILE) -> FleetSettings:
     for k in data:
         if k not in known:
             raise SettingsError(f"{source}: unknown section [{k}]; known: {', '.join(sorted(known))}")
+        if not isinstance(data[k], dict):
+            raise SettingsError(f"{source}: {k} must be a [{k}] table, not a {type(data[k]).__name__}")
     s = FleetSettings(radio={}, intervals={})
     fleet = data.get("fleet", {})
     for k, v in fleet.items():
