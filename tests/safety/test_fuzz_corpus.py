@@ -66,8 +66,9 @@ def test_the_fixed_bugs_are_clean_rejections_now() -> None:
     assert all(k.startswith("rejected") for k in places), places
     # found by `segel bench fuzz`: a locale.timezone too long for a file name raised OSError; a
     # calendar timezone of -27 hours raised the datetime module's ValueError, not a CalendarError;
-    # a fleet.toml whose section is a number (`wifi = 0`) raised TypeError
-    assert fuzz.replay("config", kept_named("config")) == {"gateway:rejected": 1, "calendar:rejected": 1,
+    # a fleet.toml whose section is a number (`wifi = 0`) raised TypeError; a calendar whose
+    # `seal` is a time, not a table, raised AttributeError
+    assert fuzz.replay("config", kept_named("config")) == {"gateway:rejected": 1, "calendar:rejected": 2,
                                                            "fleet:rejected": 1}
 
 

@@ -186,6 +186,9 @@ def parse_calendar(text: str, name: str = "<calendar>") -> Calendar:
     unknown = set(doc) - known
     if unknown:
         raise CalendarError(name, f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for k in ("legs", "seal", "ppk", "box", "rules"):
+        if k in doc and not isinstance(doc[k], dict):
+            raise CalendarError(f"{name}: {k}", f"expected a [{k}] table, not {doc[k]!r}")
     tz = _tz(f"{name}: timezone", str(doc.get("timezone", "WITA")))
     legs_tbl = doc.get("legs", {})
     legs = {k: w for k, w in _named_windows(f"{name}: legs", legs_tbl, tz).items()}
@@ -200,7 +203,7 @@ def parse_calendar(text: str, name: str = "<calendar>") -> Calendar:
     for k, v in rules.items():
         if k not in DEFAULT_RULES:
             raise CalendarError(f"{name}: rules.{k}", f"unknown rule setting; known: {', '.join(DEFAULT_RULES)}")
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < float("inf"):
             raise CalendarError(f"{name}: rules.{k}", f"{v!r} must be a number >= 0")
     eday = doc.get("election_day")
     if eday is not None and not isinstance(eday, dt.date):
