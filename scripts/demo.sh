@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/segel demo "$@"
+status=0
+.venv/bin/segel demo "$@" || status=$?
+echo "segel is $(pwd)/.venv/bin/segel: run it by that path, or first: source .venv/bin/activate" >&2
+exit "$status"

@@ -51,3 +51,9 @@ if [ "$want_test" = 1 ]; then
   (cd tools/console-vendor && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: done"
+# The command lives in the project's own environment, which is not on PATH: say where it is.
+seg="$(pwd)/.venv/bin/segel"
+if [ "$(command -v segel 2>/dev/null || true)" != "$seg" ]; then
+  echo "setup: the segel command is $seg (not on your PATH); either run it by that path, or:"
+  echo "         export PATH=\"$(pwd)/.venv/bin:\$PATH\"    (this shell)   or   source .venv/bin/activate"
+fi

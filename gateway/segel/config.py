@@ -35,6 +35,8 @@ class GatewaySection:
     instance: str = "gateway"
     db: str = "segel.db"
     fleet_secret: str = "fleet.key"
+    # during `segel keys rotate --new-secret`: the old secret, for trackers not yet re-imaged
+    previous_fleet_secret: str = ""
     recording_dir: str = "recordings"
     recording_max_mb: float = 64.0
     recording_keep: int = 10
@@ -116,6 +118,9 @@ class CustodySection:
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str = ""  # signs webhook deliveries (HMAC-SHA256)
     webhook_min_severity: str = ""  # "" = every alert; else critical | high | warning | info
+    # where places may be: west,south,east,north in degrees (default: Indonesia with a margin);
+    # a place outside is a warning at import (refused with --strict): a lost minus sign, swapped lat/lon
+    region: str = "94.7,-11.2,141.1,6.3"
     signing_key: str = ""  # Ed25519 key (`segel keys init`) that signs ledger checkpoints; "" = unsigned, marked missing
     checkpoint_interval_s: float = 600.0  # sign the changed box chains this often (0 = never)
     checkpoint_file: str = ""  # append-only JSON-lines copy of every checkpoint ("" = none)
@@ -290,17 +295,32 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
          overrides: Mapping[str, Any] | None = None) -> Config:
     """Defaults, then the TOML file, then SEGEL_* environment variables, then `overrides`
     (command-line flags, keys like "mqtt.url"; None values are ignored)."""
-    cfg = Config()
+    text = None
     if path is not None:
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigError("config", f"file {p} not found", str(p)) from None
+        except UnicodeDecodeError as e:
+            raise ConfigError("config", f"not UTF-8 text ({e.reason} at byte {e.start})", str(p)) from None
+    return loads(text, str(path) if path is not None else None, env, overrides)
+
+
+def loads(text: str | None, source: str | None = None, env: Mapping[str, str] | None = None,
+          overrides: Mapping[str, Any] | None = None) -> Config:
+    """`load` on TOML text (`source` names the file it came from, for messages and relative
+    paths); raises ConfigError for anything wrong in it."""
+    cfg = Config()
+    if text is not None:
+        src = source or "<config>"
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError("config", f"not valid TOML: {e}", str(p)) from None
-        cfg.base_dir = p.resolve().parent
-        cfg.source = str(p)
+            raise ConfigError("config", f"not valid TOML: {e}", src) from None
+        cfg.base_dir = Path(src).resolve().parent if source else Path.cwd()
+        cfg.source = src
+        p = src
         for sec, table in data.items():
             if not isinstance(table, dict):
                 raise ConfigError(sec, f"expected a [{sec}] table, got a {type(table).__name__}", str(p))

@@ -5,6 +5,15 @@ from __future__ import annotations
 import re
 
 
+# Device ids from here up are the simulator's own (`segel simulate`, `segel demo`): provisioning
+# never hands them out, so a simulated tracker can never pass for a real one.
+SIM_FIRST = 0xF00000
+
+
+def is_simulated(device_id: int) -> bool:
+    return device_id >= SIM_FIRST
+
+
 def device_hex(device_id: int) -> str:
     """The canonical text form of a device id: six lowercase hex digits (topics, registry, labels)."""
     return f"{device_id:06x}"

@@ -51,11 +51,14 @@ WRONG_TOPIC = "wrong_topic"  # the message names a sender other than its topic's
 OVERSIZE = "oversize"  # longer than any message of its kind can be
 BAD_NAME = "bad_name"  # a bridge, base-station or device id outside the documented alphabet
 INTERNAL_ERROR = "internal_error"  # handling it raised: a bug, parked instead of stopping ingest
+REVOKED = "revoked"  # a frame of a revoked (stolen, lost) tracker, under its own key
+STALE_KEY = "stale_key"  # a frame under a key epoch the tracker has already left (a copy of its old image)
 
 # What the ingest stage notices that is not a frame; judges turn notices into alerts.
 DOWNLINK_COUNTERS_LOW = "downlink_counters_low"  # a tracker's downlink counters are near their end
 ACKS_STOPPED = "acks_stopped"  # ... at their end: its acks stop until it is re-keyed
 BAD_MAC_FLOOD = "bad_mac_flood"  # many frames with a bad MAC for a tracker or through a bridge
+REVOKED_HEARD = "revoked_tracker_heard"  # a revoked tracker spoke: where it was heard
 
 
 @dataclass(frozen=True)

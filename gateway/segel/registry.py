@@ -6,6 +6,8 @@ are not stored: a device key is derived from the fleet secret, the device id and
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import sqlite3
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segel import protocol
-from segel.ids import device_hex
+from segel.ids import SIM_FIRST, device_hex
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -44,11 +46,33 @@ CREATE TABLE IF NOT EXISTS pairings (
     forced      INTEGER NOT NULL DEFAULT 0,
     by          TEXT
 );
+CREATE TABLE IF NOT EXISTS fleet_meta (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
 class RegistryError(ValueError):
     pass
+
+
+# Columns added after the first release: (name, declaration). Added to an older database on open.
+DEVICE_COLUMNS = (
+    ("revoked_at", "REAL"),  # `segel device revoke`: its frames are refused from then on
+    ("revoked_reason", "TEXT"),
+    ("prev_epoch", "INTEGER"),  # `segel keys rotate`: the epoch still accepted until prev_until
+    ("prev_until", "REAL"),
+    ("prev_secret", "INTEGER NOT NULL DEFAULT 0"),  # 1: the previous epoch's key derives from the previous secret
+)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns newer code needs to an older registry (idempotent)."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(devices)")}
+    for name, decl in DEVICE_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE devices ADD COLUMN {name} {decl}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,15 @@ class Device:
     role: str
     box_id: str | None = None
     tps: str | None = None
+    revoked_at: float | None = None
+    revoked_reason: str | None = None
+    prev_epoch: int | None = None  # still accepted (a rotation's transition) until prev_until
+    prev_until: float | None = None
+    prev_secret: bool = False
+
+    def accepts_previous(self, now: float) -> bool:
+        """Frames under the previous key epoch are still accepted (rotation in progress)."""
+        return self.prev_epoch is not None and (self.prev_until is None or now < self.prev_until)
 
     @property
     def hex(self) -> str:
@@ -81,12 +114,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+_DEVICE_SELECT = ("SELECT d.device_id, d.key_epoch, d.board, d.role, b.box_id, b.tps, d.revoked_at, d.revoked_reason, "
+                  "d.prev_epoch, d.prev_until, d.prev_secret FROM devices d LEFT JOIN boxes b ON b.device_id = d.device_id")
+
+
+def _device(r: tuple) -> Device:
+    return Device(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]))
+
+
 class Registry:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
+        migrate(conn)
 
     def add_device(self, device_id: int, board: str = "tbeam-v1.1", role: str = "tracker", key_epoch: int = 0) -> Device:
+        """Register a device under an id given by the caller (provisioning takes `next_free_ids`,
+        which never reaches the simulator's range)."""
         if not 0 <= device_id <= protocol.DEVICE_ID_MAX:
             raise RegistryError(f"device id {device_id} out of range")
         try:
@@ -99,30 +143,57 @@ class Registry:
         return Device(device_id, key_epoch, board, role)
 
     def next_free_ids(self, count: int, start: int = 0x000101) -> list[int]:
-        row = self.conn.execute("SELECT MAX(device_id) FROM devices").fetchone()
+        row = self.conn.execute("SELECT MAX(device_id) FROM devices WHERE device_id < ?", (SIM_FIRST,)).fetchone()
         first = max(start, (row[0] or 0) + 1)
-        if first + count - 1 > protocol.DEVICE_ID_MAX:
+        if first + count - 1 >= SIM_FIRST:  # the ids above are the simulator's: never handed out
             raise RegistryError("no free device ids left")
         return list(range(first, first + count))
 
     def get(self, device_id: int) -> Device | None:
-        row = self.conn.execute(
-            "SELECT d.device_id, d.key_epoch, d.board, d.role, b.box_id, b.tps FROM devices d "
-            "LEFT JOIN boxes b ON b.device_id = d.device_id WHERE d.device_id = ?",
-            (device_id,),
-        ).fetchone()
-        return Device(*row) if row else None
+        row = self.conn.execute(_DEVICE_SELECT + " WHERE d.device_id = ?", (device_id,)).fetchone()
+        return _device(row) if row else None
 
     def devices(self) -> list[Device]:
-        rows = self.conn.execute(
-            "SELECT d.device_id, d.key_epoch, d.board, d.role, b.box_id, b.tps FROM devices d "
-            "LEFT JOIN boxes b ON b.device_id = d.device_id ORDER BY d.device_id"
-        ).fetchall()
-        return [Device(*r) for r in rows]
+        rows = self.conn.execute(_DEVICE_SELECT + " ORDER BY d.device_id").fetchall()
+        return [_device(r) for r in rows]
+
+    def revoke(self, device_id: int, reason: str, at: float | None = None) -> Device:
+        """A stolen or lost tracker: its frames are refused from now on (and raise an alert)."""
+        cur = self.conn.execute("UPDATE devices SET revoked_at = ?, revoked_reason = ? WHERE device_id = ?",
+                                (at if at is not None else time.time(), reason, device_id))
+        if cur.rowcount == 0:
+            raise RegistryError(f"device {device_hex(device_id)} is not registered")
+        return self.get(device_id)  # type: ignore[return-value]
+
+    def unrevoke(self, device_id: int) -> Device:
+        """A revoked tracker that was found: accepted again (re-image it first if its key may have leaked)."""
+        cur = self.conn.execute("UPDATE devices SET revoked_at = NULL, revoked_reason = NULL WHERE device_id = ?",
+                                (device_id,))
+        if cur.rowcount == 0:
+            raise RegistryError(f"device {device_hex(device_id)} is not registered")
+        return self.get(device_id)  # type: ignore[return-value]
+
+    def rotate(self, device_ids: list[int], transition_s: float, new_secret: bool = False,
+               at: float | None = None) -> list[tuple[int, int, int]]:
+        """A new key epoch for each device, the old one still accepted for `transition_s` (the
+        trackers move to the new key when they are re-imaged). Returns (device, old, new) epochs."""
+        now = at if at is not None else time.time()
+        out = []
+        with transaction(self.conn):
+            for d in device_ids:
+                dev = self.get(d)
+                if dev is None:
+                    raise RegistryError(f"device {device_hex(d)} is not registered")
+                self.conn.execute("UPDATE devices SET prev_epoch = key_epoch, key_epoch = key_epoch + 1, prev_until = ?, "
+                                  "prev_secret = ? WHERE device_id = ?", (now + transition_s, int(new_secret), d))
+                out.append((d, dev.key_epoch, dev.key_epoch + 1))
+        return out
 
     def bump_epoch(self, device_id: int) -> int:
-        """A new key epoch (the tracker is being re-imaged): returns the new epoch."""
-        cur = self.conn.execute("UPDATE devices SET key_epoch = key_epoch + 1 WHERE device_id = ?", (device_id,))
+        """A new key epoch (the tracker is being re-imaged): returns the new epoch. The tracker
+        gets the new key now, so no earlier epoch is accepted any more."""
+        cur = self.conn.execute("UPDATE devices SET key_epoch = key_epoch + 1, prev_epoch = NULL, prev_until = NULL, "
+                                "prev_secret = 0 WHERE device_id = ?", (device_id,))
         if cur.rowcount == 0:
             raise RegistryError(f"device {device_hex(device_id)} is not registered")
         return int(self.conn.execute("SELECT key_epoch FROM devices WHERE device_id=?", (device_id,)).fetchone()[0])
@@ -177,6 +248,71 @@ class Registry:
 
 # ---- fleet secret -------------------------------------------------------------------------------
 
+FINGERPRINT_KEY = "fleet_fingerprint"
+PREVIOUS_FINGERPRINT_KEY = "previous_fleet_fingerprint"  # during `segel keys rotate --new-secret`
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A short public name of a fleet secret: HMAC-SHA256(secret, "segel fleet fingerprint v1"),
+    first 8 bytes as hex. It identifies the secret without revealing it (HMAC is one-way)."""
+    return hmac.new(secret, b"segel fleet fingerprint v1", hashlib.sha256).hexdigest()[:16]
+
+
+FLEET_INTERVAL_KEY = "fleet_report_interval_s"  # fleet.toml's report interval, as provisioned
+
+
+def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM fleet_meta WHERE name = ?", (name,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_meta(conn: sqlite3.Connection, name: str, value: object) -> None:
+    conn.execute("INSERT OR REPLACE INTO fleet_meta(name, value) VALUES (?, ?)", (name, str(value)))
+
+
+def stored_fingerprint(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM fleet_meta WHERE name = ?", (FINGERPRINT_KEY,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def record_fingerprint(conn: sqlite3.Connection, secret: bytes) -> None:
+    """Store the fingerprint of the secret this registry is made with (at `segel fleet init`)."""
+    conn.execute("INSERT OR REPLACE INTO fleet_meta(name, value) VALUES (?, ?)",
+                 (FINGERPRINT_KEY, secret_fingerprint(secret)))
+
+
+def check_fleet_secret(conn: sqlite3.Connection, secret: bytes, secret_path: str | Path, db_path: str | Path) -> bool:
+    """Refuse a fleet secret that is not the one the registry was made with: every genuine frame
+    would fail its MAC and become a critical forged_frame alert on every box. A registry without a
+    fingerprint (made before fingerprints, or by a test) gets this secret's, once, and True is
+    returned so the caller can say so."""
+    want = stored_fingerprint(conn)
+    have = secret_fingerprint(secret)
+    if want is None:
+        with transaction(conn):
+            if stored_fingerprint(conn) is None:
+                record_fingerprint(conn, secret)
+        return True
+    if want != have:
+        raise RegistryError(
+            f"the fleet secret {secret_path} (fingerprint {have}) is not the one the registry {db_path} was made "
+            f"with (fingerprint {want}): every tracker's frames would be refused as forged. Point "
+            "gateway.fleet_secret (or --fleet-secret) at the fleet.secret that `segel fleet init` wrote for this "
+            "registry, or gateway.db at that fleet's registry. `segel fleet show` prints both fingerprints.")
+    return False
+
+
+def check_previous_secret(conn: sqlite3.Connection, previous: bytes, path: str | Path) -> None:
+    """The gateway's previous_fleet_secret must be the one the registry rotated away from."""
+    row = conn.execute("SELECT value FROM fleet_meta WHERE name = ?", (PREVIOUS_FINGERPRINT_KEY,)).fetchone()
+    have = secret_fingerprint(previous)
+    if row is None:
+        raise RegistryError(f"gateway.previous_fleet_secret {path} is set but the registry is in no rotation with a "
+                            "new secret (or `segel keys finish` ended it): remove the setting")
+    if row[0] != have:
+        raise RegistryError(f"gateway.previous_fleet_secret {path} (fingerprint {have}) is not the secret the "
+                            f"registry rotated away from (fingerprint {row[0]})")
+
 
 def create_fleet_secret(path: str | Path) -> bytes:
     """Write a new 32-byte fleet secret (hex) readable by its owner only; refuses to overwrite."""
@@ -213,8 +349,9 @@ def load_fleet_secret(path: str | Path) -> bytes:
 class KeyRing:
     """Device keys derived on demand from the fleet secret and the registry's key epochs."""
 
-    def __init__(self, fleet_secret: bytes, registry: Registry) -> None:
+    def __init__(self, fleet_secret: bytes, registry: Registry, previous_secret: bytes | None = None) -> None:
         self._secret = fleet_secret
+        self._previous = previous_secret  # after `segel keys rotate --new-secret`, until every tracker moved
         self._registry = registry
         self._cache: dict[tuple[int, int], protocol.DeviceKeys] = {}
 
@@ -223,6 +360,11 @@ class KeyRing:
 
     def device_key(self, device_id: int, key_epoch: int) -> bytes:
         return protocol.derive_device_key(self._secret, device_id, key_epoch)
+
+    def previous_key(self, device_id: int, key_epoch: int) -> bytes | None:
+        """A key from the previous fleet secret (a rotation with a new secret in progress); None
+        when the gateway was not given it (gateway.previous_fleet_secret)."""
+        return protocol.derive_device_key(self._previous, device_id, key_epoch) if self._previous else None
 
     def keys_for(self, device_id: int) -> protocol.DeviceKeys | None:
         dev = self._registry.get(device_id)

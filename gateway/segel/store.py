@@ -93,6 +93,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.executescript(registry.SCHEMA + SCHEMA)
+    registry.migrate(conn)  # columns added since (an older database gets them here)
     return conn
 
 
@@ -112,6 +113,7 @@ def open_configured(config_path: str | Path | None, db: str | None = None, must_
 def init(conn: sqlite3.Connection) -> None:
     """Create the tables on a connection opened elsewhere."""
     conn.executescript(registry.SCHEMA + SCHEMA)
+    registry.migrate(conn)
 
 
 @dataclass

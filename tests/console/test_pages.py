@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from segel import accounts, store
+from segel import accounts
 from segel import config as cfgmod
 from segel.console import live
 from segel.custody import actions

@@ -19,7 +19,7 @@ from segel.ingest.codec import FrameCodec
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder
 from segel.registry import Registry
-from segel.service import gateway as gateway_mod
+from segel.service import intake
 from segel.service.gateway import Gateway
 
 from tests.gateway.gwtest import Publisher, load, setup, wait
@@ -61,7 +61,7 @@ class FailingJudge:
 
 # stage -> (how to inject the fault, whether the chosen frame is still stored)
 STAGES = {
-    "read (edge payload)": (lambda mp: mp.setattr(gateway_mod.payloads, "to_uplink", _raise_for(
+    "read (edge payload)": (lambda mp: mp.setattr(payloads, "to_uplink", _raise_for(
         lambda topic, payload, at: topic == topics.tracker_up(f"{CHOSEN:06x}"), payloads.to_uplink)), False),
     "header": (lambda mp: mp.setattr(pipeline_mod.protocol, "parse_header", _raise_for(
         _is_chosen_frame, protocol.parse_header)), False),
@@ -167,8 +167,8 @@ def test_a_transient_error_is_retried_not_parked(tmp_path: Path, mosquitto, monk
         pub.publish(topics.tracker_up("000101"), fleet.frame(0x101, counter=1))
         wait(lambda: gw.snapshot().accepted == 1, 30, "the frame committed after the retries")
         assert fails["n"] == 3 and gw.snapshot().parked == 0 and not gw.snapshot().rejected
-        assert gateway_mod.is_transient(sqlite3.OperationalError("database or disk is full"))
-        assert not gateway_mod.is_transient(ValueError("a bad value"))
+        assert intake.is_transient(sqlite3.OperationalError("database or disk is full"))
+        assert not intake.is_transient(ValueError("a bad value"))
         keys = fleet.keys(0x101)
         wait(lambda: acked_counters(pub, keys, 0x101), 10, "the ack")
         assert acked_counters(pub, keys, 0x101) == [1]

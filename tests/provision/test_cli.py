@@ -69,7 +69,9 @@ def test_a_technicians_day(run, tmp_path: Path, index_dir: Path) -> None:  # typ
     run("labels", "--all", "-o", str(tmp_path / "labels.pdf"))
     assert (tmp_path / "labels.pdf").read_bytes().startswith(b"%PDF")
     out = run("pair", "KT-0001", "SGL-000101", "--tps", "TPS 001").output
-    assert out.strip() == "000101 -> box KT-0001 (TPS 001)"
+    assert out.splitlines()[0] == "000101 -> box KT-0001 (TPS 001)"
+    # no places imported in this registry: the TPS is kept as typed, and the technician is told
+    assert out.splitlines()[1].startswith("warning: TPS 'TPS 001' not checked: no places are imported")
     run("pair", "KT-0002", "000101", code=1)
     assert "already on box KT-0001; use --force" in run.outputs[-1]
     assert "(moved from KT-0001)" in run("pair", "KT-0002", "000101", "--force").output

@@ -12,7 +12,7 @@ from segel.custody import bundle, checkpoints, ledger
 from segel.protocol import SealEvent
 from segel.registry import Registry
 
-from tests.rules.world import K, T1, World, wita
+from tests.rules.world import K, World, wita
 
 DEV = 0x000101
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from segel.custody.judge import make_plans
+from segel.custody.plan import make_plans
 from segel.custody.plan import CalendarError, parse_calendar
 from segel.places.io import parse_csv, parse_geojson
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from segel import store
-from segel.custody.judge import CustodyJudge, make_plans
+from segel.custody.judge import CustodyJudge
+from segel.custody.plan import make_plans
 from segel.custody.plan import DEFAULT_RULES, parse_calendar
 from segel.custody.rules import ENTER, EXIT, Rules, initial_state
 from segel.messages import Accepted

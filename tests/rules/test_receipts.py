@@ -14,7 +14,7 @@ from segel.custody.receipts import Officer, ReceiptError
 from segel.ids import box_label, fleet_id
 from segel.protocol import SealEvent
 
-from tests.rules.world import SECRET, K, S, T1, T2, World, offset, wita
+from tests.rules.world import SECRET, K, S, T1, World, offset, wita
 
 DEV = 0x000101
 FLEET = fleet_id(SECRET)

@@ -286,7 +286,7 @@ def test_return_leg_done_early_is_not_behind_schedule(tmp_path):
         depart = 2024-11-27T19:00:00
         arrive_by = 2024-11-28T03:00:00
     """)
-    from segel.custody.judge import make_plans
+    from segel.custody.plan import make_plans
     from segel.custody.plan import parse_calendar
 
     from tests.rules.world import CALENDAR
@@ -323,7 +323,7 @@ def test_late_fixes_retime_an_exit_and_say_so(tmp_path):
 
 def test_no_silent_alert_once_custody_is_complete(tmp_path):
     """Back at the warehouse after the count, trackers are switched off: that is not news."""
-    from segel.custody.judge import make_plans
+    from segel.custody.plan import make_plans
     from segel.custody.plan import parse_calendar
 
     from tests.rules.world import CALENDAR

@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segel import paths, store
-from segel.custody.judge import CustodyJudge, ensure_schema, make_plans
+from segel.custody.judge import CustodyJudge, ensure_schema
+from segel.custody.plan import make_plans
 from segel.custody.plan import load_calendar
 from segel.ingest.pipeline import Pipeline
 from segel.places import io as places_io

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import ssl
 import threading
 import time
@@ -24,6 +25,7 @@ import paho.mqtt.client as mqtt
 from segel.bridge.buffer import Buffer
 from segel.edge import topics
 from segel.edge.mqtt import parse_url
+from segel.edge.payloads import strict_json
 
 log = logging.getLogger("segel.bridge.mqtt")
 
@@ -183,14 +185,27 @@ class Publisher:
 
     def _message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            d = json.loads(msg.payload)
-            if not isinstance(d, dict) or not isinstance(d.get("device"), str) or not isinstance(d.get("frame"), str):
-                raise ValueError("needs {\"device\": \"000101\", \"frame\": \"<hex>\", \"tx_at\": null}")
-            bytes.fromhex(d["frame"])
-            if len(d["device"]) != 6:
-                raise ValueError("device must be 6 hex digits")
-            bytes.fromhex(d["device"])
-            self.on_downlink(d)
+            self.on_downlink(parse_downlink(msg.payload))
         except (ValueError, TypeError) as e:
             self.bad_downlinks += 1
             log.warning("bad downlink on %s: %s", msg.topic, e)
+
+
+def parse_downlink(payload: bytes | bytearray) -> dict[str, Any]:
+    """A downlink message from the gateway, checked: {"device": 6 hex digits, "frame": hex,
+    "tx_at": null or a finite unix time}. ValueError says what is wrong (anyone with the
+    gateway's account could send anything here)."""
+    d = strict_json(bytes(payload), 4096, "downlink")  # size, depth, duplicate keys, UTF-8, finite numbers
+    if not isinstance(d.get("device"), str) or not isinstance(d.get("frame"), str):
+        raise ValueError("needs {\"device\": \"000101\", \"frame\": \"<hex>\", \"tx_at\": null}")
+    frame = bytes.fromhex(d["frame"])
+    if not 0 < len(frame) <= 255:
+        raise ValueError(f"frame of {len(frame)} bytes (a LoRa payload is 1..255)")
+    if len(d["device"]) != 6:
+        raise ValueError("device must be 6 hex digits")
+    bytes.fromhex(d["device"])
+    tx_at = d.get("tx_at")
+    if tx_at is not None and (isinstance(tx_at, bool) or not isinstance(tx_at, (int, float))
+                              or not math.isfinite(tx_at) or not 0 <= tx_at <= 4_102_444_800):
+        raise ValueError(f"tx_at must be null or a unix time, got {str(tx_at)[:40]!r}")
+    return d

@@ -15,6 +15,7 @@ import binascii
 import collections
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -32,6 +33,9 @@ log = logging.getLogger("segel.bridge.udp")
 
 PUSH_DATA, PUSH_ACK, PULL_DATA, PULL_RESP, PULL_ACK, TX_ACK = 0, 1, 2, 3, 4, 5
 VERSIONS = (1, 2)
+MAX_GATEWAYS = 256  # packet forwarders one bridge serves; a bridge is one site (docs/bridge.md)
+# TX_ACK error names (Semtech packet forwarder PROTOCOL.TXT, section 6)
+TX_ERRORS = ("TOO_LATE", "TOO_EARLY", "COLLISION_PACKET", "COLLISION_BEACON", "TX_FREQ", "TX_POWER", "GPS_UNLOCKED")
 TX_GAP_MS = 20  # between two downlinks into one receive window
 
 
@@ -128,6 +132,12 @@ class PacketForwarderServer:
                 return
             gw = self.gateways.get(eui)
             if gw is None:
+                if len(self.gateways) >= MAX_GATEWAYS:  # anyone on the LAN can make up EUIs: bound what they cost
+                    self.counters["too_many_gateways"] += 1
+                    if self.counters["too_many_gateways"] in (1, 100, 10000):
+                        log.warning("datagram from a new gateway %s at %s:%s ignored: already %d gateways (name yours "
+                                    "with --gateway)", eui, addr[0], addr[1], MAX_GATEWAYS)
+                    return
                 gw = self.gateways[eui] = GatewayState(eui)
                 log.info("gateway %s at %s:%s", eui, *addr)
             gw.version, gw.last_seen = ver, time.time()
@@ -151,7 +161,7 @@ class PacketForwarderServer:
             doc = json.loads(body)
             if not isinstance(doc, dict):
                 raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # (arrays nested a thousand deep)
             self._malformed(addr, f"PUSH_DATA JSON: {e}")
             return  # not acknowledged: the gateway's ackr statistic shows the problem
         self.counters["push_data"] += 1
@@ -195,7 +205,7 @@ class PacketForwarderServer:
                 raise ValueError("empty data")
             rx = Reception(gw.eui, int(pk["tmst"]) & 0xFFFFFFFF, time.time(), float(pk["freq"]), datr, sf,
                            float(pk.get("rssi", 0)), float(pk.get("lsnr", 0.0)), frame)
-        except (KeyError, ValueError, TypeError, binascii.Error) as e:
+        except (KeyError, ValueError, TypeError, OverflowError, binascii.Error) as e:  # (int(1e999): Overflow)
             self.counters["bad_rxpk"] += 1
             log.warning("bad rxpk from gateway %s: %s", gw.eui, e)
             return None
@@ -220,8 +230,8 @@ class PacketForwarderServer:
         err = "NONE"
         if body.strip(b"\x00 "):
             try:
-                err = str(json.loads(body).get("txpk_ack", {}).get("error", "NONE"))
-            except (ValueError, AttributeError):
+                err = str(json.loads(body).get("txpk_ack", {}).get("error", "NONE"))[:40]
+            except (ValueError, AttributeError, RecursionError):
                 self.counters["malformed"] += 1
                 return
         with self._lock:
@@ -233,7 +243,8 @@ class PacketForwarderServer:
             self.counters["tx_ok"] += 1
         else:
             gw.tx_errors += 1
-            self.counters[f"tx_{err.lower()}"] += 1
+            # counted under the protocol's own names only: a forwarder's free text must not grow the counters
+            self.counters[f"tx_{err.lower()}" if err in TX_ERRORS else "tx_other_error"] += 1
             log.info("gateway %s refused a downlink%s: %s", gw.eui, f" for {pend[0]}" if pend else "", err)
 
     # --- downstream ---
@@ -293,7 +304,8 @@ class PacketForwarderServer:
             out[eui] = {"rx_packets": rxnb if rxnb is not None else g.rx_ok + g.crc_errors,
                         "crc_errors": (rxnb - rxok) if rxnb is not None and rxok is not None else g.crc_errors,
                         "tx_packets": _int(s.get("txnb")) if "txnb" in s else g.tx_ok, "tx_errors": g.tx_errors,
-                        "ackr": s.get("ackr"), "lat": s.get("lati"), "lon": s.get("long"), "last_seen": round(g.last_seen, 3),
+                        "ackr": _finite(s.get("ackr")), "lat": _finite(s.get("lati")), "lon": _finite(s.get("long")),
+                        "last_seen": round(g.last_seen, 3),
                         "downlink_route": g.pull_addr is not None}
         return out
 
@@ -301,8 +313,16 @@ class PacketForwarderServer:
 def _int(v: Any) -> int | None:
     try:
         return int(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, "abc", 1e999
         return None
+
+
+def _finite(v: Any) -> float | None:
+    """A number from the forwarder's JSON that can go on as JSON (not inf, not a string)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v) if abs(v) < 1e300 else float("inf")
+    return f if math.isfinite(f) else None
 
 
 def _rx_time(s: Any, fallback: float) -> float:

@@ -32,6 +32,7 @@ def _expected() -> tuple[type[BaseException], ...]:
     from segel.provision.devconfig import ProvisionError
     from segel.provision.flash import FlashError
     from segel.provision.image import ImageError
+    from segel.provision.keys import KeyError_
     from segel.provision.packages import PackageError
     from segel.provision.pairing import PairError
     from segel.provision.partitions import PartitionError
@@ -40,7 +41,7 @@ def _expected() -> tuple[type[BaseException], ...]:
     from segel.registry import RegistryError
 
     return (CheckError, ProvisionError, FlashError, ImageError, PackageError, PairError, PartitionError,
-            RoleError, SettingsError, RegistryError, FileNotFoundError)
+            RoleError, SettingsError, RegistryError, FileNotFoundError, KeyError_)
 
 
 @contextlib.contextmanager

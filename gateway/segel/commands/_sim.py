@@ -9,6 +9,12 @@ from typing import Any
 import click
 
 
+def topic_prefix_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--topic-prefix", metavar="NAME",
+                        help="Every topic under NAME/ instead of segel/ (e.g. segel-sim): needed with --broker on a "
+                             "broker that carries a real fleet, which is refused otherwise.")(f)
+
+
 def uplink_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--fading", type=click.FloatRange(0.0, 0.9), default=0.05, show_default=True, metavar="P",
                      help="--uplink lora: probability that each copy of a frame (at a base station, or an ack at a "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.commands._sim import lora_settings, rehearse, uplink_options
+from segel.commands._sim import lora_settings, rehearse, topic_prefix_option, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -48,6 +48,7 @@ appeared, 1 otherwise.""")
                   help="Keep the gateway database, registry and recordings in this folder.")
     @click.option("--live/--no-live", default=None, help="Redraw the table in place (default: when on a terminal).")
     @uplink_options
+    @topic_prefix_option
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process instead of a child process.")
     @click.option("--console/--no-console", "console", default=True, show_default=True,
                   help="Serve the operator's console on a free loopback port (the URL and a one-time login are printed).")
@@ -56,11 +57,12 @@ appeared, 1 otherwise.""")
     def demo_cmd(boxes: int | None, json_out: bool, broker_url: str | None, influx_url: str | None,
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
                  live: bool | None, threads: bool, console: bool, console_port: int, uplink: str, sf: int,
-                 fading: float, own_broker: str) -> None:
+                 fading: float, own_broker: str, topic_prefix: str | None) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
         from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
                              processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading),
-                             console=console, console_port=console_port, broker=own_broker),
+                             console=console, console_port=console_port, broker=own_broker,
+                             topic_prefix=topic_prefix),
                  keep, "--keep needs a new or empty folder")

@@ -62,11 +62,14 @@ def register(group: click.Group) -> None:
                   help="Where Mosquitto keeps its persistent sessions.")
     @click.option("--tls-port", default=8883, show_default=True, help="The TLS listener's port (all interfaces).")
     @click.option("--plain-port", default=1883, show_default=True, help="The plain listener's port (loopback only).")
+    @click.option("--max-queued", type=click.IntRange(min=1000), default=None, metavar="N",
+                  help="Messages one client's session may queue while away (default: the fleet's uplinks for 48 h, "
+                       "at least 100,000).")
     @click.option("--depot-listener", default="", metavar="ADDR:PORT",
                   help="Also accept plain MQTT on this one depot LAN address (trackers on depot WiFi without TLS).")
     def mosquitto_cmd(out: Path, config_path: Path | None, db: Path | None, secret: Path | None, bridges: tuple[str, ...], gateway_user: str,
                       consumers: tuple[str, ...], rotate: tuple[str, ...], conf_dir: str, persistence_dir: str,
-                      tls_port: int, plain_port: int, depot_listener: str) -> None:
+                      tls_port: int, plain_port: int, max_queued: int | None, depot_listener: str) -> None:
         """Generate the broker's accounts and ACL from the registry.
 
         Every registered tracker gets an account named by its device id that may publish only
@@ -85,7 +88,8 @@ def register(group: click.Group) -> None:
         """
         registry, fleet_secret = _open(*_paths(config_path, db, secret))
         settings = deploy.MosquittoSettings(conf_dir=conf_dir, persistence_dir=persistence_dir,
-                                            tls_port=tls_port, plain_port=plain_port, depot_listener=depot_listener)
+                                            tls_port=tls_port, plain_port=plain_port, depot_listener=depot_listener,
+                                            max_queued=max_queued)
         try:
             written = deploy.write_mosquitto(out, registry, fleet_secret, settings, bridges, gateway_user,
                                              consumers or deploy.DEFAULT_CONSUMERS, rotate)
@@ -95,9 +99,14 @@ def register(group: click.Group) -> None:
         for a in written.accounts:
             counts[a.role] = counts.get(a.role, 0) + 1
         click.echo(f"{len(written.accounts)} accounts: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+        if not counts.get(deploy.TRACKER):
+            click.echo("warning: no trackers are registered yet, so none can log in: provision them (segel provision) "
+                       "and run this again", err=True)
         for f in written.files:
             click.echo(f"wrote {f}")
-        click.echo(f"service passwords: {out / 'credentials.json'} (keep it private); TLS files expected in {conf_dir}")
+        click.echo(f"each session may queue {written.max_queued:,} messages while away (--max-queued)")
+        click.echo(f"service passwords: {out / 'credentials.json'} (keep it private; `segel deploy credentials --out "
+                   f"{out}` shows them); TLS files expected in {conf_dir}")
 
     @grp.command("tracker-password")
     @click.argument("device")
@@ -124,6 +133,56 @@ def register(group: click.Group) -> None:
         if dev is None:
             raise click.ClickException(f"device {device} is not registered")
         click.echo(deploy.tracker_password(fleet_secret, dev.device_id, dev.key_epoch))
+
+    @grp.command("credentials")
+    @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                  help="The folder `segel deploy mosquitto --out` wrote (it holds credentials.json).")
+    @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help=CONFIG_HELP)
+    @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_HELP)
+    @click.option("--broker", default="127.0.0.1:1883", show_default=True, metavar="HOST:PORT",
+                  help="Where the services reach the broker, for the URLs printed.")
+    def credentials_cmd(out: Path, config_path: Path | None, db: Path | None, broker: str) -> None:
+        """Show where the registry is and each service account's broker credentials, ready to paste.
+
+        Prints the registry (the gateway database the accounts were made from), then for the
+        gateway the SEGEL_MQTT_PASSWORD line for /etc/segel/segel.env, for each bridge its
+        SEGEL_BRIDGE_BROKER URL, for each consumer its username and password. Tracker passwords
+        derive from their keys: `segel deploy tracker-password ID`.
+
+        \b
+        Example:
+          segel deploy credentials --out /etc/mosquitto/segel --config /etc/segel/segel.toml
+        """
+        import json as jsonlib
+        from urllib.parse import quote
+
+        from segel import config as gwconfig
+
+        try:
+            cfg = gwconfig.load(config_path)
+        except gwconfig.ConfigError as e:
+            raise click.ClickException(str(e)) from e
+        reg_path = db or cfg.path(cfg.gateway.db)
+        devices = len(Registry(connect(reg_path)).devices()) if reg_path.exists() else None
+        click.echo(f"registry      {reg_path} ({'not created yet' if devices is None else f'{devices} devices'})")
+        path = out / "credentials.json"
+        try:
+            creds = jsonlib.loads(path.read_text())
+        except FileNotFoundError:
+            raise click.ClickException(f"{path} not found: run `segel deploy mosquitto --out {out}` first") from None
+        except PermissionError:
+            raise click.ClickException(f"{path} is readable by its owner only (mode 600): run this as that user "
+                                       "(e.g. sudo)") from None
+        click.echo(f"credentials   {path}")
+        for name, c in sorted(creds.items(), key=lambda kv: (kv[1]["role"], kv[0])):
+            pw = c["password"]
+            if c["role"] == deploy.GATEWAY:
+                click.echo(f"gateway       {name}: SEGEL_MQTT_PASSWORD={pw}   (with mqtt.username = \"{name}\")")
+            elif c["role"] == deploy.BRIDGE:
+                click.echo(f"bridge        {name}: SEGEL_BRIDGE_BROKER=mqtt://{name}:{quote(pw, safe='')}@{broker}")
+            else:
+                click.echo(f"{c['role']:<13} {name}: password {pw}")
 
     @grp.command("federation")
     @click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,

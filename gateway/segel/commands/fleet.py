@@ -74,8 +74,14 @@ def show_cmd(fleet_dir: str | None, db: str | None) -> None:
     s = fleet.settings()
     devices = fleet.open_registry(db).devices()
     click.echo(f"settings      {fleet.settings_path}")
-    click.echo(f"secret        {fleet.secret_path} ({'present' if fleet.secret_path.is_file() else 'MISSING'})")
-    click.echo(f"registry      {fleet.registry_db(db)}: {len(devices)} devices")
+    from segel import registry as reg
+
+    registry = fleet.open_registry(db)
+    have = reg.secret_fingerprint(fleet.secret()) if fleet.secret_path.is_file() else "MISSING"
+    want = reg.stored_fingerprint(registry.conn) or "none recorded"
+    agree = "" if want in (have, "none recorded") else "  <- DIFFERENT: this secret is not the registry's"
+    click.echo(f"secret        {fleet.secret_path} (fingerprint {have})")
+    click.echo(f"registry      {fleet.registry_db(db)}: {len(devices)} devices (made with fingerprint {want}){agree}")
     click.echo(f"radio         {s.radio}")
     click.echo(f"intervals     {s.intervals}")
     click.echo(f"wifi          {'configured' if s.wifi else 'none (LoRa only)'}")

@@ -11,6 +11,7 @@ import click
 
 from segel import config as cfgmod
 from segel.registry import RegistryError
+from segel.service.lock import AlreadyRunning
 
 log = logging.getLogger("segel.service.gateway")
 
@@ -72,7 +73,7 @@ acknowledged, so the broker delivers them again on the next start.""")
             # before the gateway starts: from its first commit, what the nation needs is recorded
             up = national.start(cfg)
             gw = Gateway(cfg, judges=parts.judges, on_alerts=parts.on_alerts).start()
-        except (RegistryError, ValueError, OSError) as e:  # ConfigError is a ValueError
+        except (RegistryError, ValueError, OSError, AlreadyRunning) as e:  # ConfigError is a ValueError
             raise click.ClickException(str(e)) from None
         log.info("%s", parts.summary)
         if up is not None:

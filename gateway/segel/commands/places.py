@@ -19,25 +19,49 @@ def register(group: click.Group) -> None:
 Examples:
   segel places import places.csv
   segel places import places.csv corridors.geojson --db segel.db
+  segel places import places.csv --strict             refuse places outside the region or far from their parent
+  segel places import papua.csv --region 130,-9.5,141.1,0 --max-parent-km 120
 \b
 CSV columns: code, kind, name, parent, lat, lon, radius_m, wkt, width_m, from, to, margin_m,
-dwell_s. GeoJSON: a FeatureCollection whose properties hold the same fields (Point + radius_m,
-Polygon, LineString + width_m). Files given together are one import; every bad line or feature
-is listed (file:line or feature index, field, reason) and then nothing is imported.""")
+dwell_s; separated by ',' or, as spreadsheets save them in the Indonesian locale, by ';' with
+decimal commas (detected from the header). GeoJSON: a FeatureCollection whose properties hold
+the same fields (Point + radius_m, Polygon, LineString + width_m). Files given together are one
+import; every bad line or feature is listed in one pass (file:line or feature index, field,
+reason) and then nothing is imported. A place outside the region (custody.region, default
+Indonesia) or farther from its parent than a TPS (50 km), PPS (150 km) or PPK (500 km) usually
+is gets a warning; --strict refuses the import instead.""")
     @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--strict", is_flag=True, help="Refuse the import when any place gets a warning.")
+    @click.option("--region", metavar="W,S,E,N", help="Bounding box places must be in, degrees (custody.region).")
+    @click.option("--max-parent-km", type=click.FloatRange(min=0, min_open=True), metavar="KM",
+                  help="Warn when a TPS, PPS or PPK is farther than this from its parent (default 50/150/500).")
     @db_options
-    def import_cmd(files: tuple[Path, ...], config_path: Path | None, db: str | None) -> None:
+    def import_cmd(files: tuple[Path, ...], strict: bool, region: str | None, max_parent_km: float | None,
+                   config_path: Path | None, db: str | None) -> None:
         """Import places (CSV, GeoJSON), all files or nothing."""
-        from segel.places.io import ImportErrors, import_files
+        from segel import config as cfgmod
+        from segel.places.checks import MAX_PARENT_KM, Region
+        from segel.places.io import ImportErrors, import_report
 
+        try:
+            text = region or cfgmod.load(config_path, overrides={"gateway.db": db}).custody.region
+            box = Region.parse(text)
+        except (ValueError, cfgmod.ConfigError) as e:
+            raise click.BadParameter(str(e), param_hint="--region") from None
+        limits = {k: max_parent_km for k in MAX_PARENT_KM} if max_parent_km else None
         conn = open_db(config_path, db)
         try:
-            n = import_files(conn, files)
+            rep = import_report(conn, files, box, limits, strict)
         except ImportErrors as e:
             for err in e.errors:
                 click.echo(str(err), err=True)
             raise click.ClickException(f"{len(e.errors)} error(s); nothing was imported") from None
-        click.echo(f"{n} places imported")
+        for note in rep.notes:
+            click.echo(note, err=True)
+        for w in rep.warnings:
+            click.echo(f"warning: {w}", err=True)
+        click.echo(f"{rep.count} places imported" + (f", {len(rep.warnings)} warning(s) (--strict refuses them)"
+                                                      if rep.warnings else ""))
 
     @grp.command("boxes", epilog="""\b
 Examples:

@@ -36,6 +36,8 @@ def provision_cmd(fleet_dir: str | None, db: str | None, count: int | None, boar
     for d in reimage:
         dev = devconfig.reimage(fleet, d, db)
         click.echo(f"{dev.hex}  key epoch now {dev.key_epoch}  config {fleet.config_path(dev.hex)}")
+    if reimage:
+        click.echo("its printed label shows the old key epoch: reprint with segel labels --stale")
     if count:
         done = devconfig.provision(fleet, count, board=board, role=role, db=db)
         click.echo(f"registered {len(done)} {role}s: {done[0].device.hex} .. {done[-1].device.hex} "

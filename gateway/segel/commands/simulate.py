@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel.commands._sim import lora_settings, rehearse, uplink_options
+from segel.commands._sim import lora_settings, rehearse, topic_prefix_option, uplink_options
 
 
 def register(group: click.Group) -> None:
@@ -24,7 +24,11 @@ under --workdir, starts the gateway on the simulation's clock against the broker
 default), runs every tracker's firmware wake cycle on simulated hardware, injects the scripted
 incidents, and prints the summary. Exit status 1 when an incident's alert was not raised or an
 unscripted critical alert appeared: a rehearsal you can run in CI after editing the plan.
-Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).""")
+Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).
+\b
+Simulated trackers use their own id range (f00101 and up), which provisioning never hands out.
+A --broker that carries a real fleet (a gateway's status, trackers' uplinks, or access control)
+is refused unless --topic-prefix gives the simulation topics of its own.""")
     @click.argument("scenario", type=click.Path(exists=True, file_okay=False, path_type=Path))
     @click.option("--boxes", type=click.IntRange(1), help="Only N boxes (every incident's box is kept).")
     @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
@@ -36,13 +40,15 @@ Uplink is the trackers' WiFi/MQTT path (segel/up/<device>).""")
                   help="The trackers' report interval in seconds (default: scenario.toml).")
     @click.option("--json", "json_out", is_flag=True, help="Print the summary as JSON.")
     @uplink_options
+    @topic_prefix_option
     @click.option("--threads", is_flag=True, help="Run the fleet in threads of this process (no child process).")
     def simulate_cmd(scenario: Path, boxes: int | None, workdir: Path | None, broker_url: str | None,
                      influx_url: str | None, speed: float | None, report_interval_s: int | None, json_out: bool,
-                     threads: bool, uplink: str, sf: int, fading: float) -> None:
+                     threads: bool, uplink: str, sf: int, fading: float, topic_prefix: str | None) -> None:
         """Run a scenario's virtual trackers through the real gateway and check its incidents."""
         from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(str(scenario), boxes, broker_url, influx_url, speed, report_interval_s, workdir, json_out,
-                             live=False, processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading)),
+                             live=False, processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading),
+                             topic_prefix=topic_prefix),
                  workdir, "use a new or empty folder")

@@ -17,7 +17,8 @@ Examples:
   segel status --config segel.toml --security 20   # also the last 20 rejected frames
 
 \b
-Shows whether the gateway is running (its last heartbeat), its counters since start
+Shows whether the gateway is running (its last heartbeat, written every gateway.health_interval_s:
+the time of that snapshot is shown in locale.timezone, so you know how old the figures are), its counters since start
 (accepted, duplicates, rejected by reason), lifetime counters, the InfluxDB outbox (depth, age
 of the oldest line, parked lines) and the trackers heard. Live metrics: /metrics (Prometheus).""")
     @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML config file.")
@@ -37,7 +38,7 @@ of the oldest line, parked lines) and the trackers heard. Live metrics: /metrics
         if not path.exists():
             raise click.ClickException(f"no gateway database at {path}: pass --config or --db")
         conn = store.connect(path)
-        click.echo(health.status_text(conn))
+        click.echo(health.status_text(conn, tz=cfg.locale.timezone, every_s=cfg.gateway.health_interval_s))
         if security:
             click.echo(f"last {security} security events:")
             for i, at, topic, reason, detail, dev, frame in store.security_events(conn, security):

@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any

@@ -5,7 +5,8 @@ calendar=..., settings=...)` returns a `segel.messages.Judge` for `segel.ingest.
 Formats: docs/custody.md; alert kinds and JSON: docs/alerts.md.
 """
 
-from segel.custody.judge import CustodyJudge, build_judge, make_plans
+from segel.custody.judge import CustodyJudge, build_judge
+from segel.custody.plan import make_plans
 from segel.custody.plan import (
            DEFAULT_RULES,
            Calendar,

@@ -14,6 +14,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from segel.ids import is_simulated
+
 CRITICAL, HIGH, WARNING, INFO = "critical", "high", "warning", "info"
 SEVERITY_ORDER = (CRITICAL, HIGH, WARNING, INFO)
 
@@ -33,12 +35,16 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("case_opened", CRITICAL, "the tracker's own case was opened"),
     Kind("tamper_latched", CRITICAL, "a frame carries the latched tamper flag with no seal event before it"),
     Kind("forged_frame", CRITICAL, "a frame under this device's id whose MAC does not verify (forged or corrupted)"),
+    Kind("revoked_tracker_heard", CRITICAL, "a revoked (stolen or lost) tracker sent a frame under its own key: "
+                                            "its frames are refused; find it where it was heard"),
     Kind("replayed_frame", CRITICAL, "a captured frame of this device sent again with other bytes or outside the replay window"),
     Kind("seal_numbers_differ", CRITICAL, "a handover receipt lists seal numbers other than the last recorded ones, with no authorised opening in between"),
     Kind("bad_mac_flood", HIGH, "many frames with a bad MAC for one tracker or through one bridge in a short "
                                 "window: someone is trying to forge frames (subject bridge:<id> for a bridge)"),
     Kind("acks_stopped", HIGH, "the tracker's downlink counters are used up: it gets no acks until re-keyed"),
     Kind("power_lost", HIGH, "the tracker booted after losing power while armed: removed or powered off"),
+    Kind("invalid_pairing", HIGH, "the box is paired with a TPS that is not a known TPS: it has no custody plan "
+                                  "until the pairing is fixed (segel pair BOX DEVICE --tps CODE --force)"),
     Kind("wrong_tps", HIGH, "the box is at a TPS that is not its own"),
     Kind("off_corridor", HIGH, "the box is outside every corridor of its plan and outside any place"),
     Kind("long_stop", HIGH, "the box stood still outside any place for stop_minutes or more"),
@@ -120,7 +126,16 @@ def to_json(row: dict, event: str) -> dict:
         "acknowledged_by": row["acked_by"], "acknowledged_at": iso(row["acked_at"]), "ack_note": row["ack_note"],
         "resolved_by": row["resolved_by"], "resolved_at": iso(row["resolved_at"]), "resolve_note": row["resolve_note"],
         "notify_count": row["notify_count"],
+        "simulated": _simulated(row["device"]),
     }
+
+
+def _simulated(device: str | None) -> bool:
+    """The alert is about a simulated tracker (the simulator's id range, segel.ids.SIM_FIRST)."""
+    try:
+        return device is not None and is_simulated(int(device, 16))
+    except ValueError:
+        return False
 
 
 def _history(conn: sqlite3.Connection, aid: str, at: float, event: str, by: str | None = None, note: str | None = None) -> None:

@@ -27,14 +27,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from segel.custody import alerts as al
-from segel.custody import ledger, receipts, timers
+from segel.custody import ledger, timers
 from segel.custody.boxes import import_boxes, load_boxes
 from segel.custody.plan import (
     DEFAULT_RULES,
     Calendar,
     Plan,
-    corridor_map,
-    make_plan,
+    plans_and_problems,
     store_calendar,
 )
 from segel.custody.rules import (
@@ -118,6 +117,7 @@ NOTICE_MESSAGES = {
                              "(a new key epoch) before its acks stop",
     "acks_stopped": "the tracker's downlink counters are used up: it gets no acks until it is re-keyed",
     "bad_mac_flood": "{count} frames with a bad MAC in {window_s:.0f} s: someone is sending forged frames",
+    "revoked_tracker_heard": "the revoked tracker ({reason}; revoked {revoked}) was heard through {via}",
 }
 
 
@@ -139,6 +139,8 @@ class CustodyJudge:
         self._tails: OrderedDict[int, _Tail] = OrderedDict()
         self.timers = timers.Timers(self)
         self.timers.prepare(conn, migrated="silent_due" in added)
+        # boxes whose pairing gives no plan ({box: why}); raised as invalid_pairing at the first tick
+        self.pairing_problems: dict[str, str] = {}
 
     # ---- segel.messages.Judge -----------------------------------------------------------------------
 
@@ -288,9 +290,25 @@ class CustodyJudge:
     def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
         """Timers: silent trackers, legs whose window closed before the box arrived, re-notification;
         each tick touches only what is due (segel.custody.timers)."""
-        return self.timers.tick(now, db)
+        return self._pairing_alerts(db, now) + self.timers.tick(now, db)
 
     # ---- helpers -----------------------------------------------------------------------------
+
+    def _pairing_alerts(self, db: sqlite3.Connection, now: float) -> list[dict]:
+        """One invalid_pairing alert per box whose pairing gave no plan (once per start)."""
+        out: list[dict] = []
+        problems, self.pairing_problems = self.pairing_problems, {}
+        for box, why in sorted(problems.items()):
+            row = db.execute("SELECT device_id, tps FROM boxes WHERE box_id = ?", (box,)).fetchone()
+            dev = device_hex(row[0]) if row and row[0] is not None else None
+            a, ev = al.raise_alert(db, kind="invalid_pairing", subject=box, key=f"invalid_pairing|{box}", now=now,
+                                   device_time=None, box=box, device=dev,
+                                   message=f"box {box}: {why}; fix with segel pair {box} {dev or 'DEVICE'} --tps CODE "
+                                           "--force, then restart the gateway",
+                                   detail={"tps": row[1] if row else None})
+            outbox.enqueue(db, [lines.alert(a, now)])
+            out.append(al.to_json(a, ev))
+        return out
 
     def _epoch(self, db: sqlite3.Connection, dev: int) -> tuple[int, int, int]:
         """(key epoch, version, floor) of a device. A re-imaged tracker (new key epoch) counts from
@@ -425,12 +443,6 @@ class _Ctx:
         self.db, self.dev, self.box, self.subject, self.plan, self.now = db, dev, box, subject, plan, now
 
 
-def make_plans(places: dict[str, Place], boxes: dict[str, str], calendar: Calendar) -> dict[str, Plan]:
-    """Plans for many boxes ({box: tps}) from one calendar (corridors matched once)."""
-    cmap = corridor_map(places)
-    return {b: make_plan(b, tps, places, calendar, cmap) for b, tps in boxes.items()}
-
-
 def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Path] | Iterable[Place] | None = None,
                 boxes: str | Path | None = None, calendar: str | Path | Calendar | None = None,
                 settings: dict[str, float] | None = None, register: bool = False, assign: bool = False) -> CustodyJudge:
@@ -455,6 +467,11 @@ def build_judge(conn: sqlite3.Connection, places: str | Path | Iterable[str | Pa
         import_boxes(conn, boxes, stored, register=register, assign=assign)
     cal = store_calendar(conn, calendar) if isinstance(calendar, (str, Path)) else calendar
     paired = {b: tps for b, (tps, _dev) in load_boxes(conn).items()}
-    plans = make_plans(stored, paired, cal) if cal is not None else {}
+    plans, problems = plans_and_problems(stored, paired, cal) if cal is not None else ({}, {})
     rules = {**(cal.rules if cal else {}), **(settings or {})}
-    return CustodyJudge(conn, PlaceIndex(stored.values()), plans, rules)
+    judge = CustodyJudge(conn, PlaceIndex(stored.values()), plans, rules)
+    judge.pairing_problems = problems
+    for box, why in sorted(problems.items()):
+        log.error("box %s has no custody plan: %s; an invalid_pairing alert is raised and the gateway runs on "
+                  "(fix: segel pair %s DEVICE --tps CODE --force)", box, why, box)
+    return judge

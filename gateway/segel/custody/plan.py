@@ -126,7 +126,10 @@ def _tz(where: str, text: str) -> dt.timezone:
     if not m:
         raise CalendarError(where, f"timezone {text!r}: use WIB, WITA, WIT or an offset like +08:00")
     sign = 1 if m.group(1) == "+" else -1
-    return dt.timezone(sign * dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0)))
+    hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+    if hours > 14 or minutes > 59 or (hours == 14 and minutes):  # the world's zones: UTC-12 .. UTC+14
+        raise CalendarError(where, f"timezone {text!r}: an offset is at most 14 hours (WITA is +08:00)")
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
 
 def _when(where: str, v: object, tz: dt.timezone) -> float:
@@ -185,6 +188,9 @@ def parse_calendar(text: str, name: str = "<calendar>") -> Calendar:
     unknown = set(doc) - known
     if unknown:
         raise CalendarError(name, f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for k in ("legs", "seal", "ppk", "box", "rules"):
+        if k in doc and not isinstance(doc[k], dict):
+            raise CalendarError(f"{name}: {k}", f"expected a [{k}] table, not {doc[k]!r}")
     tz = _tz(f"{name}: timezone", str(doc.get("timezone", "WITA")))
     legs_tbl = doc.get("legs", {})
     legs = {k: w for k, w in _named_windows(f"{name}: legs", legs_tbl, tz).items()}
@@ -199,7 +205,7 @@ def parse_calendar(text: str, name: str = "<calendar>") -> Calendar:
     for k, v in rules.items():
         if k not in DEFAULT_RULES:
             raise CalendarError(f"{name}: rules.{k}", f"unknown rule setting; known: {', '.join(DEFAULT_RULES)}")
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < float("inf"):
             raise CalendarError(f"{name}: rules.{k}", f"{v!r} must be a number >= 0")
     eday = doc.get("election_day")
     if eday is not None and not isinstance(eday, dt.date):
@@ -296,3 +302,28 @@ def override(plan: Plan, leg: str | None = None, window: Window | None = None,
     legs = tuple(replace(lg, window=window) if lg.name == leg and window else lg for lg in plan.legs)
     seal = plan.seal + ((permit,) if permit else ())
     return replace(plan, legs=legs, seal=seal)
+
+
+def make_plans(places: dict[str, Place], boxes: dict[str, str], calendar: Calendar) -> dict[str, Plan]:
+    """Plans for many boxes ({box: tps}) from one calendar (corridors matched once); raises
+    PlanError for the first box whose TPS cannot give a plan (`plans_and_problems` lists them)."""
+    plans, problems = plans_and_problems(places, boxes, calendar)
+    if problems:
+        box, why = next(iter(problems.items()))
+        raise PlanError(f"box {box}: {why}")
+    return plans
+
+
+def plans_and_problems(places: dict[str, Place], boxes: dict[str, str],
+                       calendar: Calendar) -> tuple[dict[str, Plan], dict[str, str]]:
+    """Plans for every box that can have one, and {box: why not} for the others (a pairing whose
+    TPS is not a known TPS): one bad pairing must not stop the gateway."""
+    cmap = corridor_map(places)
+    plans: dict[str, Plan] = {}
+    problems: dict[str, str] = {}
+    for b, tps in boxes.items():
+        try:
+            plans[b] = make_plan(b, tps, places, calendar, cmap)
+        except PlanError as e:
+            problems[b] = str(e)
+    return plans, problems

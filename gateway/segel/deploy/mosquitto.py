@@ -31,7 +31,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segel import protocol
@@ -234,9 +234,23 @@ class MosquittoSettings:
     cafile: str = ""  # defaults to <conf_dir>/ca.crt etc.
     certfile: str = ""
     keyfile: str = ""
-    session_expiry: str = "14d"
+    session_expiry: str = "7d"
+    # What one client's session may hold while it is away: None = sized from the registry (see
+    # queue_limit), at least QUEUE_FLOOR. Bounds a stray session (a one-off client id) as well.
+    max_queued: int | None = None
     log_dest: str = "syslog"
     run_as: str = "mosquitto"  # started as root, Mosquitto drops to this user (who must read passwd/acl)
+
+
+QUEUE_FLOOR = 100_000  # messages: ~12 MB of broker memory per session at most (24-byte frames + bookkeeping)
+HOLD_HOURS = 48.0  # how long the gateway may be away without the broker dropping a QoS 1 uplink
+
+
+def queue_limit(devices: int, report_interval_s: float = 300.0, hold_hours: float = HOLD_HOURS) -> int:
+    """Messages one session may queue: every device's uplinks for `hold_hours` (one position per
+    report interval heard by up to three base stations, plus status), at least QUEUE_FLOOR."""
+    per_hour = 3600.0 / max(report_interval_s, 1.0) * 3 + 2
+    return max(QUEUE_FLOOR, int(devices * per_hour * hold_hours))
 
 
 def mosquitto_conf(s: MosquittoSettings = MosquittoSettings()) -> str:
@@ -280,13 +294,14 @@ persistence true
 persistence_location {persistence}
 autosave_interval 60
 
-# A slow or stopped gateway must never make the broker drop QoS 1 uplinks. Mosquitto's default
-# (max_queued_messages 1000) drops the 1001st message for a client silently. 0 = no limit on the
-# count, and max_queued_bytes 0 = no limit on the size: the queue is bounded by the fleet instead
-# (a tracker sends 24-byte frames; 20,000 trackers x one frame a minute x one day is about 29
-# million messages, a few GB) and by persistent_client_expiration below, which forgets a
-# persistent session (and its queue) that has not connected for that long.
-max_queued_messages 0
+# A slow or stopped gateway must not make the broker drop QoS 1 uplinks: Mosquitto's default
+# (max_queued_messages 1000) drops the 1001st message for a client silently. The limit here is
+# sized from the fleet (`segel deploy mosquitto`: every tracker's uplinks for {HOLD_HOURS:.0f} hours,
+# at least {QUEUE_FLOOR:,}), so the gateway's session holds a long outage, and a stray persistent
+# session (a one-off client id, docs/mqtt.md) holds no more than that either; beyond it the
+# trackers keep their frames in flash until acknowledged. max_queued_bytes 0: no second limit
+# in bytes. persistent_client_expiration forgets a session (and its queue) unused this long.
+max_queued_messages {s.max_queued or QUEUE_FLOOR}
 max_queued_bytes 0
 max_inflight_messages 20
 persistent_client_expiration {s.session_expiry}
@@ -307,6 +322,7 @@ class Written:
     out_dir: Path
     accounts: list[Account]
     files: list[Path]
+    max_queued: int = QUEUE_FLOOR
 
 
 def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
@@ -333,13 +349,16 @@ def write_mosquitto(
     out.mkdir(parents=True, exist_ok=True)
     creds_path = out / "credentials.json"
     accounts = build_accounts(registry, fleet_secret, bridges, gateway, consumers, load_credentials(creds_path), rotate)
+    if settings.max_queued is None:
+        settings = replace(settings, max_queued=queue_limit(sum(1 for a in accounts if a.role in (TRACKER, BRIDGE))))
     creds = {a.username: {"role": a.role, "password": a.password} for a in accounts if a.role != TRACKER}
     _write_private(creds_path, json.dumps(creds, indent=2, sort_keys=True) + "\n")
     # group-readable so that `chgrp mosquitto` is all the broker needs; never world-readable
     _write_private(out / "passwd", password_file(accounts), 0o640)
     _write_private(out / "acl", acl_file(accounts), 0o640)
     (out / "mosquitto.conf").write_text(mosquitto_conf(settings))
-    return Written(out, accounts, [out / "mosquitto.conf", out / "passwd", out / "acl", creds_path])
+    return Written(out, accounts, [out / "mosquitto.conf", out / "passwd", out / "acl", creds_path],
+                   settings.max_queued or QUEUE_FLOOR)
 
 
 def tracker_username(device_id: int) -> str:

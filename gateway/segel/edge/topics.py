@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-PREFIX = "segel"
+import os
+import re
+
+# The first level of every topic: "segel", or the simulator's own (`segel simulate --topic-prefix
+# segel-sim`), so that a rehearsal on a shared broker never touches the real fleet's topics. Read
+# from SEGEL_TOPIC_PREFIX when the module loads (child processes inherit it); set_prefix() changes it.
+DEFAULT_PREFIX = "segel"
+_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+PREFIX = os.environ.get("SEGEL_TOPIC_PREFIX") or DEFAULT_PREFIX
+if not _PREFIX_RE.fullmatch(PREFIX):
+    raise ValueError(f"SEGEL_TOPIC_PREFIX {PREFIX!r}: use letters, digits, '.', '_' and '-' (at most 32)")
 
 # A tracker on a depot WiFi publishes its raw frame bytes; username = its device id (6 hex).
 TRACKER_UP = PREFIX + "/up/{device}"
@@ -29,6 +39,18 @@ GATEWAY_STATUS = PREFIX + "/gateway/status"
 # Signed ledger checkpoints (JSON, retained): the newest of each box (docs/custody.md).
 CHECKPOINT = PREFIX + "/checkpoints/{box}"
 CHECKPOINT_SUB = PREFIX + "/checkpoints/#"
+
+
+def set_prefix(prefix: str) -> None:
+    """Use `prefix` instead of "segel" as every topic's first level, in this process and the
+    processes it starts (the environment carries it)."""
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ValueError(f"topic prefix {prefix!r}: use letters, digits, '.', '_' and '-' (at most 32)")
+    os.environ["SEGEL_TOPIC_PREFIX"] = prefix
+    g = globals()
+    g["PREFIX"] = prefix
+    for name, rest in _LAYOUT.items():
+        g[name] = prefix + rest
 
 
 def tracker_up(device: str) -> str:
@@ -61,6 +83,14 @@ def checkpoint(box: str) -> str:
 
 def alert_state(alert_id: str) -> str:
     return ALERT_STATE.format(id=alert_id)
+
+
+_LAYOUT = {"TRACKER_UP": "/up/{device}", "TRACKER_UP_SUB": "/up/+", "TRACKER_DOWN": "/down/{device}",
+           "BRIDGE_UP": "/bridge/{bridge}/up", "BRIDGE_UP_SUB": "/bridge/+/up", "BRIDGE_DOWN": "/bridge/{bridge}/down",
+           "BRIDGE_STATUS": "/bridge/{bridge}/status", "BRIDGE_STATUS_SUB": "/bridge/+/status",
+           "ALERT": "/alerts/{kind}", "ALERT_SUB": "/alerts/#", "ALERT_STATE": "/alert-state/{id}",
+           "ALERT_STATE_SUB": "/alert-state/+", "GATEWAY_STATUS": "/gateway/status",
+           "CHECKPOINT": "/checkpoints/{box}", "CHECKPOINT_SUB": "/checkpoints/#"}
 
 
 def split(topic: str) -> tuple[str, str] | None:

@@ -53,8 +53,9 @@ def zone(name: str | None) -> ZoneInfo:
     key = ZONE_ALIASES.get((name or DEFAULT_ZONE).upper(), name or DEFAULT_ZONE)
     try:
         return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}: use WIB, WITA, WIT or an IANA name like Asia/Makassar") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        shown = key if len(key) <= 40 else key[:40] + "..."
+        raise ValueError(f"unknown time zone {shown!r}: use WIB, WITA, WIT or an IANA name like Asia/Makassar") from None
 
 
 def zone_label(z: ZoneInfo, at: dt.datetime | None = None) -> str:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from segel.messages import BAD_MAC_FLOOD, BRIDGE, Notice, Uplink
+
 log = logging.getLogger("segel.ingest.pipeline")
 
 
@@ -95,6 +97,19 @@ class Guard:
                 w.alerted = True
                 crossed.append((key, w.count))
         return crossed
+
+    def bad_mac_notices(self, dev_id: int | None, up: Uplink, detail: str) -> list[Notice]:
+        """Count a bad MAC for its tracker and the bridge it came through; a notice for each whose
+        window just crossed `alert_after` (the custody judge raises bad_mac_flood)."""
+        keys = [f"device {dev_id:06x}"] if dev_id is not None else []
+        if up.source is not None and up.source.kind == BRIDGE:
+            keys.append(f"bridge {up.source.id}")
+        out = []
+        for key, n in self.bad_mac(keys, up.topic, detail):
+            kind, _, name = key.partition(" ")
+            out.append(Notice(BAD_MAC_FLOOD, up.received_at, dev_id if kind == "device" else None,
+                              name if kind == "bridge" else None, {"count": n, "window_s": self.window_s}))
+        return out
 
     def _close(self, key: str, w: _Window) -> None:
         if w.count > 1:

@@ -26,11 +26,12 @@ from segel.influx import lines, outbox
 from segel.ingest import commands
 from segel.ingest.acks import AckBatch
 from segel.ingest.codec import FrameCodec
+from segel.ingest.epochs import Codecs, revoked, verify
 from segel.ingest.guard import Guard
 from segel.messages import (
-    BAD_MAC_FLOOD,
-    BRIDGE,
     INTERNAL_ERROR,
+    REVOKED,
+    STALE_KEY,
     TRACKER,
     WRONG_TOPIC,
     Accepted,
@@ -106,7 +107,7 @@ class Pipeline:
         self.reack_after_s = reack_after_s
         self.registry_ttl_s = registry_ttl_s
         self.clock = clock  # device time of downlinks (a simulation passes its own clock)
-        self._codecs: dict[tuple[int, int], FrameCodec] = {}
+        self._codecs = Codecs(keyring)
         self._devices: dict[int, tuple[float, Device | None]] = {}
         self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
         self.stages = Stages()  # time per stage since this Pipeline was made (/metrics)
@@ -329,32 +330,30 @@ class Pipeline:
         if device is None:
             return self._reject(res, RejectReason.UNKNOWN_DEVICE, f"device {device_hex(dev_id)} is not registered", dev_id)
         state = self._state(dev_id)
-        codec = self._codec(dev_id, device.key_epoch)
         try:
-            codec.verify(frame, hdr)
+            epoch, codec, device = verify(self._codecs, frame, hdr, device, up.received_at,
+                                          lambda: self._device(dev_id, fresh=True))
         except FrameError as e:
-            fresh = self._device(dev_id, fresh=True) if e.reason == RejectReason.BAD_MAC else None
-            if fresh is None or fresh.key_epoch == device.key_epoch:
-                return self._reject(res, e.reason, e.detail, dev_id)
-            device = fresh  # the tracker was re-keyed since we cached its record
-            codec = self._codec(dev_id, device.key_epoch)
-            try:
-                codec.verify(frame, hdr)
-            except FrameError as e2:
-                return self._reject(res, e2.reason, e2.detail, dev_id)
+            return self._reject(res, e.reason, e.detail, dev_id)
         t1 = self.stages.took("verify", t0)
+        if device.revoked_at is not None:  # its own key: the stolen or lost tracker itself is talking
+            return self._revoked(res, device)
         try:
             decoded = codec.decode(frame, hdr)
         except FrameError as e:
             return self._reject(res, e.reason, e.detail, dev_id)
         self.stages.took("decode", t1)
-        if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
+        if state.key_epoch != epoch:
+            if epoch < state.key_epoch:  # it already speaks its new key: an old-key frame is a copy
+                return self._reject(res, STALE_KEY, f"frame of {device_hex(dev_id)} under key epoch {epoch}, which it "
+                                    f"has left for epoch {state.key_epoch}", dev_id)
+            # re-imaged tracker: its counters start again
             store.forget_seen(self.conn, dev_id)
             for key in [k for k in self._seen if k[0] == dev_id]:
                 self._undo_seen.setdefault(key, self._seen[key])
                 del self._seen[key]
                 self._seen_dirty.discard(key)
-            state.key_epoch, state.max_counter = device.key_epoch, -1
+            state.key_epoch, state.max_counter = epoch, -1
         if hdr.counter <= state.max_counter - self.window:
             return self._reject(res, RejectReason.REPLAY, f"counter {hdr.counter} of {device_hex(dev_id)} is older than "
                                 f"the replay window ({state.max_counter} - {self.window})", dev_id)
@@ -452,18 +451,11 @@ class Pipeline:
     LOG_REJECTS_PER_MINUTE = 10
 
     def _log_reject(self, res: ProcessResult, reason: str, dev_id: int | None, detail: str) -> None:
-        up = res.uplink
         if reason != RejectReason.BAD_MAC:
-            self.guard.log_reject(reason, up.topic, detail)
+            self.guard.log_reject(reason, res.uplink.topic, detail)
             return
-        keys = [f"device {device_hex(dev_id)}"] if dev_id is not None else []
-        if up.source is not None and up.source.kind == BRIDGE:
-            keys.append(f"bridge {up.source.id}")
-        for key, n in self.guard.bad_mac(keys, up.topic, detail):
-            kind, _, name = key.partition(" ")
-            self._notice(res, Notice(BAD_MAC_FLOOD, up.received_at, dev_id if kind == "device" else None,
-                                     name if kind == "bridge" else None,
-                                     {"count": n, "window_s": self.guard.window_s}))
+        for n in self.guard.bad_mac_notices(dev_id, res.uplink, detail):
+            self._notice(res, n)
 
     def _notice(self, res: ProcessResult, n: Notice) -> None:
         """Hand a notice to every judge that takes notices (they turn them into alerts)."""
@@ -471,12 +463,12 @@ class Pipeline:
             if hasattr(j, "on_notice"):
                 res.alerts += self._call_judge(j, "on_notice", n)
 
-    def _codec(self, dev_id: int, epoch: int) -> FrameCodec:
-        c = self._codecs.get((dev_id, epoch))
-        if c is None:
-            c = FrameCodec(protocol.DeviceKeys.from_device_key(self.keyring.device_key(dev_id, epoch)))
-            self._codecs[(dev_id, epoch)] = c
-        return c
+    def _revoked(self, res: ProcessResult, device: Device) -> ProcessResult:
+        """A revoked tracker's own frame: refused, counted, and a notice (alert) saying where."""
+        detail, notice = revoked(device, res.uplink)
+        self._reject(res, REVOKED, detail, device.device_id)
+        self._notice(res, notice)
+        return res
 
     def _call_judge(self, judge: Judge, method: str, arg: object) -> list[dict]:
         """One failing judge is logged and rolled back; the frame and the other judges go on.

@@ -141,18 +141,31 @@ def validate(place: Place, where: str) -> None:
 
 
 def check_hierarchy(places: dict[str, Place], where: dict[str, str]) -> None:
-    """Every parent exists and has the kind the hierarchy needs; corridor ends exist."""
+    """Every parent exists and has the kind the hierarchy needs; corridor ends exist. Raises the
+    first problem; `hierarchy_errors` lists them all."""
+    errors = hierarchy_errors(places, where)
+    if errors:
+        raise errors[0]
+
+
+def hierarchy_errors(places: dict[str, Place], where: dict[str, str], failed: frozenset[str] = frozenset()) -> list[PlaceError]:
+    """Every hierarchy problem at once. `failed`: codes whose own line has an error (reported
+    there); a place naming one of them as parent is not blamed a second time."""
+    out: list[PlaceError] = []
     for code, p in places.items():
         want = PARENT_KIND[p.kind]
+        at = where.get(code, code)
         if p.parent:
             par = places.get(p.parent)
             if par is None:
-                raise PlaceError(where.get(code, code), "parent", f"{p.parent!r} is not a known place")
-            if want is not None and par.kind != want:
-                raise PlaceError(where.get(code, code), "parent", f"a {p.kind}'s parent must be a {want}; {p.parent} is a {par.kind}")
+                if p.parent not in failed:
+                    out.append(PlaceError(at, "parent", f"{p.parent!r} is not a known place"))
+            elif want is not None and par.kind != want:
+                out.append(PlaceError(at, "parent", f"a {p.kind}'s parent must be a {want}; {p.parent} is a {par.kind}"))
         elif p.kind in (TPS, PPS, PPK):
-            raise PlaceError(where.get(code, code), "parent", f"a {p.kind} needs a parent ({want})")
+            out.append(PlaceError(at, "parent", f"a {p.kind} needs a parent ({want})"))
         if isinstance(p.shape, Corridor):
             for fld, end in (("from", p.shape.from_code), ("to", p.shape.to_code)):
-                if end and end not in places:
-                    raise PlaceError(where.get(code, code), fld, f"{end!r} is not a known place")
+                if end and end not in places and end not in failed:
+                    out.append(PlaceError(at, fld, f"{end!r} is not a known place"))
+    return out

@@ -97,9 +97,12 @@ def provision(fleet: Fleet, count: int, board: str | None = None, role: str = "t
     settings = fleet.settings()
     board = board or settings.board
     load_board(board)
-    secret = fleet.secret()
     registry = fleet.open_registry(db)
+    secret = fleet.checked_secret(registry, db)
     keyring = reg.KeyRing(secret, registry)
+    from segel.provision.settings import record_interval
+
+    record_interval(registry.conn, settings)  # the interval these trackers get
     ids = registry.next_free_ids(count, **({"start": start} if start is not None else {}))
     fields = settings.device_fields()
     configs = [build_config(keyring, reg.Device(i, 0, board, role), fields) for i in ids]

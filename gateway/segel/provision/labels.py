@@ -85,3 +85,36 @@ def _label(pdf: FPDF, dev: reg.Device, x0: float, y0: float, layout: Layout, tit
         pdf.set_xy(tx, y0 + pad + 20)
         pdf.set_font("Helvetica", "B", 8)
         pdf.cell(0, 4, f"{dev.box_id}")
+
+
+# ---- which printed labels are out of date --------------------------------------------------------
+
+PRINTED_LOG = "labels-log.jsonl"  # in the fleet folder: one line per label printed
+
+
+def record_printed(fleet_root: Path, devices: list[reg.Device], at: float | None = None) -> None:
+    """Remember what each printed label shows (its key epoch and box), for `segel labels --stale`."""
+    import json
+    import time
+
+    now = time.time() if at is None else at
+    with (fleet_root / PRINTED_LOG).open("a", encoding="utf-8") as fh:
+        for d in devices:
+            fh.write(json.dumps({"device": d.hex, "epoch": d.key_epoch, "box": d.box_id, "at": round(now, 3)}) + "\n")
+
+
+def stale(fleet_root: Path, devices: list[reg.Device]) -> list[reg.Device]:
+    """Devices whose label was never printed, or shows another key epoch or box than now (after a
+    re-image, a `segel keys rotate` or a re-pairing)."""
+    import json
+
+    last: dict[str, tuple[int, str | None]] = {}
+    p = fleet_root / PRINTED_LOG
+    if p.is_file():
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                d = json.loads(line)
+                last[str(d["device"])] = (int(d["epoch"]), d.get("box"))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line after a crash: that label counts as not printed
+    return [d for d in devices if last.get(d.hex) != (d.key_epoch, d.box_id)]

@@ -113,6 +113,8 @@ def from_toml(text: str, source: str = SETTINGS_FILE) -> FleetSettings:
     for k in data:
         if k not in known:
             raise SettingsError(f"{source}: unknown section [{k}]; known: {', '.join(sorted(known))}")
+        if not isinstance(data[k], dict):
+            raise SettingsError(f"{source}: {k} must be a [{k}] table, not a {type(data[k]).__name__}")
     s = FleetSettings(radio={}, intervals={})
     fleet = data.get("fleet", {})
     for k, v in fleet.items():
@@ -195,6 +197,12 @@ class Fleet:
     def secret(self) -> bytes:
         return reg.load_fleet_secret(self.secret_path)
 
+    def checked_secret(self, registry: reg.Registry, override: str | None = None) -> bytes:
+        """The fleet secret, refused when the registry was made with another one."""
+        secret = self.secret()
+        reg.check_fleet_secret(registry.conn, secret, self.secret_path, self.registry_db(override))
+        return secret
+
 
 def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = None) -> Fleet:
     """Create the fleet folder: the secret (owner-only, never overwritten) and fleet.toml.
@@ -206,12 +214,37 @@ def init_fleet(root: str | os.PathLike[str], settings: FleetSettings | None = No
         raise SettingsError(f"{fleet.settings_path} already exists; edit it instead of re-initialising")
     s = settings or FleetSettings()
     validate_settings(s)
+    db = Path(s.registry_path) if Path(s.registry_path).is_absolute() else fleet.root / s.registry_path
+    try:  # the registry's folder first: a failure here must leave no half-made fleet behind
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SettingsError(f"cannot create the registry's folder {db.parent}: {e.strerror}") from None
     private.private_dir(fleet.root)  # holds the fleet secret
     reg.create_fleet_secret(fleet.secret_path)  # refuses to overwrite
     private.write_text(fleet.settings_path, to_toml(s))  # may hold the depot WiFi and MQTT passwords
     for d in (fleet.devices_dir, fleet.images_dir):  # device configs and images hold device keys
         private.private_dir(d)
+    # the registry remembers which secret it was made with: a gateway or a provisioning run given
+    # another fleet's secret is refused instead of flooding every box with forged_frame alerts
+    conn = store.connect(fleet.registry_db())
+    try:
+        reg.check_fleet_secret(conn, fleet.secret(), fleet.secret_path, fleet.registry_db())
+        record_interval(conn, s)
+    finally:
+        conn.close()
     return fleet
+
+
+def record_interval(conn: object, s: FleetSettings) -> None:
+    """Remember the trackers' report interval in the registry, so the gateway can warn when the
+    custody rules assume another one (a calendar copied from the rehearsal)."""
+    import sqlite3
+
+    assert isinstance(conn, sqlite3.Connection)
+    iv = s.intervals.get("report_interval_s")
+    if iv:
+        with reg.transaction(conn):
+            reg.set_meta(conn, reg.FLEET_INTERVAL_KEY, float(iv))
 
 
 def copy_fleet(src: Fleet, dest: Path, registry_path: str) -> Fleet:

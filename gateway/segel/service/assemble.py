@@ -23,6 +23,7 @@ class Assembly:
     on_alerts: Callable[[list[dict]], None] | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     summary: str = "no custody rules (custody.calendar not set)"
+    warnings: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         for c in self.closers:
@@ -62,6 +63,14 @@ def assemble(cfg: Config) -> Assembly:
     out.judges.append(judge)
     out.summary = (f"custody rules on: {len(judge.index)} places, {len(judge.plans)} box plans, "
                    f"report interval {judge.settings['report_interval_s']:.0f} s")
+    warning = _interval_warning(cfg)
+    if warning:
+        log.warning("%s", warning)
+        out.warnings.append(warning)
+        out.summary += " (NOT the fleet's: see the warning)"
+    if judge.pairing_problems:
+        out.summary += (f"; {len(judge.pairing_problems)} box(es) WITHOUT a plan (invalid pairing: "
+                        f"{', '.join(sorted(judge.pairing_problems)[:5])}; see the log and the invalid_pairing alerts)")
     pushes: list[Callable[[dict], object]] = []
     if cfg.notify.smtp_host:
         from segel.notify.email import EmailNotifier, SmtpSettings
@@ -106,3 +115,30 @@ def assemble(cfg: Config) -> Assembly:
 
         out.on_alerts = push
     return out
+
+
+def _interval_warning(cfg: Config) -> str | None:
+    """A calendar whose [rules] report_interval_s is not the fleet's (fleet.toml, recorded in the
+    registry at provisioning) decides when a box is called silent: too short floods the command
+    post with silent alerts, too long hides a box that went quiet. Said once at start."""
+    from segel import registry
+    from segel.custody.plan import load_calendar
+
+    c = cfg.custody
+    if c.report_interval_s:
+        return None  # set on purpose in the gateway's config
+    cal = load_calendar(cfg.path(c.calendar))
+    cal_iv = cal.rules.get("report_interval_s")
+    conn = store.connect(cfg.path(cfg.gateway.db))
+    try:
+        fleet_iv = registry.get_meta(conn, registry.FLEET_INTERVAL_KEY)
+    finally:
+        conn.close()
+    if cal_iv is None or fleet_iv is None or abs(float(fleet_iv) - float(cal_iv)) < 1:
+        return None
+    n = cal.rules.get("silent_after_intervals", 3)
+    return (f"the calendar {c.calendar} sets [rules] report_interval_s = {cal_iv:.0f} s, but the fleet's trackers "
+            f"report every {float(fleet_iv):.0f} s (fleet.toml, as provisioned): the silent rule fires after "
+            f"{n * cal_iv / 60:.0f} min instead of {n * float(fleet_iv) / 60:.0f} min. Set custody.report_interval_s = "
+            f"{float(fleet_iv):.0f} in the gateway's config, or fix the calendar")
+

@@ -26,7 +26,6 @@ import gc
 import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,8 +45,9 @@ from segel.ingest.guard import Guard
 from segel.ingest.pipeline import Pipeline, ProcessResult
 from segel.ingest.sanity import Sanity
 from segel.recording import recorder as recording
-from segel.registry import KeyRing, Registry, load_fleet_secret
-from segel.service import checkpointer, health
+from segel.registry import KeyRing, Registry
+from segel.service import checkpointer, health, intake
+from segel.service.lock import InstanceLock, SessionWatch, open_checked
 
 log = logging.getLogger("segel.service.gateway")
 
@@ -75,22 +75,6 @@ def make_writer(cfg: Config) -> Writer | None:
 
 CommitHook = Callable[[list[ProcessResult], float], None]
 
-# What a parked or unreadable message keeps: its first bytes (a hostile 100 MB payload must not
-# fill the disk) and its topic (MQTT allows 64 KiB).
-KEEP_BYTES = 4096
-KEEP_TOPIC = 1024
-
-
-def _recording_line(up: Uplink, problem: Unreadable | None) -> str | None:
-    """The recording's line for a message; a message that cannot even be recorded is logged and
-    left out of the recording (never of ingest)."""
-    try:
-        return recording.to_json(up, problem.detail if problem else None)
-    except Exception:  # noqa: BLE001 - one odd message must not stop the recording of the others
-        log.exception("could not record a message from %s", payloads.shown(up.topic))
-        return None
-
-
 class _Retry(Exception):
     """A transient error while handling a failed batch message by message: retry the rest."""
 
@@ -99,17 +83,6 @@ class _Retry(Exception):
         self.cause = cause
         self.remaining = remaining
 
-
-def is_transient(e: BaseException) -> bool:
-    """An error of the machine, not of a message: the database busy or locked, the disk full or
-    failing, memory. A batch that fails with one is retried whole (nothing was acknowledged); any
-    other error is treated as the batch's own, and the message that causes it is parked."""
-    if isinstance(e, (OSError, MemoryError)):
-        return True
-    if isinstance(e, sqlite3.OperationalError):
-        text = str(e).lower()
-        return any(w in text for w in ("locked", "busy", "disk", "full", "i/o", "unable to open", "readonly"))
-    return False
 
 # The worker thread releases the GIL on every SQLite call; with Python's default 5 ms switch
 # interval it then often waits for paho's network thread to give the GIL back. A dedicated
@@ -147,6 +120,8 @@ class Gateway:
         self.checkpointer: checkpointer.Checkpointer | None = None
         self._lock = threading.Lock()
         self._first_contact = threading.Event()
+        self._instance_lock: InstanceLock | None = None
+        self._drops = SessionWatch(config.mqtt.client_id)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -154,9 +129,20 @@ class Gateway:
         c = self.cfg
         g = c.gateway
         db_path = c.path(g.db)
-        conn = store.connect(db_path)
+        # one gateway per database: refused here, before anything touches the broker or the database
+        self._instance_lock = InstanceLock(db_path, g.instance).acquire()
+        try:
+            return self._start(db_path)
+        except BaseException:
+            self._instance_lock.release()
+            raise
+
+    def _start(self, db_path: Any) -> Gateway:
+        c = self.cfg
+        g = c.gateway
+        conn, secret, previous = open_checked(c, db_path)
         conn.execute(health.HEALTH_SCHEMA)
-        keyring = KeyRing(load_fleet_secret(c.path(g.fleet_secret)), Registry(conn))
+        keyring = KeyRing(secret, Registry(conn), previous)
         self.pipeline = Pipeline(conn, keyring, self.judges,
                                  Sanity(c.sanity.max_hdop, c.sanity.max_speed_kmh, c.sanity.min_jump_m),
                                  window=g.replay_window, reack_after_s=g.reack_after_s, clock=self.clock,
@@ -217,6 +203,8 @@ class Gateway:
             self.checkpointer.close()
         if self.pipeline:
             self.pipeline.conn.close()
+        if self._instance_lock is not None:
+            self._instance_lock.release()
         log.info("gateway stopped")
 
     def snapshot(self) -> health.Snapshot:
@@ -261,6 +249,9 @@ class Gateway:
                 self.snap.mqtt_connected = False
                 if not self._stopping.is_set():
                     log.warning("lost the broker (%s); reconnecting with backoff", detail)
+                    said = self._drops.dropped(detail)
+                    if said:
+                        log.error("%s", said)
             if event in ("connected", "refused", "connect_failed"):
                 self._first_contact.set()
         except Exception:
@@ -313,7 +304,7 @@ class Gateway:
                     self._drain_publications()
             except Exception as e:
                 self._rollback()
-                if batch and not is_transient(e):
+                if batch and not intake.is_transient(e):
                     # Something in one message makes handling raise (a bug, a hostile payload):
                     # handle the batch message by message, so that message alone is parked.
                     log.error("batch of %d messages failed (%s: %s); handling them one at a time",
@@ -362,13 +353,13 @@ class Gateway:
                 self._handle([m], record=False)
             except Exception as e:
                 self._rollback()
-                if is_transient(e):
+                if intake.is_transient(e):
                     raise _Retry(e, batch[i:]) from e
                 try:
                     self._park(m, e)
                 except Exception as e2:
                     self._rollback()
-                    if is_transient(e2):
+                    if intake.is_transient(e2):
                         raise _Retry(e2, batch[i:]) from e2
                     log.exception("could not park a message from %s either; acknowledged, it is lost: %s",
                                   payloads.shown(m.topic), bytes(m.payload)[:64].hex())
@@ -377,49 +368,17 @@ class Gateway:
         return []
 
     def _park(self, m: _Msg, e: BaseException) -> None:
-        """Quarantine one message whose handling raises: its raw bytes (the first KEEP_BYTES)
-        and the error go to the security log as `internal_error`, it is counted and acknowledged,
-        and ingest goes on. Only a transient error (the database, the disk) stops this."""
+        """Quarantine one message whose handling raises (intake.park), count it and acknowledge it,
+        so ingest goes on. Only a transient error (the database, the disk) stops this."""
         assert self.pipeline is not None
         p = self.pipeline
-        raw = bytes(m.payload)
-        detail = f"{type(e).__name__}: {str(e)[:300]} (parked: handling this message raised)"
-        if len(raw) > KEEP_BYTES:
-            detail += f" (first {KEEP_BYTES} of {len(raw)} bytes kept)"
-        topic = m.topic[:KEEP_TOPIC]
-        conn = p.conn
-        conn.execute("BEGIN IMMEDIATE")
-        row = store.log_security(conn, m.received_at, topic, INTERNAL_ERROR, detail, None, raw[:KEEP_BYTES])
-        outbox.enqueue(conn, [lines.rejected(INTERNAL_ERROR, None, topic, m.received_at, row)])
-        store.bump(conn, {f"rejected:{INTERNAL_ERROR}": 1})
-        conn.execute("COMMIT")
+        row, detail = intake.park(p.conn, m, e)
         p.counts[f"rejected:{INTERNAL_ERROR}"] += 1
         self.snap.outcomes = dict(p.counts)
         self.snap.parked += 1
         log.error("parked a message from %s in the security log (row %d): %s", payloads.shown(m.topic), row, detail)
         if self.link is not None and m.qos:
             self.link.ack(m.gen, [(m.mid, m.qos)])
-
-    def _read(self, m: _Msg) -> tuple[Uplink, Unreadable | None]:
-        """The uplink a message holds, or why it holds none; never raises."""
-        try:
-            return payloads.to_uplink(m.topic, m.payload, m.received_at), None
-        except payloads.PayloadError as e:
-            problem = Unreadable(e.reason, e.detail)
-        except Exception as e:  # noqa: BLE001 - a bug in reading must not stop the batch
-            problem = Unreadable(INTERNAL_ERROR, f"reading the message raised {type(e).__name__}: {str(e)[:200]}")
-        raw = bytes(m.payload)
-        if len(raw) > KEEP_BYTES:
-            problem = Unreadable(problem.reason, f"{problem.detail} (first {KEEP_BYTES} of {len(raw)} bytes kept)")
-        return Uplink(m.received_at, m.topic[:KEEP_TOPIC], raw[:KEEP_BYTES]), problem
-
-    def _status(self, m: _Msg, out: list[str]) -> Unreadable | None:
-        """A bridge's (retained) status: base-station points, or why it was refused."""
-        try:
-            out += lines.base_stations(payloads.bridge_status(m.topic, m.payload), int(m.received_at * 1e9))
-            return None
-        except payloads.PayloadError as e:
-            return Unreadable(e.reason, e.detail)
 
     def _handle(self, batch: list[_Msg], record: bool = True) -> None:
         assert self.pipeline is not None
@@ -428,13 +387,13 @@ class Gateway:
         base_lines: list[str] = []
         for m in batch:
             if payloads.is_bridge_status(m.topic):
-                problem = self._status(m, base_lines)
+                problem = intake.bridge_status(m, base_lines)
                 if problem is not None:  # counted and kept like any other unreadable message
-                    ups.append((Uplink(m.received_at, m.topic[:KEEP_TOPIC], bytes(m.payload)[:KEEP_BYTES]), problem))
+                    ups.append(intake.unreadable(m, problem))
                 continue
-            ups.append(self._read(m))
+            ups.append(intake.read(m))
         if record:  # (a batch handled again message by message was recorded the first time)
-            self.recorder.write_lines(line for u, e in ups if (line := _recording_line(u, e)) is not None)
+            self.recorder.write_lines(line for u, e in ups if (line := intake.recording_line(u, e)) is not None)
             self.recorder.flush()
         # one transaction for the whole batch (and the bridges' health points), committed here
         results = p.process_batch(ups, extra_lines=base_lines)

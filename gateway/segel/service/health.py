@@ -124,9 +124,15 @@ def metrics_registry(get: Callable[[], Snapshot]) -> CollectorRegistry:
     return reg
 
 
-def status_text(conn: sqlite3.Connection, now: float | None = None) -> str:
-    """What `segel status` prints: live snapshots, lifetime counters, outbox, security log."""
+def status_text(conn: sqlite3.Connection, now: float | None = None, tz: str | None = None,
+                every_s: float | None = None) -> str:
+    """What `segel status` prints: live snapshots (with the time each was written, in the local
+    zone `tz`: the gateway writes one every `every_s`, so what follows may be that old), lifetime
+    counters, outbox, security log."""
+    from segel import i18n
+
     now = now or time.time()
+    t = i18n.translator("en", tz)
     out: list[str] = []
     snaps = load_all(conn)
     if not snaps:
@@ -134,7 +140,10 @@ def status_text(conn: sqlite3.Connection, now: float | None = None) -> str:
     for s in snaps:
         age = now - s.at
         state = "running" if age < 120 else f"NOT RUNNING? last heartbeat {age:.0f} s ago"
-        out.append(f"gateway {s.instance}: {state}; broker {'connected' if s.mqtt_connected else 'DISCONNECTED'} "
+        when = f"{t.local(s.at):%Y-%m-%d %H:%M:%S} {t.zone_name}"
+        every = f"; written every {every_s:.0f} s" if every_s else ""
+        out.append(f"gateway {s.instance}: snapshot of {when} ({age:.0f} s ago{every}): the figures below are that old")
+        out.append(f"  {state}; broker {'connected' if s.mqtt_connected else 'DISCONNECTED'} "
                    f"(connects {s.mqtt_connects}); up {max(0.0, s.at - s.started_at):.0f} s")
         out.append(f"  since start: received {s.received}, accepted {s.accepted}, duplicates {s.duplicates}, "
                    f"rejected {sum(s.rejected.values())}; alerts {s.alerts_published}; "

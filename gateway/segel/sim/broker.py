@@ -206,3 +206,62 @@ class MosquittoProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def segel_traffic(url: str, seconds: float = 2.0) -> list[str]:
+    """What a broker carries on the real fleet's topics: the gateway's retained status, bridges'
+    retained status, tracker and bridge uplinks heard within `seconds`. A broker that refuses the
+    subscription has access control, as only a production broker does: that counts too.
+    Used before a simulation publishes anything on a broker it was pointed at."""
+    import ssl
+    import time
+    import uuid
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from segel.edge import topics
+    from segel.edge.mqtt import parse_url
+
+    b = parse_url(url)
+    seen: list[str] = []
+    done = threading.Event()
+    refused: list[str] = []
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"segel-sim-probe-{uuid.uuid4().hex[:8]}",
+                    protocol=paho.MQTTv311, clean_session=True)
+    if b.username:
+        c.username_pw_set(b.username, b.password)
+    if b.tls:
+        c.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    subs = [(t, 0) for t in (topics.GATEWAY_STATUS, topics.TRACKER_UP_SUB, topics.BRIDGE_UP_SUB,
+                             topics.BRIDGE_STATUS_SUB)]
+
+    def on_connect(cl: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            refused.append(f"connection refused ({rc})")
+            done.set()
+            return
+        cl.subscribe(subs)
+
+    def on_subscribe(_cl: Any, _u: Any, _mid: Any, codes: Any, _p: Any = None) -> None:
+        if any(getattr(r, "is_failure", False) or r == 128 for r in codes):
+            refused.append("subscription refused: the broker has access control, as a production broker does")
+        done.set()
+
+    def on_message(_cl: Any, _u: Any, msg: Any) -> None:
+        if len(seen) < 20:
+            seen.append(msg.topic + (" (retained)" if msg.retain else ""))
+
+    c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+    try:
+        c.connect(b.host, b.port, keepalive=10)
+    except OSError as e:
+        raise ConnectionError(f"cannot reach the broker {b.host}:{b.port}: {e}") from None
+    c.loop_start()
+    try:
+        done.wait(10)
+        time.sleep(seconds)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return refused + seen

@@ -32,6 +32,7 @@ from segel.config import load as load_config
 from segel.custody import checkpoints
 from segel.custody.judge import build_judge
 from segel.edge import topics
+from segel.ids import SIM_FIRST
 from segel.registry import Registry, create_fleet_secret
 from segel.service.gateway import Gateway
 from segel.sim import scenario as scn_mod
@@ -48,7 +49,8 @@ from segel.sim.runner import Progress, SimClock
 from segel.sim.scenario import Box, Scenario
 
 log = logging.getLogger("segel.sim")
-FIRST_DEVICE = 0x000101
+# simulated trackers use the simulator's own id range: they can never pass for real ones
+FIRST_DEVICE = SIM_FIRST + 0x101
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Options:
     processes: bool = True  # the fleet in a child process (two cores); False: threads of this process
     uplink: str = "wifi"  # "lora": over the simulated air, base stations and bridges (segel.sim.lora)
     lora: Any = None  # segel.sim.lora.LoraOptions (None: its defaults)
+    # every topic under this first level instead of "segel" (a broker shared with a real fleet)
+    topic_prefix: str | None = None
 
 
 @dataclass
@@ -276,6 +280,7 @@ class Rehearsal:
         start = min(it.power_on for it in self.itineraries.values()) - 60
         if self.opts.broker_url:
             url = self.opts.broker_url
+            self._keep_apart(url)
         else:
             self.broker = self._own_broker().start()
             url = self.broker.url
@@ -305,6 +310,26 @@ class Rehearsal:
         if kind == "mosquitto" or (kind == "auto" and mosquitto_installed()):
             return MosquittoProcess(self.dir / "mosquitto")
         return BrokerProcess() if self.opts.processes else EmbeddedBroker()
+
+    def _keep_apart(self, url: str) -> None:
+        """A broker given by URL may carry a real fleet: the simulation's trackers would publish
+        where a real gateway listens, and its gateway would judge real trackers' frames as forged.
+        Refused unless the simulation has topics of its own (--topic-prefix)."""
+        from segel.edge.mqtt import redact
+        from segel.sim.broker import segel_traffic
+
+        if self.opts.topic_prefix:
+            topics.set_prefix(self.opts.topic_prefix)
+            log.warning("simulation on %s under topics %s/...; simulated trackers %06x..", redact(url),
+                        topics.PREFIX, FIRST_DEVICE)
+            return
+        seen = segel_traffic(url)
+        if seen:
+            raise ValueError(
+                f"the broker {redact(url)} carries a Segel fleet ({'; '.join(seen[:5])}): a simulation there would "
+                f"publish frames where a real gateway listens and read real trackers' frames as forged. Use "
+                f"--topic-prefix segel-sim to keep the simulation on topics of its own (its trackers use the "
+                f"simulated id range {SIM_FIRST:06x} and up), or a broker of its own")
 
     # ---- run --------------------------------------------------------------------------------
 

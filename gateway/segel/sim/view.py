@@ -148,7 +148,7 @@ def format_summary(s: object, scn: Scenario) -> str:
     g = s.gateway
     rej = ", ".join(f"{k} {v}" for k, v in sorted(g.get("rejected", {}).items())) or "none"
     lines = [
-        f"Rehearsal {s.scenario}: {s.boxes:,} boxes in {s.districts} districts, "
+        f"Rehearsal {s.scenario} (SIMULATED trackers f00101..): {s.boxes:,} boxes in {s.districts} districts, "
         f"{wita(scn, s.sim_start)} to {wita(scn, s.sim_end)} WITA in {s.wall_s:,.0f} s",
         f"  tracker wakes {s.wakes:,}; frames sent {s.frames_sent:,} (+{s.frames_unheard:,} "
         + ("nobody heard" if s.radio else "into dead zones") + ", re-sent later)",
