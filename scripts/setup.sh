@@ -19,6 +19,8 @@ if [ "$want_test" = 1 ]; then
   command -v node >/dev/null || need_apt+=(nodejs npm)
   command -v pdftotext >/dev/null || need_apt+=(poppler-utils)  # reads and renders the custody reports
   command -v chromium >/dev/null || need_apt+=(chromium)  # the console's browser tests (Playwright drives it)
+  command -v nats-server >/dev/null || need_apt+=(nats-server)  # the national message layer (docs/national.md)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # the national store
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
@@ -29,7 +31,7 @@ fi
 # Debian's packaged servers start as services on install; the tests run their own on free
 # loopback ports, so the system ones are not needed (and must not hold the default ports).
 if [ "$want_test" = 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  systemctl stop mosquitto influxdb victoria-metrics 2>/dev/null || true
+  systemctl stop mosquitto influxdb victoria-metrics nats-server postgresql 2>/dev/null || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

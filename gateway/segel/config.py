@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token", "custody.webhook_secret", "notify.smtp_password"}
+SECRET_KEYS = {"mqtt.password", "influx.password", "influx.token", "custody.webhook_secret", "notify.smtp_password",
+               "national.password", "national.store_dsn"}
 
 
 class ConfigError(ValueError):
@@ -161,6 +162,31 @@ class NotifySection:
 
 
 @dataclass
+class NationalSection:
+    """The uplink of this regency to the national tier (docs/national.md). Off while `urls` is
+    empty; then nothing is recorded for the nation either."""
+
+    regency: str = ""  # this regency's code as the places write it, e.g. "64.08"
+    name: str = ""  # its name for people, e.g. "Kutai Timur"
+    urls: list[str] = field(default_factory=list)  # mqtts://host:8883 of every national node, tried in turn
+    username: str = ""  # "" = regency-<code without the dot>, as `segel deploy federation` names it
+    password: str = ""  # or SEGEL_NATIONAL_PASSWORD
+    ca_file: str = ""
+    tls_insecure: bool = False
+    position_interval_s: float = 900.0  # at most one position per box per this much device time
+    summary_interval_s: float = 300.0  # how often district counts are compared and sent when changed
+    resend_after_s: float = 15.0  # no receipt for this long: send again from the last confirmed item
+    window: int = 5000  # items sent and not yet confirmed, at most
+    batch_items: int = 500  # items per message at most (and about 256 kB)
+    linger_s: float = 0.5  # while items are on their way, wait this long to fill the next message
+    keep_days: float = 7.0  # confirmed items are kept this long (the nation may ask again after a restore)
+    keepalive_s: int = 30
+    reconnect_max_s: float = 30.0
+    warn_backlog: int = 100_000  # log a warning while more items than this wait
+    store_dsn: str = ""  # the national store a national console reads (`segel national view`)
+
+
+@dataclass
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     mqtt: MqttSection = field(default_factory=MqttSection)
@@ -170,6 +196,7 @@ class Config:
     locale: LocaleSection = field(default_factory=LocaleSection)
     console: ConsoleSection = field(default_factory=ConsoleSection)
     notify: NotifySection = field(default_factory=NotifySection)
+    national: NationalSection = field(default_factory=NationalSection)
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "defaults"
 
@@ -188,11 +215,13 @@ class Config:
                     v = "***"
                 elif f.name == "url" and isinstance(v, str):
                     v = _redact_url(v)
+                elif f.name == "urls" and isinstance(v, list):
+                    v = [_redact_url(u) for u in v]
                 out[sec][f.name] = v
         return out
 
 
-SECTIONS = ("gateway", "mqtt", "influx", "sanity", "custody", "locale", "console", "notify")
+SECTIONS = ("gateway", "mqtt", "influx", "sanity", "custody", "locale", "console", "notify", "national")
 
 
 def _redact_url(url: str) -> str:
@@ -361,4 +390,11 @@ port = 8080
 # smtp_port = 587
 # email_from = "segel@kpu.example"
 # smtp_password = "..."       # or SEGEL_NOTIFY_SMTP_PASSWORD
+
+[national]                    # push alerts, custody and positions to the national tier (docs/national.md)
+# regency = "64.08"           # this regency's code
+# name = "Kutai Timur"
+# urls = ["mqtts://nasional-1.example:8883", "mqtts://nasional-2.example:8883", "mqtts://nasional-3.example:8883"]
+# password = "..."            # from `segel deploy federation`, or SEGEL_NATIONAL_PASSWORD
+# ca_file = "national-ca.pem"
 """

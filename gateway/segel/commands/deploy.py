@@ -124,3 +124,52 @@ def register(group: click.Group) -> None:
         if dev is None:
             raise click.ClickException(f"device {device} is not registered")
         click.echo(deploy.tracker_password(fleet_secret, dev.device_id, dev.key_epoch))
+
+    @grp.command("federation")
+    @click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+                  help="The federation spec (TOML): national nodes, store, regencies (inline or a CSV).")
+    @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                  help="Folder to write the national and regency files into.")
+    @click.option("--rotate", multiple=True, metavar="NAME",
+                  help="Issue a new password for this account (a regency code, segel-ingest, postgres); repeat.")
+    @click.option("--bcrypt-cost", type=click.IntRange(4, 14), default=10, show_default=True,
+                  help="bcrypt cost of the password hashes in nats-server.conf (each step doubles the work).")
+    def federation_cmd(spec_path: Path, out: Path, rotate: tuple[str, ...], bcrypt_cost: int) -> None:
+        """Generate a national deployment: NATS cluster, ingesters, store, every regency's uplink.
+
+        From a list of regencies (BPS/Kemendagri codes such as 64.08) and national hosts: per
+        national node a nats-server.conf (cluster routes, JetStream, MQTT over TLS, an account per
+        regency that may publish only under its own code) and the ingesters' ingest-<k>.toml; the
+        systemd units; the PostgreSQL setup; per regency the [national] section of its gateway's
+        segel.toml. Passwords are kept in OUT/credentials.json (mode 600) and reused on the next run,
+        so adding a regency changes nothing for the others. See docs/national.md.
+
+        \b
+        Example:
+          segel deploy federation --spec federation.toml --out deploy/national
+          scp deploy/national/national/nasional-1/* nasional-1:/etc/segel/national/
+          cat deploy/national/regency/6408/national.toml >> /etc/segel/segel.toml   # on Kutai Timur's gateway
+        """
+        from segel.national import federation
+
+        try:
+            spec = federation.load_spec(spec_path)
+        except federation.FederationError as e:
+            raise click.ClickException(str(e)) from None
+        import sys
+
+        with click.progressbar(length=len(spec.regencies) + 1, label="hashing passwords", file=sys.stderr,
+                               show_pos=True) as bar:
+            done = [0]
+
+            def step(i: int, n: int) -> None:
+                bar.update(i - done[0])
+                done[0] = i
+
+            try:
+                written = federation.write(spec, out, rotate, bcrypt_cost, progress=step)
+            except federation.FederationError as e:
+                raise click.ClickException(str(e)) from None
+        click.echo(f"{len(spec.nodes)} national nodes, {len(spec.regencies)} regencies, {written.accounts} accounts")
+        click.echo(f"wrote {len(written.files)} files under {out} (start with {out / 'README.md'}); "
+                   f"passwords in {out / 'credentials.json'}: keep it private")

@@ -65,12 +65,18 @@ acknowledged, so the broker delivers them again on the next start.""")
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         from segel.service.assemble import assemble
 
+        from segel.national import uplink as national
+
         try:
             parts = assemble(cfg)
+            # before the gateway starts: from its first commit, what the nation needs is recorded
+            up = national.start(cfg)
             gw = Gateway(cfg, judges=parts.judges, on_alerts=parts.on_alerts).start()
         except (RegistryError, ValueError, OSError) as e:  # ConfigError is a ValueError
             raise click.ClickException(str(e)) from None
         log.info("%s", parts.summary)
+        if up is not None:
+            parts.summary += f"; national uplink for {up.code} to {len(up.nodes)} node(s)"
         console = None
         if cfg.console.enabled:  # the operator's console in this process ([console] enabled = true)
             from segel.console import live
@@ -80,6 +86,8 @@ acknowledged, so the broker delivers them again on the next start.""")
                 console = ConsoleServer(cfg, hooks=[live.attach]).start()
             except OSError as e:
                 gw.stop()
+                if up is not None:
+                    up.stop()
                 parts.close()
                 raise click.ClickException(f"console.port: {e}") from None
         click.echo(f"segel gateway {cfg.gateway.instance} running (database {cfg.path(cfg.gateway.db)}; "
@@ -89,4 +97,6 @@ acknowledged, so the broker delivers them again on the next start.""")
         if console is not None:
             console.stop()
         gw.stop()
+        if up is not None:
+            up.stop()
         parts.close()

@@ -113,11 +113,17 @@ def core_routers() -> list[Router]:
 
 
 def create_app(cfg: Config, routers: Iterable[Router] = (), *, clock: Callable[[], float] | None = None,
-               discover: bool = True, hooks: Iterable[Callable[[ConsoleState], Any]] = ()) -> Starlette:
+               discover: bool = True, hooks: Iterable[Callable[[ConsoleState], Any]] = (),
+               regency_pages: bool = True) -> Starlette:
     """The console for the gateway database `cfg` names. `clock`: the time pages call "now"
     (the demo passes its simulated clock). `hooks`: called with the state at start-up; what they
-    return is started (`await x.start()`) and stopped with the app (the live feed is one)."""
-    all_routers = core_routers() + list(routers) + (discover_routers() if discover else [])
+    return is started (`await x.start()`) and stopped with the app (the live feed is one).
+    `regency_pages=False`: sign-in and `routers` only, without one regency's map, alerts, boxes
+    and fleet (`segel national view`, whose database holds only the accounts)."""
+    from segel.console.pages import auth
+
+    core = core_routers() if regency_pages else [auth.router]
+    all_routers = core + list(routers) + (discover_routers() if discover else [])
     state = ConsoleState(cfg, all_routers, clock)
 
     @contextlib.asynccontextmanager

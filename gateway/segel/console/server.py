@@ -40,9 +40,10 @@ class ConsoleServer:
     """`ConsoleServer(cfg).start()` serves in a background thread; `.url`; `.stop()`."""
 
     def __init__(self, cfg: Config, routers: Iterable[Router] = (), *, clock: Callable[[], float] | None = None,
-                 port: int | None = None, host: str | None = None, hooks: Iterable[Callable[[Any], Any]] = ()) -> None:
+                 port: int | None = None, host: str | None = None, hooks: Iterable[Callable[[Any], Any]] = (),
+                 regency_pages: bool = True) -> None:
         self.cfg = cfg
-        self.app = create_app(cfg, routers, clock=clock, hooks=hooks)
+        self.app = create_app(cfg, routers, clock=clock, hooks=hooks, regency_pages=regency_pages)
         self.host = host or cfg.console.host
         self.port = port if port is not None else cfg.console.port
         self.server = uvicorn.Server(uvicorn_config(cfg, self.app, self.port, self.host))
