@@ -65,6 +65,21 @@ def test_every_kind_reads_even_with_an_empty_detail(t: i18n.Translator) -> None:
         assert text and "{" not in text and text != k.doc, kind
 
 
+@pytest.mark.parametrize("junk", [[1, 2], {"a": 1}, "", 12.5, True, "not a date"])
+def test_odd_detail_values_never_break_the_wording(junk: object) -> None:
+    """A detail from an older or a foreign gateway (national view) with values of unexpected types
+    is shown as well as it can be: never an exception, never a placeholder left in."""
+    keys = ("event", "leg", "own_tps", "tps", "previous_place", "minutes", "last_heard", "battery_mv", "why", "left",
+            "count", "window_s", "distance_m", "bridge", "via", "missing", "new", "plan_points", "receipt")
+    for kind in al.KINDS:
+        for t in (ID, EN):
+            row = {"kind": kind, "place": junk, "device": junk, "device_time": junk, "raised_at": junk,
+                   "detail": json.dumps({k: junk for k in keys})}
+            text = display.describe(t, row, NAMES)
+            assert isinstance(text, str) and text and "{" not in text.replace("{'a': 1}", ""), (kind, junk, text)
+    assert display.place_codes([{"kind": "x", "detail": {"plan_points": 5, "own_tps": ["T1"]}}]) == set()
+
+
 def test_a_kind_without_a_template_shows_its_stored_message() -> None:
     assert display.describe(ID, {"kind": "from_a_newer_gateway", "message": "as stored"}) == "as stored"
 

@@ -222,21 +222,29 @@ def facts(t: i18n.Translator, alert: Mapping, names: Names = None) -> dict[str, 
     def codes(v: object) -> str | None:
         return (", ".join(str(x) for x in v) or "-") if isinstance(v, list) else None
 
+    def word(labels: dict[str, str], v: object) -> str | None:
+        if v is None:
+            return None
+        return t._(labels[v]) if isinstance(v, str) and v in labels else str(v)
+
+    def text(v: object) -> str | None:
+        return None if v is None else str(v)
+
     mv = _num(d.get("battery_mv"))
     return {
-        "place": name(alert.get("place")), "device": alert.get("device"), "box": alert.get("box"),
+        "place": name(text(alert.get("place"))), "device": text(alert.get("device")), "box": text(alert.get("box")),
         "deadline": t.datetime(when) if when is not None else None,
-        "event": event_label(t, d["event"]) if isinstance(d.get("event"), str) else None,
-        "leg": t._(LEG_LABELS[d["leg"]]) if d.get("leg") in LEG_LABELS else d.get("leg"),
-        "own_tps": name(d.get("own_tps")), "tps": name(d.get("tps")), "previous_place": name(d.get("previous_place")),
+        "event": word(SEAL_EVENT_LABELS, d.get("event")), "leg": word(LEG_LABELS, d.get("leg")),
+        "own_tps": name(text(d.get("own_tps"))), "tps": name(text(d.get("tps"))),
+        "previous_place": name(text(d.get("previous_place"))),
         "duration": t.duration(seconds) if seconds is not None else None,
         "last_heard": t.datetime(heard) if heard is not None else None,
         "volts": num(mv / 1000 if mv is not None else None, 2),
-        "why": t._(PERMIT_LABELS[d["why"]]) if d.get("why") in PERMIT_LABELS else d.get("why"),
+        "why": word(PERMIT_LABELS, d.get("why")),
         "left": num(d.get("left")), "count": num(d.get("count")), "window": num(d.get("window_s")),
-        "distance": num(d.get("distance_m")), "bridge": d.get("bridge"), "via": d.get("via"),
+        "distance": num(d.get("distance_m")), "bridge": text(d.get("bridge")), "via": text(d.get("via")),
         "missing": codes(d.get("missing")), "new": codes(d.get("new")),
-        "plan_points": ", ".join(n or "" for n in map(name, d["plan_points"])) if isinstance(d.get("plan_points"), list)
+        "plan_points": ", ".join(name(str(c)) or "" for c in d["plan_points"]) if isinstance(d.get("plan_points"), list)
         else None,
     }
 
@@ -249,7 +257,7 @@ def describe(t: i18n.Translator, alert: Mapping, names: Names = None) -> str:
     if not ways:
         return str(alert.get("message") or "")
     f = facts(t, alert, names)
-    way = next(w for w in ways if all(f.get(n) not in (None, "") for n in w.needs))
+    way = next((w for w in ways if all(f.get(n) not in (None, "") for n in w.needs)), ways[-1])
     values = {k: "" if v is None else str(v) for k, v in f.items()}
     try:
         return t._(way.text).format(**values)
@@ -264,7 +272,8 @@ def place_codes(alerts: Iterable[Mapping]) -> set[str]:
         d = detail_of(a)
         out.update(c for c in (a.get("place"), a.get("district"), d.get("own_tps"), d.get("tps"),
                                d.get("previous_place")) if isinstance(c, str) and c)
-        out.update(c for c in d.get("plan_points") or () if isinstance(c, str))
+        points = d.get("plan_points")
+        out.update(c for c in points if isinstance(c, str)) if isinstance(points, list) else None
     return out
 
 
