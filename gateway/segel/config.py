@@ -50,6 +50,9 @@ class GatewaySection:
     # would double the broker round trips for nothing (docs/mqtt.md)
     ack_qos: int = 0
     security_log_keep: int = 1_000_000
+    # `segel db prune`: the custody judge's copies of frames older than this are removed (a late
+    # frame older than that is recorded but not judged); the ledger and alerts are always kept
+    retention_days: float = 30.0
     # re-acks (acks for frames already accepted) each spend a downlink counter: a per-tracker
     # budget of reack_burst, refilled over reack_refill_s, bounds what replays can spend
     reack_burst: int = 8

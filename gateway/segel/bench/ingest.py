@@ -78,24 +78,17 @@ def _free_port() -> int:
 
 
 def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
-    """A private Mosquitto on a free loopback port with no queue or in-flight limits (its
-    default of 1000 queued messages per client would silently drop QoS 1 messages)."""
-    exe = shutil.which("mosquitto")
-    if exe is None:
+    """A private Mosquitto on a free loopback port (segel.sim.broker.MosquittoProcess)."""
+    from segel.sim.broker import MosquittoProcess, mosquitto_installed
+
+    if not mosquitto_installed():
         raise RuntimeError("mosquitto is not installed (apt-get install mosquitto) and no --broker was given")
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-                    "max_inflight_messages 0\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("mosquitto did not start")
+    try:
+        m = MosquittoProcess(workdir).start()
+    except ConnectionError as e:
+        raise RuntimeError(str(e)) from None
+    assert m.proc is not None
+    return m.proc, m.port
 
 
 def _publisher(broker: mqtt.Broker, items: list[tuple[str, bytes]], out: Any, client_id: str,

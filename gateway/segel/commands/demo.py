@@ -12,7 +12,7 @@ from segel.commands._sim import lora_settings, rehearse, uplink_options
 def register(group: click.Group) -> None:
     @group.command("demo", epilog="""\b
 Examples:
-  segel demo                         all 1,402 boxes, distribution through return (~6-9 min, 2 cores)
+  segel demo                         all 1,402 boxes, distribution through return (2-4 min on 2 cores)
   segel demo --boxes 40              a quick run: every scripted incident, 40 boxes
   segel demo --json > summary.json   the summary as JSON (the live view goes to stderr)
   segel demo --broker mqtt://127.0.0.1:1883 --influx http://127.0.0.1:8086/segel
@@ -20,7 +20,8 @@ Examples:
         segel status --db rehearsal/segel.db
 
 \b
-What runs: an embedded MQTT broker (amqtt) in a child process, the real gateway (verify, dedupe,
+What runs: an MQTT broker of its own (a private Mosquitto when the mosquitto package is
+installed, else the embedded amqtt in a child process), the real gateway (verify, dedupe,
 places, custody rules, alerts) on a fresh SQLite database, and one virtual tracker per ballot
 box running the firmware's own wake cycle on simulated hardware, in a child process. Simulated
 time runs as fast as the machine allows (the trackers report every two hours of simulated time;
@@ -33,7 +34,9 @@ appeared, 1 otherwise.""")
     @click.option("--boxes", type=click.IntRange(1), help="Rehearse only N boxes (every incident's box is kept).")
     @click.option("--json", "json_out", is_flag=True, help="Print the summary as JSON on stdout.")
     @click.option("--broker", "broker_url", metavar="URL",
-                  help="Use this MQTT broker (mqtt://user:pass@host:1883) instead of the embedded one.")
+                  help="Use this MQTT broker (mqtt://user:pass@host:1883) instead of one of its own.")
+    @click.option("--own-broker", "own_broker", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto",
+                  show_default=True, help="Without --broker: auto = Mosquitto when installed, else amqtt (pure Python).")
     @click.option("--influx", "influx_url", metavar="URL",
                   help="Also write to InfluxDB 1.x: http://host:8086/<database> (default: no InfluxDB).")
     @click.option("--speed", type=click.FloatRange(min=1), metavar="X",
@@ -53,11 +56,11 @@ appeared, 1 otherwise.""")
     def demo_cmd(boxes: int | None, json_out: bool, broker_url: str | None, influx_url: str | None,
                  speed: float | None, report_interval_s: int | None, scenario: str | None, keep: Path | None,
                  live: bool | None, threads: bool, console: bool, console_port: int, uplink: str, sf: int,
-                 fading: float) -> None:
+                 fading: float, own_broker: str) -> None:
         """Rehearse a whole election district's ballot-box logistics, live."""
         from segel.sim.demo import DemoOptions
 
         rehearse(DemoOptions(scenario, boxes, broker_url, influx_url, speed, report_interval_s, keep, json_out, live,
                              processes=not threads, uplink=uplink, lora=lora_settings(uplink, sf, fading),
-                             console=console, console_port=console_port),
+                             console=console, console_port=console_port, broker=own_broker),
                  keep, "--keep needs a new or empty folder")

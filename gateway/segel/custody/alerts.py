@@ -156,22 +156,22 @@ def raise_alert(conn: sqlite3.Connection, *, kind: str, subject: str, key: str, 
     conn.execute("DELETE FROM alerts WHERE id = ?", (aid,))  # re-derived after a withdrawal
     conn.execute(f"INSERT INTO alerts({', '.join(vals)}) VALUES ({', '.join('?' * len(vals))})", tuple(vals.values()))
     _history(conn, aid, now, "raised", None, key)
-    return get(conn, aid), "raised"  # type: ignore[return-value]
+    return _row(conn, "id = ?", (aid,)), "raised"  # type: ignore[return-value]
 
 
 def withdraw(conn: sqlite3.Connection, aid: str, now: float, note: str) -> tuple[dict, str] | None:
     """One occurrence is disproved by late data; the alert is withdrawn when none is left."""
-    row = get(conn, aid)
+    row = _row(conn, "id = ?", (aid,))
     if row is None:
         return None
     if row["occurrences"] > 1:
         conn.execute("UPDATE alerts SET occurrences = occurrences - 1 WHERE id = ?", (aid,))
         _history(conn, aid, now, "occurrence_withdrawn", "system", note)
-        return get(conn, aid), "updated"  # type: ignore[return-value]
+        return _row(conn, "id = ?", (aid,)), "updated"  # type: ignore[return-value]
     conn.execute("UPDATE alerts SET state = ?, resolved_at = ?, resolved_by = 'system', resolve_note = ? WHERE id = ?",
                  (WITHDRAWN, now, note, aid))
     _history(conn, aid, now, "withdrawn", "system", note)
-    return get(conn, aid), "withdrawn"  # type: ignore[return-value]
+    return _row(conn, "id = ?", (aid,)), "withdrawn"  # type: ignore[return-value]
 
 
 def acknowledge(conn: sqlite3.Connection, aid: str, by: str, note: str | None, now: float) -> dict:
@@ -199,7 +199,7 @@ def resolve(conn: sqlite3.Connection, aid: str, by: str, note: str | None, now: 
     conn.execute("UPDATE alerts SET state = ?, resolved_by = ?, resolved_at = ?, resolve_note = ? WHERE id = ?",
                  (RESOLVED, by, now, note, aid))
     _history(conn, aid, now, "resolved", by, note)
-    return to_json(get(conn, aid), "resolved")  # type: ignore[arg-type]
+    return to_json(_row(conn, "id = ?", (aid,)), "resolved")  # type: ignore[arg-type]
 
 
 def open_alert(conn: sqlite3.Connection, subject: str, kind: str) -> dict | None:

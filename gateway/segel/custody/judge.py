@@ -7,6 +7,14 @@ frames after it are judged again from the state before it; findings the new judg
 makes are withdrawn, new ones are raised (marked late when their device time is older than
 late_after_s). So the findings are always those of the frames judged in counter order: the same
 frames in any arrival order give the same alerts, and replayed buffered points never flap.
+
+What it costs (docs/gateway.md, "With the rules on"): the rule state is stored only with every
+CHECKPOINT-th frame; the state after a device's newest frame is kept in memory (`_Tail`, an LRU of
+devices), checked against a version number the judge bumps in `judge_devices` with every frame,
+so a rolled-back batch or another writer is noticed and the tail rebuilt from the last
+checkpoint. A frame that arrives in order then costs a version check, the rules' step and three
+writes (frame, device row, ledger entry); only a late frame reads the frames after it. Timers run
+from a schedule by due time (`segel.custody.timers`).
 """
 
 from __future__ import annotations
@@ -14,15 +22,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
 from segel.custody import alerts as al
-from segel.custody import ledger, receipts
+from segel.custody import ledger, receipts, timers
 from segel.custody.boxes import import_boxes, load_boxes
 from segel.custody.plan import (
     DEFAULT_RULES,
-    OUTBOUND,
     Calendar,
     Plan,
     corridor_map,
@@ -65,16 +73,44 @@ CREATE TABLE IF NOT EXISTS judge_devices (
 );
 CREATE TABLE IF NOT EXISTS judge_intervals (device INTEGER PRIMARY KEY, interval_s REAL NOT NULL)
 """
+# Columns added by issue 17 (ALTER TABLE for databases made before): the tail's version, when the
+# device falls silent (the timers' schedule), and the oldest counter still judged after a prune.
+DEVICE_COLUMNS = {"version": "INTEGER NOT NULL DEFAULT 0", "silent_due": "REAL", "floor": "INTEGER NOT NULL DEFAULT -1"}
 CUSTODY_EVENTS = (ENTER, EXIT, SEAL_EVENT)
 SECURITY_KINDS = {RejectReason.BAD_MAC: "forged_frame", RejectReason.REPLAY: "replayed_frame"}
+CHECKPOINT = 16  # the rule state is stored with frames whose counter is a multiple of this
+TAIL_DEVICES = 100_000  # devices whose newest state is kept in memory (LRU)
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
+def ensure_schema(conn: sqlite3.Connection) -> set[str]:
+    """Create the judge's tables; returns the judge_devices columns it had to add."""
     for stmt in SCHEMA.split(";"):
         if stmt.strip():
             conn.execute(stmt)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(judge_devices)")}
+    added = set()
+    for col, decl in DEVICE_COLUMNS.items():
+        if col not in have:
+            conn.execute(f"ALTER TABLE judge_devices ADD COLUMN {col} {decl}")
+            added.add(col)
+    timers.ensure_schema(conn)
     al.ensure_schema(conn)
     ledger.ensure_schema(conn)
+    return added
+
+
+def _dumps(obj: dict) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class _Tail:
+    """The judge's memory of one device: its newest judged counter and the rule state after it,
+    valid while `judge_devices.version` still equals `version`."""
+
+    __slots__ = ("version", "epoch", "newest", "state")
+
+    def __init__(self, version: int, epoch: int, newest: int, state: dict) -> None:
+        self.version, self.epoch, self.newest, self.state = version, epoch, newest, state
 
 
 NOTICE_MESSAGES = {
@@ -93,74 +129,115 @@ class CustodyJudge:
                  keep_counters: int = 4096 + 64) -> None:
         """keep_counters: how far behind a device's newest counter its frames are kept for
         re-judging; the pipeline refuses frames older than its replay window (4096) anyway."""
-        ensure_schema(conn)
+        added = ensure_schema(conn)
         self.index = index
         self.plans = plans
         self.settings = {**DEFAULT_RULES, **(settings or {})}
         self.rules = Rules(index, self.settings)
         self.keep_ledger = keep_ledger
         self.keep_counters = keep_counters
+        self._tails: OrderedDict[int, _Tail] = OrderedDict()
+        self.timers = timers.Timers(self)
+        self.timers.prepare(conn, migrated="silent_due" in added)
 
     # ---- segel.messages.Judge -----------------------------------------------------------------------
 
     def on_accepted(self, rec: Accepted, db: sqlite3.Connection) -> list[dict]:
         dev = rec.device_id
+        try:
+            return self._accepted(rec, db)
+        except BaseException:
+            self._tails.pop(dev, None)  # half-done: rebuild from the database next time
+            raise
+
+    def _accepted(self, rec: Accepted, db: sqlite3.Connection) -> list[dict]:
+        dev, c = rec.device_id, rec.counter
         box = rec.box_id
         if box is None:
             row = db.execute("SELECT box_id FROM boxes WHERE device_id = ?", (dev,)).fetchone()
             box = row[0] if row else None
         plan = self.plans.get(box) if box else None
-        fr = record(rec.counter, rec.event_time, rec.received_at, rec.frame.body)
-        epoch = self._epoch(db, dev)
-        cur = db.execute("INSERT OR IGNORE INTO judge_frames(device, counter, body) VALUES (?,?,?)",
-                         (dev, rec.counter, json.dumps(fr, separators=(",", ":"))))
+        fr = record(c, rec.event_time, rec.received_at, rec.frame.body)
+        epoch, version, floor = self._epoch(db, dev)
+        tail = self._tails.get(dev)
+        if tail is not None and (tail.version != version or tail.epoch != epoch):
+            tail = None
+        in_order = tail is not None and c > tail.newest
+        if in_order:
+            assert tail is not None
+            state, found = self.rules.step(tail.state, fr, plan)
+            cur = db.execute("INSERT OR IGNORE INTO judge_frames(device, counter, body, state) VALUES (?,?,?,?)",
+                             (dev, c, _dumps(fr), _dumps(state) if c % CHECKPOINT == 0 else None))
+        else:
+            cur = db.execute("INSERT OR IGNORE INTO judge_frames(device, counter, body) VALUES (?,?,?)",
+                             (dev, c, _dumps(fr)))
         if cur.rowcount == 0:
             return []  # judged already (the pipeline dedupes; a second judge call is harmless)
         now = rec.received_at
-        db.execute("INSERT INTO judge_devices(device, box, first_rx, last_rx, key_epoch, newest) VALUES (?,?,?,?,?,?) "
-                   "ON CONFLICT(device) DO UPDATE SET box = excluded.box, last_rx = MAX(last_rx, excluded.last_rx), "
-                   "key_epoch = excluded.key_epoch, newest = MAX(newest, excluded.newest)",
-                   (dev, box, now, now, epoch, rec.counter))
-        if rec.counter % 256 == 0:  # frames beyond the replay window can never be re-judged
-            db.execute("DELETE FROM judge_frames WHERE device = ? AND counter < ?", (dev, rec.counter - self.keep_counters))
-        prev = db.execute("SELECT state FROM judge_frames WHERE device = ? AND counter < ? ORDER BY counter DESC LIMIT 1",
-                          (dev, rec.counter)).fetchone()
-        state = json.loads(prev[0]) if prev and prev[0] else initial_state()
-        later = [(c, json.loads(b)) for c, b in db.execute(
-            "SELECT counter, body FROM judge_frames WHERE device = ? AND counter > ? ORDER BY counter", (dev, rec.counter))]
-        old = {k: (c, aid) for k, c, aid in db.execute(
-            "SELECT key, counter, alert_id FROM judge_findings WHERE device = ? AND counter >= ?", (dev, rec.counter))}
-        new: dict[str, tuple[int, Finding, float]] = {}
-        for c, body in [(rec.counter, fr)] + later:
-            state, found = self.rules.step(state, body, plan)
-            db.execute("UPDATE judge_frames SET state = ? WHERE device = ? AND counter = ?",
-                       (json.dumps(state, separators=(",", ":")), dev, c))
-            for f in found:
-                new.setdefault(f.key, (c, f, float(body["t"])))
+        db.execute("INSERT INTO judge_devices(device, box, first_rx, last_rx, key_epoch, newest, version, silent_due) "
+                   "VALUES (?,?,?,?,?,?,1,?) ON CONFLICT(device) DO UPDATE SET box = excluded.box, "
+                   "last_rx = MAX(last_rx, excluded.last_rx), key_epoch = excluded.key_epoch, "
+                   "newest = MAX(newest, excluded.newest), version = version + 1, "
+                   "silent_due = MAX(last_rx, excluded.last_rx) + ?",
+                   (dev, box, now, now, epoch, c, now + self.timers.silent_limit, self.timers.silent_limit))
+        version += 1
+        if fr["k"] == "applied" and fr["interval_s"]:  # a device command changed when it reports
+            db.execute("INSERT OR REPLACE INTO judge_intervals(device, interval_s) VALUES (?, ?)", (dev, fr["interval_s"]))
+            self.timers.own_interval.add(dev)
+        if dev in self.timers.own_interval:  # a tracker told to report less often is silent later
+            db.execute("UPDATE judge_devices SET silent_due = last_rx + ? WHERE device = ?",
+                       (self.timers.limit_for(db, dev), dev))
+        if c % 256 == 0:  # frames beyond the replay window can never be re-judged
+            self._forget(db, dev, c - self.keep_counters, plan)
         subject = box or f"device:{device_hex(dev)}"
         ctx = _Ctx(db, dev, box, subject, plan, now)
+        if c < floor:  # older than what a prune kept: recorded, but nothing after it can be judged again
+            log.info("frame %d of %s is older than the frames kept for judging (from %d): recorded, not judged",
+                     c, device_hex(dev), floor)
+            if self.keep_ledger:
+                ledger.append(db, subject, now, fr["t"], "frame", {"device": device_hex(dev), **fr})
+            return []
+        if in_order:
+            later: list[tuple[int, dict]] = []
+            old: dict[str, tuple[int, str | None]] = {}
+            new = {f.key: (c, f, float(fr["t"])) for f in reversed(found)}
+        else:
+            state = self._state_before(db, dev, c, plan)
+            later = [(k, json.loads(b)) for k, b in db.execute(
+                "SELECT counter, body FROM judge_frames WHERE device = ? AND counter > ? ORDER BY counter", (dev, c))]
+            old = {k: (n, aid) for k, n, aid in db.execute(
+                "SELECT key, counter, alert_id FROM judge_findings WHERE device = ? AND counter >= ?", (dev, c))}
+            new = {}
+            for k, body in [(c, fr)] + later:
+                state, found = self.rules.step(state, body, plan)
+                if k % CHECKPOINT == 0:
+                    db.execute("UPDATE judge_frames SET state = ? WHERE device = ? AND counter = ?", (_dumps(state), dev, k))
+                for f in found:
+                    new.setdefault(f.key, (k, f, float(body["t"])))
+        self._remember(dev, _Tail(version, epoch, later[-1][0] if later else c, state))
         out: list[dict] = []
         if self.keep_ledger:
             ledger.append(db, subject, now, fr["t"], "frame", {"device": device_hex(dev), **fr})
-        if fr["k"] == "applied" and fr["interval_s"]:  # a device command changed when it reports
-            db.execute("INSERT OR REPLACE INTO judge_intervals(device, interval_s) VALUES (?, ?)", (dev, fr["interval_s"]))
         for key in sorted(old.keys() - new.keys()):
-            out += self._withdraw(ctx, key, old[key][1], f"disproved by frame {rec.counter} received late")
-        for key, (c, f, trigger_t) in sorted(new.items(), key=lambda kv: (kv[1][0], kv[0])):
+            out += self._withdraw(ctx, key, old[key][1], f"disproved by frame {c} received late")
+        for key, (k, f, trigger_t) in sorted(new.items(), key=lambda kv: (kv[1][0], kv[0])):
             if key in old:
-                if old[key][0] != c:
-                    db.execute("UPDATE judge_findings SET counter = ? WHERE device = ? AND key = ?", (c, dev, key))
+                if old[key][0] != k:
+                    db.execute("UPDATE judge_findings SET counter = ? WHERE device = ? AND key = ?", (k, dev, key))
                 continue
             if db.execute("SELECT 1 FROM judge_findings WHERE device = ? AND key = ?", (dev, key)).fetchone():
                 continue  # made already by an earlier frame (a tracker clock that went back)
-            out += self._raise(ctx, c, f, trigger_t)
-        silent = al.open_alert(db, subject, "silent")
-        if silent is not None:
-            note = f"heard again (counter {rec.counter})"
-            out.append(al.resolve(db, silent["id"], "system", note, now))
-            outbox.enqueue(db, [lines.alert(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
-            if self.keep_ledger:
-                ledger.record_alert(db, silent, "resolved", now, "system", note)
+            out += self._raise(ctx, k, f, trigger_t)
+        if self.timers.maybe_silent(db, subject):
+            silent = al.open_alert(db, subject, "silent")
+            if silent is not None:
+                note = f"heard again (counter {c})"
+                out.append(al.resolve(db, silent["id"], "system", note, now))
+                outbox.enqueue(db, [lines.alert(al.get(db, silent["id"]), now)])  # type: ignore[arg-type]
+                if self.keep_ledger:
+                    ledger.record_alert(db, silent, "resolved", now, "system", note)
+            else:
+                self.timers.not_silent(subject)
         if not later and fr["k"] == "pos" and box:
             outbox.enqueue(db, [self._box_state_line(state, fr, box, dev, plan)])
         return out
@@ -209,101 +286,61 @@ class CustodyJudge:
         return [al.to_json(row, event)]
 
     def on_tick(self, now: float, db: sqlite3.Connection) -> list[dict]:
-        """Timers: silent trackers, legs whose window closed before the box arrived, re-notification.
-        A few bulk queries, then plain Python per device (cheap enough to run every few seconds)."""
-        out: list[dict] = []
-        s = self.settings
-        limit = s["silent_after_intervals"] * s["report_interval_s"]
-        # a tracker told to report less often (segel device set: storage mode) is silent later
-        own = {d: s["silent_after_intervals"] * max(iv, s["report_interval_s"])
-               for d, iv in db.execute("SELECT device, interval_s FROM judge_intervals")}
-        arrivals: dict[int, list[tuple[str, float]]] = {}
-        for dev, place, t in db.execute("SELECT device, place, t FROM judge_findings WHERE kind = 'arrived'"):
-            arrivals.setdefault(dev, []).append((place, t))
-        open_silent = {r[0] for r in db.execute(
-            "SELECT subject FROM alerts WHERE kind = 'silent' AND state IN ('open', 'acknowledged')")}
-        open_sched = {r[0]: r[1] for r in db.execute(
-            "SELECT subject, id FROM alerts WHERE kind = 'behind_schedule' AND state IN ('open', 'acknowledged')")}
-        sched_done = set(db.execute("SELECT device, key FROM judge_findings WHERE kind = 'behind_schedule'").fetchall())
-        for dev, box, last_rx in db.execute("SELECT device, box, last_rx FROM judge_devices ORDER BY device").fetchall():
-            subject = box or f"device:{device_hex(dev)}"
-            plan = self.plans.get(box) if box else None
-            # back at the end of its plan: a tracker switched off there is not news
-            done = plan is not None and _custody_complete(plan, arrivals.get(dev, []))
-            if now - last_rx > own.get(dev, limit) and subject not in open_silent and not done:
-                row, ev = al.raise_alert(db, kind="silent", subject=subject, key=f"silent|{last_rx:.3f}", now=now,
-                                         device_time=None, box=box, device=device_hex(dev),
-                                         district=plan.district if plan else None,
-                                         message=f"no frame for {int((now - last_rx) // 60)} min (limit {int(own.get(dev, limit) // 60)} min)",
-                                         detail={"last_heard": al.iso(last_rx)})
-                out.append(al.to_json(row, ev))
-                outbox.enqueue(db, [lines.alert(row, now)])
-                if self.keep_ledger:
-                    ledger.record_alert(db, row, ev, now, "system", row["message"])
-            if plan is not None:
-                out += self._schedule(db, dev, box, subject, plan, now, arrivals.get(dev, []),
-                                      open_sched.get(subject), sched_done)
-        # handover receipts the tracker has not confirmed yet: given as long as a silent tracker gets
-        out += receipts.check_pending(db, now, limit, self.plans)
-        for row in db.execute(f"SELECT {', '.join(al.COLS)} FROM alerts WHERE state = 'open' AND severity = 'critical' "
-                              "AND notified_at <= ?", (now - s["renotify_s"],)).fetchall():
-            d = dict(zip(al.COLS, row))
-            db.execute("UPDATE alerts SET notified_at = ?, notify_count = notify_count + 1 WHERE id = ?", (now, d["id"]))
-            out.append(al.to_json(al.get(db, d["id"]), "renotify"))  # type: ignore[arg-type]
-        return out
+        """Timers: silent trackers, legs whose window closed before the box arrived, re-notification;
+        each tick touches only what is due (segel.custody.timers)."""
+        return self.timers.tick(now, db)
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    def _epoch(self, db: sqlite3.Connection, dev: int) -> int:
-        """A re-imaged tracker (new key epoch) counts from 0 again: its judged frames are dropped
-        (the findings and the ledger stay) and its rule state starts afresh."""
-        row = db.execute("SELECT key_epoch FROM devices WHERE device_id = ?", (dev,)).fetchone()
-        epoch = int(row[0]) if row else 0
-        mine = db.execute("SELECT key_epoch FROM judge_devices WHERE device = ?", (dev,)).fetchone()
-        if mine is not None and int(mine[0]) != epoch:
+    def _epoch(self, db: sqlite3.Connection, dev: int) -> tuple[int, int, int]:
+        """(key epoch, version, floor) of a device. A re-imaged tracker (new key epoch) counts from
+        0 again: its judged frames are dropped (the findings and the ledger stay, no longer tied to
+        a counter of the new epoch) and its rule state starts afresh."""
+        row = db.execute("SELECT (SELECT key_epoch FROM devices WHERE device_id = ?1), key_epoch, version, floor "
+                         "FROM judge_devices WHERE device = ?1", (dev,)).fetchone()
+        if row is None:
+            r = db.execute("SELECT key_epoch FROM devices WHERE device_id = ?", (dev,)).fetchone()
+            return (int(r[0]) if r and r[0] is not None else 0), 0, -1
+        epoch = int(row[0]) if row[0] is not None else 0
+        if int(row[1]) != epoch:
             db.execute("DELETE FROM judge_frames WHERE device = ?", (dev,))
-            db.execute("UPDATE judge_devices SET key_epoch = ?, newest = -1 WHERE device = ?", (epoch, dev))
-        return epoch
+            db.execute("UPDATE judge_findings SET counter = -1 WHERE device = ? AND counter >= 0", (dev,))
+            db.execute("UPDATE judge_devices SET key_epoch = ?, newest = -1, version = version + 1, floor = -1 "
+                       "WHERE device = ?", (epoch, dev))
+            self._tails.pop(dev, None)
+            return epoch, int(row[2]) + 1, -1
+        return epoch, int(row[2]), int(row[3])
 
-    def _schedule(self, db: sqlite3.Connection, dev: int, box: str, subject: str, plan: Plan, now: float,
-                  arrived: list[tuple[str, float]], open_id: str | None, done: set[tuple[int, str]]) -> list[dict]:
-        """behind_schedule for each leg whose window closed before the box reached its destination."""
-        out: list[dict] = []
-        legs = list(plan.legs)
-        late_legs = []
-        for leg in legs:
-            if leg.window.end >= now:
-                continue
-            direction = [lg for lg in legs if (lg.name in OUTBOUND) == (leg.name in OUTBOUND)]
-            # Outbound, reaching the destination (or a point further on) at any time counts; on the
-            # way back only arrivals after the box reached its TPS do (the outbound visit to its
-            # PPS is not a return), or after the return window opened if it never reached it.
-            at_tps = [t for p, t in arrived if p == plan.tps]
-            since = float("-inf") if leg.name in OUTBOUND else (min(at_tps) if at_tps else direction[0].window.start)
-            ahead = {lg.to_code for lg in direction[direction.index(leg):]}
-            if not any(p in ahead and t >= since for p, t in arrived):
-                late_legs.append(leg)
-        if not late_legs and open_id is not None:
-            out.append(al.resolve(db, open_id, "system", "arrived", now))
-            if self.keep_ledger:
-                ledger.record_alert(db, out[-1], "resolved", now, "system", "arrived")
-        for leg in late_legs:
-            key = f"behind_schedule|{leg.name}"
-            if (dev, key) in done:
-                continue
-            row, ev = al.raise_alert(db, kind="behind_schedule", subject=subject, key=key, now=now,
-                                     device_time=leg.window.end, box=box, device=device_hex(dev), place=leg.to_code,
-                                     district=plan.district,
-                                     message=f"not at {leg.to_code} when leg {leg.name} closed ({al.iso(leg.window.end)})",
-                                     detail={"leg": leg.name, "from": leg.from_code, "to": leg.to_code})
-            db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) "
-                       "VALUES (?,?,?,?,?,?,?,?)", (dev, key, -1, "behind_schedule", leg.to_code, leg.window.end, row["id"], now))
-            done.add((dev, key))
-            out.append(al.to_json(row, ev))
-            outbox.enqueue(db, [lines.alert(row, now)])
-            if self.keep_ledger:
-                ledger.record_alert(db, row, ev, now, "system", row["message"])
-        return out
+    def _state_before(self, db: sqlite3.Connection, dev: int, counter: int, plan: Plan | None) -> dict:
+        """The rule state after every judged frame of `dev` below `counter`: the nearest stored
+        state, then the frames after it stepped through again."""
+        row = db.execute("SELECT counter, state FROM judge_frames WHERE device = ? AND counter < ? AND state IS NOT NULL "
+                         "ORDER BY counter DESC LIMIT 1", (dev, counter)).fetchone()
+        state, start = (json.loads(row[1]), row[0]) if row else (initial_state(), -1)
+        for _k, body in db.execute("SELECT counter, body FROM judge_frames WHERE device = ? AND counter > ? "
+                                   "AND counter < ? ORDER BY counter", (dev, start, counter)).fetchall():
+            state, _found = self.rules.step(state, json.loads(body), plan)
+        return state
+
+    def _forget(self, db: sqlite3.Connection, dev: int, below: int, plan: Plan | None) -> None:
+        """Drop a device's frames below `below`, keeping the rule state with the oldest frame kept
+        (so a late frame after them is still judged from the right state)."""
+        first = db.execute("SELECT counter, state FROM judge_frames WHERE device = ? AND counter >= ? ORDER BY counter "
+                           "LIMIT 1", (dev, below)).fetchone()
+        if first is None or not db.execute("SELECT 1 FROM judge_frames WHERE device = ? AND counter < ? LIMIT 1",
+                                           (dev, first[0])).fetchone():
+            return
+        if first[1] is None:
+            state = self._state_before(db, dev, first[0] + 1, plan)
+            db.execute("UPDATE judge_frames SET state = ? WHERE device = ? AND counter = ?", (_dumps(state), dev, first[0]))
+        db.execute("DELETE FROM judge_frames WHERE device = ? AND counter < ?", (dev, first[0]))
+
+    def _remember(self, dev: int, tail: _Tail) -> None:
+        tails = self._tails
+        tails[dev] = tail
+        tails.move_to_end(dev)
+        if len(tails) > TAIL_DEVICES:
+            tails.popitem(last=False)
 
     def _raise(self, ctx: _Ctx, counter: int, f: Finding, trigger_t: float) -> list[dict]:
         """Record a finding; `trigger_t` is the device time of the frame that completed it (a stop
@@ -330,6 +367,8 @@ class CustodyJudge:
             outbox.enqueue(db, [lines.alert(row, now)])
         db.execute("INSERT INTO judge_findings(device, key, counter, kind, place, t, alert_id, raised_at) VALUES (?,?,?,?,?,?,?,?)",
                    (ctx.dev, f.key, counter, f.kind, f.place, f.t, aid, now))
+        if f.kind == "arrived":
+            timers.arrivals_changed(db, ctx.dev)
         if self.keep_ledger:
             extra = {"alert": aid} if aid else {}
             ledger.append(db, ctx.subject, now, f.t, f.kind, {"place": f.place, "key": f.key, "late": late, **f.detail,
@@ -341,6 +380,8 @@ class CustodyJudge:
         row = db.execute("SELECT kind, place, t, counter FROM judge_findings WHERE device = ? AND key = ?",
                          (ctx.dev, key)).fetchone()
         db.execute("DELETE FROM judge_findings WHERE device = ? AND key = ?", (ctx.dev, key))
+        if row is not None and row[0] == "arrived":
+            timers.arrivals_changed(db, ctx.dev)
         if self.keep_ledger:
             ledger.append(db, ctx.subject, ctx.now, None, "withdrawn",
                           {"key": key, "note": note, **({"alert": aid} if aid else {})})
@@ -375,15 +416,6 @@ class CustodyJudge:
             st = "in_transit"
         return lines.box_state(box, plan.district if plan else None, st, fr["lat"], fr["lon"],
                                inside[0] if inside else "", device_hex(dev), plan.tps if plan else "", fr["t"], fr["c"])
-
-
-def _custody_complete(plan: Plan, arrived: list[tuple[str, float]]) -> bool:
-    """The box reached the end of its last return leg after it was at its TPS."""
-    ret = [lg for lg in plan.legs if lg.name not in OUTBOUND]
-    if not ret:
-        return False
-    at_tps = [t for p, t in arrived if p == plan.tps]
-    return bool(at_tps) and any(p == ret[-1].to_code and t > min(at_tps) for p, t in arrived)
 
 
 class _Ctx:

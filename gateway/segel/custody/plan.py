@@ -8,6 +8,7 @@ seal may be opened, staged per district, and overridden per box. Format: docs/cu
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import sqlite3
 import tomllib
@@ -77,11 +78,12 @@ class Plan:
     seal: tuple[SealPermit, ...]
     district: str | None = None
 
-    @property
+    # computed once per plan (the rules ask for them with every position frame)
+    @functools.cached_property
     def custody_points(self) -> frozenset[str]:
         return frozenset(c for leg in self.legs for c in (leg.from_code, leg.to_code))
 
-    @property
+    @functools.cached_property
     def corridors(self) -> frozenset[str]:
         return frozenset(c for leg in self.legs for c in leg.corridors)
 

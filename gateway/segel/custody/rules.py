@@ -16,7 +16,7 @@ from segel.custody.plan import Plan
 from segel.places import geometry
 from segel.places.index import PlaceIndex
 from segel.places.model import CORRIDOR, TPS
-from segel.protocol import Flag, SealEvent
+from segel.protocol import Applied, Flag, Position, Seal, SealEvent, Status
 
 # Custody events: recorded (ledger, InfluxDB "custody"), never alerts.
 ENTER, EXIT, SEAL_EVENT = "enter", "exit", "seal_event"
@@ -51,8 +51,6 @@ def initial_state() -> dict:
 
 def record(rec_counter: int, t: float, rx: float, frame_body: object) -> dict:
     """The compact form of an accepted frame that the judge keeps and replays."""
-    from segel.protocol import Applied, Position, Seal, Status
-
     b = frame_body
     if isinstance(b, Position):
         return {"c": rec_counter, "t": t, "rx": rx, "k": "pos", "lat": b.lat, "lon": b.lon, "fix": b.fix,

@@ -56,6 +56,7 @@ class DrainStats:
     last_ok_at: float | None = None
     depth: int = 0  # lines waiting, as of the drainer's last look
     lag_s: float = 0.0
+    write_s: float = 0.0  # time spent in the writer (InfluxDB), for the outbox stage's metric
 
 
 class Drainer:
@@ -101,9 +102,11 @@ class Drainer:
         return n
 
     def _write(self, rows: list[tuple[int, str]], done: list[int], bad: list[tuple[int, str, str]]) -> None:
+        t0 = time.perf_counter()
         try:
             self.writer.write([r[1] for r in rows])
         except WriteError as e:
+            self.stats.write_s += time.perf_counter() - t0
             if e.retryable:
                 raise
             if len(rows) == 1:
@@ -113,6 +116,7 @@ class Drainer:
             self._write(rows[:mid], done, bad)
             self._write(rows[mid:], done, bad)
             return
+        self.stats.write_s += time.perf_counter() - t0
         done.extend(r[0] for r in rows)
 
     def _finish(self, done: list[int], bad: list[tuple[int, str, str]]) -> None:

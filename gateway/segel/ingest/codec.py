@@ -37,10 +37,19 @@ class FrameCodec:
         """`hdr`: the frame's already parsed header (saves parsing it twice)."""
         if hdr is None:
             hdr = protocol.parse_header(frame)
-        blen = BODY_LEN[hdr.type]
-        n = HEADER_LEN + blen
+        self.verify(frame, hdr)
+        return self.decode(frame, hdr)
+
+    def verify(self, frame: bytes, hdr: protocol.Header) -> None:
+        """The MAC check alone (raises FrameError bad_mac)."""
+        n = HEADER_LEN + BODY_LEN[hdr.type]
         if not hmac.compare_digest(self._sign(frame[:n]), frame[n:]):
             raise FrameError(RejectReason.BAD_MAC, f"MAC does not verify for device {hdr.device_id:06x}")
+
+    def decode(self, frame: bytes, hdr: protocol.Header) -> protocol.Frame:
+        """Decrypt and decode the body of a frame whose MAC verified."""
+        blen = BODY_LEN[hdr.type]
+        n = HEADER_LEN + blen
         ks = self._keystream(hdr.type, hdr.device_id, hdr.counter)
         plain = (int.from_bytes(frame[HEADER_LEN:n], "big") ^ int.from_bytes(ks[:blen], "big")).to_bytes(blen, "big")
         return protocol.Frame(hdr, protocol.decode_body(hdr.type, plain))

@@ -43,6 +43,7 @@ from segel.messages import (
     Uplink,
 )
 from segel.ingest.sanity import Sanity
+from segel.ingest.stages import Stages
 from segel.protocol import FrameError, RejectReason
 from segel.registry import Device, KeyRing, Registry
 
@@ -108,6 +109,7 @@ class Pipeline:
         self._codecs: dict[tuple[int, int], FrameCodec] = {}
         self._devices: dict[int, tuple[float, Device | None]] = {}
         self.counts: Counter[str] = Counter()  # since this Pipeline was made: accepted, duplicate, rejected:<r>
+        self.stages = Stages()  # time per stage since this Pipeline was made (/metrics)
         # per batch
         self._lines: list[str] = []
         self._states: dict[int, store.DeviceState] = {}
@@ -119,6 +121,7 @@ class Pipeline:
         self._seen_dirty: set[tuple[int, int]] = set()
         self._undo_seen: dict[tuple[int, int], list | None] = {}
         self._careful = True
+        self._t_commit = 0.0
         self.guard = guard or Guard(per_minute=self.LOG_REJECTS_PER_MINUTE)
         # device_state rows as last committed by this pipeline (it is their only writer); only
         # used while this pipeline owns its transactions, dropped on any rollback
@@ -170,6 +173,7 @@ class Pipeline:
         except BaseException:
             self._cache.clear()
             raise
+        self.stages.took("commit", self._t_commit)
         if own:  # committed: what this batch saved is what the database holds
             self._cache.update(self._saved)
         else:
@@ -190,6 +194,7 @@ class Pipeline:
                 results.append(res)
                 batch_counts[res.outcome] += 1
             self._acks.flush(self._state, int(self.clock()), self._notice, self.conn)
+            self._t_commit = time.perf_counter()
             self._write_seen()
             outbox.enqueue(self.conn, self._lines + list(extra_lines))
             store.save_states(self.conn, list(self._states.values()))
@@ -226,12 +231,18 @@ class Pipeline:
     def tick(self, now: float) -> list[dict]:
         """Run the judges' timers (silent tracker, overdue boxes) in one transaction."""
         alerts: list[dict] = []
+        t0 = time.perf_counter()
         own = not self.conn.in_transaction
         self.conn.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT segel_tick")
         for j in self.judges:
             alerts += self._call_judge(j, "on_tick", now)
         self.conn.execute("COMMIT" if own else "RELEASE segel_tick")
+        self.stages.took("timers", t0)
         return alerts
+
+    @property
+    def tick_pending(self) -> bool:  # a judge's last tick left due work (bounded per tick): tick again soon
+        return any(getattr(getattr(j, "timers", None), "pending", False) for j in self.judges)
 
     # ---- stages ----------------------------------------------------------------------------
 
@@ -298,6 +309,7 @@ class Pipeline:
         return st
 
     def _process(self, up: Uplink) -> ProcessResult:
+        t0 = time.perf_counter()
         res = ProcessResult(up)
         frame = up.frame
         try:
@@ -319,7 +331,7 @@ class Pipeline:
         state = self._state(dev_id)
         codec = self._codec(dev_id, device.key_epoch)
         try:
-            decoded = codec.verify_and_decode(frame, hdr)
+            codec.verify(frame, hdr)
         except FrameError as e:
             fresh = self._device(dev_id, fresh=True) if e.reason == RejectReason.BAD_MAC else None
             if fresh is None or fresh.key_epoch == device.key_epoch:
@@ -327,9 +339,15 @@ class Pipeline:
             device = fresh  # the tracker was re-keyed since we cached its record
             codec = self._codec(dev_id, device.key_epoch)
             try:
-                decoded = codec.verify_and_decode(frame, hdr)
+                codec.verify(frame, hdr)
             except FrameError as e2:
                 return self._reject(res, e2.reason, e2.detail, dev_id)
+        t1 = self.stages.took("verify", t0)
+        try:
+            decoded = codec.decode(frame, hdr)
+        except FrameError as e:
+            return self._reject(res, e.reason, e.detail, dev_id)
+        self.stages.took("decode", t1)
         if state.key_epoch != device.key_epoch:  # re-imaged tracker: its counters start again
             store.forget_seen(self.conn, dev_id)
             for key in [k for k in self._seen if k[0] == dev_id]:
@@ -390,8 +408,11 @@ class Pipeline:
         acc = Accepted(hdr.device_id, hdr.counter, hdr.time, up.received_at, fr, m, box_id, quality)
         res.accepted = acc
         self._lines.extend(lines.telemetry(acc))
-        for j in self.judges:
-            res.alerts += self._call_judge(j, "on_accepted", acc)
+        if self.judges:
+            t0 = time.perf_counter()
+            for j in self.judges:
+                res.alerts += self._call_judge(j, "on_accepted", acc)
+            self.stages.took("rules", t0)
         self._acks.want(res, hdr.device_id, hdr.counter, keys)
         return res
 

@@ -6,12 +6,22 @@ vertices instead of a 64-gon: 500,000 TPS stay small in memory) and the exact te
 distance; for polygons and corridors the tree holds the halo polygon itself. A position is a point
 *input* and the fences are the *tree*, so the query predicate is "within" (point within fence):
 STRtree.query tests predicate(input, tree_geometry), and "contains" would find nothing.
+
+One-point lookups (the judge's, once per position frame) go through a grid of small cells filled
+on first use: per cell, the places whose tree geometry touches it, and for each polygon whether
+the cell lies wholly inside its halo or core (then no point test is needed). A tracker on a road
+asks about the same few cells again and again, so most lookups cost a dict hit and a distance per
+nearby circle instead of a tree query and a point-in-polygon test per corridor (about 150 µs).
+The answers are exactly the tree's: the same envelope and distance tests for circles, GEOS's own
+predicates for polygons (`lookup_many` keeps the tree path; tests compare both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import math
 
 import numpy as np
 import shapely  # type: ignore[import-untyped]
@@ -32,6 +42,13 @@ class Lookup:
 
 
 EMPTY = Lookup(frozenset(), frozenset())
+
+CELL_DEG = 0.002  # ~220 m: most cells on a 1.5 km wide corridor lie wholly inside it
+CELL_PAD = 1e-9  # cells a hair larger than the grid, so a point on a cell's edge is inside its cell
+MAX_CELLS = 200_000  # the cell cache is dropped and refilled beyond this (bounded memory)
+# A cell's entries: (circle, index) for circles; (polygon, index, in_halo, in_core) for polygons,
+# the flags saying the whole cell is inside the halo / the core.
+_CIRCLE, _POLY = 0, 1
 
 
 class PlaceIndex:
@@ -74,6 +91,14 @@ class PlaceIndex:
             (la, lo, r, rm) if c else None
             for c, la, lo, r, rm in zip(self._is_circle.tolist(), self._lat.tolist(), self._lon.tolist(),
                                         self._r.tolist(), self._rm.tolist())]
+        self._geoms = geoms
+        self._halo_prepared = False
+        # circle envelopes' bounds: the tree's "within" is strict containment in the box
+        self._env: dict[int, tuple[float, float, float, float]] = {}
+        if circ:
+            for i, b in zip(circ, shapely.bounds(geoms[np.asarray(circ)]).tolist()):
+                self._env[i] = (b[0], b[1], b[2], b[3])
+        self._cells: dict[tuple[int, int], tuple] = {}
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -86,6 +111,62 @@ class PlaceIndex:
 
     def lookup(self, lat: float, lon: float) -> Lookup:
         """Places holding (lat, lon): enrichment only, no judgement (that is the rules' job)."""
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            return self.lookup_tree(lat, lon)
+        key = (math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG))
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._fill(key)
+        if not cell:
+            return EMPTY
+        core: list[str] = []
+        halo: list[str] = []
+        codes = self._codes
+        for e in cell:
+            i = e[1]
+            if e[0] == _CIRCLE:
+                x0, y0, x1, y1 = self._env[i]
+                if not (x0 < lon < x1 and y0 < lat < y1):
+                    continue
+                clat, clon, r, rm = self._circles[i]  # type: ignore[misc]
+                d = geometry.distance_m(clat, clon, lat, lon)
+                if d <= rm:
+                    halo.append(codes[i])
+                    if d <= r:
+                        core.append(codes[i])
+            else:
+                if not (e[2] or shapely.contains_xy(self._geoms[i], lon, lat)):
+                    continue
+                halo.append(codes[i])
+                if e[3] or shapely.intersects_xy(self._core[i], lon, lat):
+                    core.append(codes[i])
+        if not halo:
+            return EMPTY
+        return Lookup(frozenset(core), frozenset(halo))
+
+    def _fill(self, key: tuple[int, int]) -> tuple:
+        """The entries of one grid cell, from one tree query with the cell's box."""
+        if len(self._cells) >= MAX_CELLS:
+            self._cells.clear()
+        if not self._halo_prepared:
+            for i in self._core:
+                shapely.prepare(self._geoms[i])
+            self._halo_prepared = True
+        y0, x0 = key[0] * CELL_DEG - CELL_PAD, key[1] * CELL_DEG - CELL_PAD
+        box = shapely.box(x0, y0, x0 + CELL_DEG + 2 * CELL_PAD, y0 + CELL_DEG + 2 * CELL_PAD)
+        entries: list[tuple] = []
+        for i in sorted(self._tree.query(box, predicate="intersects").tolist()):
+            if self._circles[i] is not None:
+                entries.append((_CIRCLE, i))
+            else:
+                entries.append((_POLY, i, bool(shapely.contains_properly(self._geoms[i], box)),
+                                bool(shapely.covers(self._core[i], box))))
+        cell = tuple(entries)
+        self._cells[key] = cell
+        return cell
+
+    def lookup_tree(self, lat: float, lon: float) -> Lookup:
+        """lookup() by a tree query for this one point (the path before the cell grid)."""
         hits = self._tree.query(shapely.Point(lon, lat), predicate="within")
         if len(hits) == 0:
             return EMPTY

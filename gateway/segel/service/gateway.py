@@ -22,6 +22,7 @@ back as a duplicate and is acknowledged then.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import queue
@@ -176,6 +177,11 @@ class Gateway:
             log.info("Prometheus metrics on http://%s:%d/metrics", g.metrics_host, g.metrics_port)
         self.checkpointer = checkpointer.from_config(c)  # signed ledger heads (docs/custody.md)
         self.snap.started_at = time.time()
+        # Places, plans and the judges' indexes live as long as the gateway: keep them out of the
+        # cyclic garbage collector's full passes, which otherwise walk them all and hold up a batch
+        # or a tick for tens of milliseconds per million objects (issue 17, segel bench timers).
+        gc.collect()
+        gc.freeze()
         self._worker = threading.Thread(target=self._work, name="segel-worker", daemon=True)
         self._worker.start()
         self._connect()
@@ -222,6 +228,11 @@ class Gateway:
             s.influx_written, s.influx_parked, s.influx_errors, s.influx_last_error = (
                 d.written, d.parked, d.errors, d.last_error)
             s.outbox_depth, s.outbox_lag_s = d.depth, d.lag_s
+            s.stage_seconds["outbox"], s.stage_runs["outbox"] = d.write_s, d.written
+        if self.pipeline is not None:
+            p = self.pipeline
+            s.stage_seconds.update(p.stages.seconds)
+            s.stage_runs.update(p.stages.runs)
         return s
 
     def wait_until(self, pred: Callable[[health.Snapshot], bool], timeout: float = 30.0) -> bool:
@@ -277,7 +288,8 @@ class Gateway:
         failures = 0
         while True:
             if not batch:
-                batch = self._take(g.batch_max)
+                # (timers with work left: do not wait for messages, tick again at once)
+                batch = self._take(g.batch_max, 0.0 if self.pipeline and self.pipeline.tick_pending else 0.1)
             if not batch and self._stopping.is_set():
                 break
             try:
@@ -290,6 +302,8 @@ class Gateway:
                 if now >= next_tick:
                     next_tick = now + g.tick_interval_s
                     self._publish_alerts(self.pipeline.tick(now) if self.pipeline else [])
+                    if self.pipeline is not None and self.pipeline.tick_pending:
+                        next_tick = now  # more is due: the next tick right after the next batch
                     self._checkpoints(now)
                 if now >= next_health:
                     next_health = now + g.health_interval_s
@@ -321,11 +335,11 @@ class Gateway:
             else:
                 failures = 0
 
-    def _take(self, batch_max: int) -> list[_Msg]:
-        """Up to about `batch_max` waiting messages (whole hand-overs; waits 0.1 s for the first)."""
+    def _take(self, batch_max: int, wait_s: float = 0.1) -> list[_Msg]:
+        """Up to about `batch_max` waiting messages (whole hand-overs; waits up to wait_s for the first)."""
         out: list[_Msg] = []
         try:
-            out += self._q.get(timeout=0.1)
+            out += self._q.get(timeout=wait_s) if wait_s > 0 else self._q.get_nowait()
             while len(out) < batch_max:
                 out += self._q.get_nowait()
         except queue.Empty:

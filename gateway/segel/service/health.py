@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from segel import store
 from segel.influx import outbox
 
+STAGES = ("verify", "decode", "rules", "timers", "commit", "outbox")
 HEALTH_SCHEMA = "CREATE TABLE IF NOT EXISTS health (instance TEXT PRIMARY KEY, at REAL NOT NULL, snapshot TEXT NOT NULL)"
 
 
@@ -42,6 +43,10 @@ class Snapshot:
     downlinks_published: int = 0
     last_commit_at: float | None = None
     ingest_lag_s: float = 0.0  # receipt -> commit of the oldest message of the last batch
+    # time per stage (verify, decode, rules, timers, commit, outbox) and how many runs it covers
+    # (frames for verify/decode/rules, batches for commit, ticks for timers, lines for outbox)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_runs: dict[str, int] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -99,6 +104,16 @@ class _Collector(Collector):
         yield CounterMetricFamily("segel_messages_parked", "Messages whose handling raised, kept in the security log",
                                   value=s.parked)
         yield CounterMetricFamily("segel_downlinks_published", "Downlinks (acks) published", value=s.downlinks_published)
+        secs = CounterMetricFamily("segel_stage_seconds", "Time spent per stage since start: verify (header, registry, "
+                                   "MAC), decode, rules (the judges per frame), timers, commit, outbox (InfluxDB writes)",
+                                   labels=["stage"])
+        runs = CounterMetricFamily("segel_stage_runs", "What each stage's time covers: frames (verify, decode, rules), "
+                                   "batches (commit), ticks (timers), lines written (outbox)", labels=["stage"])
+        for stage in STAGES:
+            secs.add_metric([stage], s.stage_seconds.get(stage, 0.0))
+            runs.add_metric([stage], s.stage_runs.get(stage, 0))
+        yield secs
+        yield runs
         yield GaugeMetricFamily("segel_last_commit_timestamp_seconds", "Unix time of the last commit",
                                 value=s.last_commit_at or 0.0)
 

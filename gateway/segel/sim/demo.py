@@ -50,6 +50,7 @@ class DemoOptions:
     processes: bool = True
     uplink: str = "wifi"  # or "lora" (segel.sim.lora)
     lora: Any = None  # segel.sim.lora.LoraOptions
+    broker: str = "auto"  # without broker_url: auto (Mosquitto when installed, else amqtt), mosquitto, amqtt
     console: bool = True  # serve the operator's console on a free loopback port
     console_port: int = 0  # 0: any free port
 
@@ -59,7 +60,7 @@ def run_demo(o: DemoOptions, out: TextIO | None = None) -> Summary:
     out = out or sys.stdout
     opts = Options(scenario=resolve_scenario(o.scenario), boxes=o.boxes, broker_url=o.broker_url,
                    influx_url=o.influx_url, workdir=o.keep, speed=o.speed, report_interval_s=o.report_interval_s,
-                   processes=o.processes, uplink=o.uplink, lora=o.lora)
+                   processes=o.processes, uplink=o.uplink, lora=o.lora, broker=o.broker)
     r = Rehearsal(opts)
     view_out: TextIO = sys.stderr if o.json_out else out
     view = LiveView(r.scn, {}, out=view_out, tty=o.live)

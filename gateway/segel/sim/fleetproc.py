@@ -47,6 +47,7 @@ class FleetSpec:
     speed: float | None = None
     uplink: str = "wifi"  # or "lora": segel.sim.lora
     lora: Any = None  # segel.sim.lora.LoraOptions when uplink == "lora"
+    green: bool = True  # WiFi: every wake in a greenlet on one thread (segel.sim.green), else a thread each
 
 
 @dataclass
@@ -115,7 +116,8 @@ def run_fleet(spec: FleetSpec, clock: Any, on_step: Callable[[Progress], None] |
     hub = make_hub(spec, scn, root, clock)
     try:
         trackers, events = build(spec, scn, hub, root)
-        runner = Runner(trackers, clock, step_s=spec.step_s, workers=spec.workers, speed=spec.speed, events=events)
+        runner = Runner(trackers, clock, step_s=spec.step_s, workers=spec.workers, speed=spec.speed, events=events,
+                        pool=getattr(hub, "pool", None))
 
         def step(p: Progress) -> None:
             if should_stop and should_stop():
@@ -139,6 +141,10 @@ def make_hub(spec: FleetSpec, scn: Scenario, root: Path, clock: Any) -> Hub:
 
         auth = f"{quote(spec.broker_user, safe='')}:{quote(spec.broker_password or '', safe='')}@" if spec.broker_user else ""
         return LoraHub(scn, spec.lora or LoraOptions(), f"mqtt://{auth}{spec.broker_host}:{spec.broker_port}", root, clock)
+    if spec.green:
+        from segel.sim.green import GreenHub
+
+        return GreenHub(spec.broker_host, spec.broker_port, username=spec.broker_user, password=spec.broker_password)
     return MqttHub(spec.broker_host, spec.broker_port, username=spec.broker_user, password=spec.broker_password)
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from segel.sim.fleet import VirtualTracker
 
@@ -63,7 +64,9 @@ class Progress:
 
 class Runner:
     def __init__(self, trackers: list[VirtualTracker], clock: SimClock, *, step_s: float = 300.0,
-                 workers: int = 48, speed: float | None = None, events: list[Event] | None = None) -> None:
+                 workers: int = 48, speed: float | None = None, events: list[Event] | None = None,
+                 pool: Callable[[int], Any] | None = None) -> None:
+        """pool(workers): where wakes run (a thread pool by default; segel.sim.green's on one thread)."""
         self.trackers = trackers
         self.clock = clock
         self.step_s = step_s
@@ -74,6 +77,7 @@ class Runner:
         self.end = max((t.it.end for t in trackers), default=self.start)
         if self.events:
             self.start = min(self.start, self.events[0].at)
+        self.pool = pool or (lambda n: ThreadPoolExecutor(max_workers=n, thread_name_prefix="segel-sim"))
         self.wakes = 0
         self.retired: dict[str, str] = {}
         self.errors: list[str] = []
@@ -101,8 +105,8 @@ class Runner:
         self.clock.set(now)
         wall0 = time.monotonic()
         events = list(self.events)
-        in_flight: list[Future[VirtualTracker]] = []
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="segel-sim") as pool:
+        in_flight: list[Future[VirtualTracker]] = []  # (or segel.sim.green futures)
+        with self.pool(self.workers) as pool:
             while (heap or events or in_flight) and not self._stop.is_set():
                 nxt = min(heap[0][0] / 1000 if heap else float("inf"), events[0].at if events else float("inf"))
                 if nxt == float("inf"):  # only stragglers left

@@ -35,7 +35,7 @@ from segel.edge import topics
 from segel.registry import Registry, create_fleet_secret
 from segel.service.gateway import Gateway
 from segel.sim import scenario as scn_mod
-from segel.sim.broker import BrokerProcess, EmbeddedBroker
+from segel.sim.broker import BrokerProcess, EmbeddedBroker, MosquittoProcess, mosquitto_installed
 from segel.sim.fleetproc import (
     FleetProcess,
     FleetSpec,
@@ -55,7 +55,10 @@ FIRST_DEVICE = 0x000101
 class Options:
     scenario: Path
     boxes: int | None = None  # None: every box of the scenario
-    broker_url: str | None = None  # None: an embedded amqtt broker (its own process, or a thread here)
+    broker_url: str | None = None  # None: a broker of its own (see `broker`)
+    # without broker_url: "auto" = a private Mosquitto when the mosquitto package is installed,
+    # else amqtt; "mosquitto" or "amqtt" to choose (amqtt: its own process, or a thread here)
+    broker: str = "auto"
     influx_url: str | None = None  # http://host:8086/db (InfluxDB 1.x /write); None: lines stay in the outbox
     workdir: Path | None = None  # None: a temporary folder, removed at the end
     speed: float | None = None  # simulation seconds per real second at most; None: as fast as possible
@@ -199,7 +202,7 @@ class Rehearsal:
         shm = Path("/dev/shm")
         tmp_parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.dir = Path(opts.workdir or tempfile.mkdtemp(prefix="segel-rehearsal-", dir=tmp_parent))
-        self.broker: EmbeddedBroker | BrokerProcess | None = None
+        self.broker: EmbeddedBroker | BrokerProcess | MosquittoProcess | None = None
         self.gateway: Gateway | None = None
         self.feed: AlertFeed | None = None
         self.fleet: FleetProcess | None = None
@@ -264,14 +267,17 @@ class Rehearsal:
         f = scn.files()
         judge = build_judge(conn, places=[f["places"], f["corridors"]], boxes=boxes_csv, calendar=f["calendar"],
                             settings={"report_interval_s": float(s.report_interval_s)})
+        # simulated time runs thousands of times faster than real time: a tick's work spread over
+        # the next ticks (what keeps a live gateway's pauses short) would be spread over simulated
+        # minutes and judge some boxes late; the rehearsal's timers do all that is due at once
+        judge.timers.bounded = False
         conn.close()
         self.itineraries = itineraries(scn, [b.box for b in self.boxes])
         start = min(it.power_on for it in self.itineraries.values()) - 60
         if self.opts.broker_url:
             url = self.opts.broker_url
         else:
-            # with processes, the broker gets a process (and a GIL) of its own too
-            self.broker = (BrokerProcess() if self.opts.processes else EmbeddedBroker()).start()
+            self.broker = self._own_broker().start()
             url = self.broker.url
         from segel.edge.mqtt import parse_url
 
@@ -291,6 +297,14 @@ class Rehearsal:
             raise ConnectionError(f"the gateway could not connect to the broker at {url}")
         self.feed = AlertFeed(bk.host, bk.port)
         return self
+
+    def _own_broker(self) -> EmbeddedBroker | BrokerProcess | MosquittoProcess:
+        """Mosquitto when installed (or asked for), else amqtt; with processes, amqtt gets a
+        process (and a GIL) of its own too."""
+        kind = self.opts.broker
+        if kind == "mosquitto" or (kind == "auto" and mosquitto_installed()):
+            return MosquittoProcess(self.dir / "mosquitto")
+        return BrokerProcess() if self.opts.processes else EmbeddedBroker()
 
     # ---- run --------------------------------------------------------------------------------
 
