@@ -185,7 +185,8 @@ def test_box_page_tells_the_story_and_exports_it(world, browser) -> None:  # typ
     page = p.page
     page.wait_for_selector("#boxmap[data-points]", state="attached")
     main = page.text_content("main")
-    assert "TPS 001 Senyiur" in main and "loop_open" in main and "Tahap pengiriman dibanding rencana" in main
+    assert "TPS 001 Senyiur" in main and "Tahap pengiriman dibanding rencana" in main
+    assert "kawat segel terbuka" in main and "loop_open" not in main  # the seal event by its label
     assert "rantai utuh" in main
     p.shot("box.png")
     with page.expect_download() as dl:

@@ -60,7 +60,8 @@ def _world(tmp_path: Path) -> Path:
 ALERT = {"schema": "segel.alert/1", "event": "raised", "id": "AL-0123456789ab", "kind": "seal_unauthorised",
          "severity": "critical", "state": "open", "box": "BOX-1", "device": "000101", "place": "T1",
          "district": "K1", "device_ts": 1732458600.0, "raised_ts": 1732458610.0, "late": False,
-         "message": "seal loop cut/opened or lid opened outside an authorised place and window"}
+         "message": "seal loop cut/opened or lid opened outside an authorised place and window",
+         "detail": {"event": "lid_open", "seq": 2}}
 
 
 def _wait(inbox: Inbox, n: int) -> None:
@@ -91,6 +92,11 @@ def test_critical_alert_mailed_to_users_whose_scope_holds_it_in_their_language(t
     assert "Tempat: TPS 001" in text and "Kecamatan: PPK 1" in text and "Waktu (WITA): 24 Nov 2024 22.30 WITA" in text
     assert "Buka di konsol: https://segel.kpu.example/alerts/AL-0123456789ab" in text
     assert "When (WITA): 24 Nov 2024 22:30 WITA" in ani.get_content()
+    # what happened in the reader's words (the place by name), not the stored English message
+    assert "Apa yang terjadi: Segel dibuka di TPS 001, padahal pembukaan tidak diizinkan di sana pada waktu itu " \
+           "(tutup kotak dibuka)" in text and "outside an authorised place" not in text
+    assert "What happened: Seal opened at TPS 001, where no opening is authorised at that time (lid opened)" \
+           in ani.get_content()
     assert sari["X-Segel-Alert-Id"] == "AL-0123456789ab"
 
 

@@ -103,6 +103,8 @@ def test_a_receipt_is_recorded_once_and_its_problems_come_back_translated(tmp_pa
         assert r.status_code == 422 and "milik armada lain" in r.json()["error"] and r.json()["field"] == "label"
         r = post(receipt("uuid-4", seals=("KPU 0009",), confirmed_at=(T0 + 1800) * 1000 - 180_000))  # later, other seals
         assert r.status_code == 200 and [a["title"] for a in r.json()["alerts"]] == ["nomor segel berbeda"]
+        assert r.json()["alerts"][0]["message"] == ("Nomor segel berbeda dari berita acara sebelumnya di PPS 1: "
+                                                    "hilang KPU0001; baru KPU0009")
         assert post(receipt("uuid-5"), tok="forged").status_code == 403
         assert c.post("/handover/api/receipts", content=b"{not json", headers={"X-CSRF-Token": token,
                       "content-type": "application/json"}).status_code == 400

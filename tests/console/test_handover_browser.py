@@ -117,7 +117,8 @@ def test_receipt_offline_then_sent_once_in_chromium_on_a_phone(tmp_path: Path) -
             page.click("#confirm")
             page.wait_for_function("() => document.querySelectorAll('li.rec.sent').length === 2", timeout=30000)
             alert = page.inner_text("#queue li.rec.sent >> nth=0")  # the newest first
-            assert "Peringatan: nomor segel berbeda. Nomor segel berbeda dari di S1: hilang KPU0002; baru KPU0999." in alert
+            assert ("Peringatan: nomor segel berbeda. Nomor segel berbeda dari berita acara sebelumnya di PPS 1: "
+                    "hilang KPU0002; baru KPU0999") in alert
             assert "tempat yang salah" not in alert, alert
             shot(page, tmp_path, "5-seal-alert.png")
 

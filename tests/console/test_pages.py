@@ -114,6 +114,29 @@ def test_html_in_a_place_name_or_a_note_is_shown_as_text(tmp_path: Path, world) 
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; PPK" in c.get("/alerts").text  # the district filter's name
 
 
+def test_alerts_are_worded_in_the_reader_s_language(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
+    """The desk, an alert's page and the box page say what happened in the reader's words (the place
+    by name, the seal event by its label), never the stored English message; English in English."""
+    said_id = "Segel dibuka di PPK 1, padahal pembukaan tidak diizinkan di sana pada waktu itu (kawat segel terbuka)"
+    said_en = "Seal opened at PPK 1, where no opening is authorised at that time (seal wire opened)"
+    stored = "outside an authorised place and window"
+    with client(tmp_path) as c:
+        sign_in(c)
+        desk = c.get("/alerts").text
+        assert said_id in desk and stored not in desk
+        aid = re.search(r'data-id="(AL-[0-9a-f]+)" data-severity="critical"', desk).group(1)  # type: ignore[union-attr]
+        page = c.get(f"/alerts/{aid}").text
+        assert "Apa yang terjadi" in page and said_id in page and stored not in page
+        box = c.get("/boxes/BOX-1").text
+        assert said_id in box and "kawat segel terbuka <span" in box and "loop_open" not in box
+        c.post("/language", data={"language": "en", "csrf": page_csrf(c), "next": "/alerts"})
+        assert said_en in c.get("/alerts").text
+        # the row a live update or an action sends back is worded the same way
+        r = c.post(f"/alerts/{aid}/ack", data={"note": "on it", "csrf": page_csrf(c, "/alerts")},
+                   headers={"X-Requested-With": "fetch"})
+        assert r.status_code == 200 and said_en in r.text and stored not in r.text
+
+
 def test_a_one_megabyte_note_is_refused_with_a_clear_message(tmp_path: Path, world) -> None:  # type: ignore[no-untyped-def]
     with client(tmp_path) as c:
         sign_in(c, "budi")

@@ -81,6 +81,9 @@ def test_oversight_sees_every_province_then_a_regency_then_a_box(tmp_path: Path,
         main = bp.text[bp.text.index("<main>"):]
         assert "<strong>PPS</strong>" in main  # it reached its PPS on the second leg
         assert "<td>arrived</td><td>64.08.04</td>" in main and "WITA" in main
+        # its alerts in the reader's words (the regency's zone), not the stored English message
+        assert "<td>Tiba di titik serah terima</td><td>selesai</td><td>Tiba di 64.08.04: serah terima tercatat</td>" in main
+        assert "the handover is recorded" not in main
         assert c.post("/national", data={}).status_code == 405  # nothing here changes anything
         assert c.get("/").headers["location"] == "/national"  # national mode: no regency's map
         assert c.get("/alerts").status_code == 404 and "/fleet" not in text

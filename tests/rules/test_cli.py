@@ -84,10 +84,23 @@ def test_alerts_list_ack_resolve(tmp_path):
     # Bahasa Indonesia and WITA by default: a header, the place's name, the local time
     assert out.splitlines()[0].split()[:4] == ["ID", "Tingkat", "Status", "Jenis"] and "(WITA)" in out.splitlines()[0]
     assert "kritis" in line and "terbuka" in line and "24 Nov 2024 22.00" in line and "PPK 1" in line
+    # under each alert what happened, in words: the place by name, the seal event by its label
+    lines = out.splitlines()
+    said = lines[lines.index(line) + 1]
+    assert said.strip() == ("Segel dibuka di PPK 1, padahal pembukaan tidak diizinkan di sana pada waktu itu "
+                            "(kawat segel terbuka)") and said.startswith(" " * len(aid))
+    assert "outside an authorised place" not in out  # not the stored English message
     code, out = run("alerts", "list", "--db", db, "--language", "en")
     (line,) = [ln for ln in out.splitlines() if "seal_unauthorised" in ln]
     assert out.splitlines()[0].split()[:4] == ["ID", "Severity", "State", "Kind"]
     assert "critical" in line and "open" in line and "24 Nov 2024 22:00" in line
+    assert ("Seal opened at PPK 1, where no opening is authorised at that time (seal wire opened)"
+            in out.splitlines()[out.splitlines().index(line) + 1])
+    code, out = run("alerts", "show", aid, "--db", db)
+    assert code == 0 and out.splitlines()[:3] == [
+        f"{aid} · kritis · terbuka", "Segel dibuka di tempat yang tidak diizinkan (seal_unauthorised)",
+        "Segel dibuka di PPK 1, padahal pembukaan tidak diizinkan di sana pada waktu itu (kawat segel terbuka)"]
+    assert "Tempat: PPK 1 (K1)" in out and "Terjadi: 24 Nov 2024 22.00 WITA" in out
     code, out = run("alerts", "ack", aid, "--by", "Sari", "--note", "on it", "--db", db)
     assert code == 0 and f"{aid} acknowledged by Sari" in out
     code, out = run("alerts", "ack", aid, "--by", "Sari", "--db", db)
@@ -97,6 +110,9 @@ def test_alerts_list_ack_resolve(tmp_path):
     code, out = run("alerts", "show", aid, "--json", "--db", db)
     d = json.loads(out)
     assert d["state"] == "resolved" and [h["event"] for h in d["history"]] == ["raised", "acknowledged", "resolved"]
+    assert d["message"] == "seal loop cut/opened or lid opened outside an authorised place and window"  # machines: English
+    code, out = run("alerts", "show", aid, "--db", db, "--language", "en")
+    assert "acknowledged  Sari  “on it”" in out and "resolved  Sari  “re-sealed”" in out
     code, out = run("alerts", "list", "--db", db, "--language", "en")
     assert "No alerts." in out
     code, out = run("alerts", "ledger", "BOX-1", "--db", db)

@@ -74,12 +74,17 @@ def test_box_report_tells_the_story_in_bahasa_and_english(tmp_path):
                      "23 Nov 2024 15.20", "SEGEL DIBUKA TANPA IZIN",  # the cut, WITA (07:20 UTC)
                      "Rahmat Hidayat", "KPU0001",  # the receipt
                      "Sari", "seal replaced before two witnesses",  # how the alert was handled
-                     "Kondisi pelacak", f"mencakup entri 0 sampai {s.entries - 1}", s.head[:40]):
+                     "Kondisi pelacak", f"mencakup entri 0 sampai {s.entries - 1}", s.head[:40],
+                     # what the alert says happened, in words (not the stored English message)
+                     "Apa yang terjadi", "Segel dibuka di PPK 1, padahal pembukaan tidak diizinkan di sana pada "
+                     "waktu itu (kawat segel terbuka)"):
         assert expected in t, expected
+    assert "outside an authorised place" not in t
     assert " ".join(key.public_hex[i:i + 8] for i in range(0, 64, 8)) in t
     e = pdftext(en_pdf)
     for expected in ("Ballot box custody report", "Times are local (WITA)", "warehouse to PPK", "late",
-                     "SEAL OPENED WITHOUT AUTHORITY", "covers entries 0 to"):
+                     "SEAL OPENED WITHOUT AUTHORITY", "covers entries 0 to",
+                     "Seal opened at PPK 1, where no opening is authorised at that time (seal wire opened)"):
         assert expected in e, expected
     # every page renders, none of them blank
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(id_pdf), str(tmp_path / "page")], check=True)
@@ -99,6 +104,7 @@ def test_cli_reports_exports_and_refusals(tmp_path):
     assert r.exit_code == 0 and "1 boxes" in r.output, r.output
     t = pdftext(tmp_path / "d.pdf")
     assert "District custody report" in t and "BOX-1" in t and "seal opened without authority" in t
+    assert "Seal opened at PPK 1, where no opening is authorised at that time (seal wire opened)" in t
     r = run(main, ["report", "district", "T1", "--db", db])
     assert r.exit_code == 1 and "'T1' is not a PPK" in r.output
     out = {}

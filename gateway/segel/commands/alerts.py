@@ -68,31 +68,30 @@ words in [locale] language (Bahasa Indonesia by default).""")
     @grp.command("show", epilog="""\b
 Examples:
   segel alerts show AL-3f2a9c1b0d4e
-  segel alerts show AL-3f2a9c1b0d4e --json""")
+  segel alerts show AL-3f2a9c1b0d4e --language en
+  segel alerts show AL-3f2a9c1b0d4e --json     the published schema (English message) and its history""")
     @click.argument("alert_id")
     @click.option("--json", "as_json", is_flag=True, help="The alert and its history as one JSON object.")
+    @click.option("--language", type=click.Choice(["id", "en"]), help="Language of the text (default: locale.language).")
     @db_options
-    def show_cmd(alert_id: str, as_json: bool, config_path: Path | None, db: str | None) -> None:
+    def show_cmd(alert_id: str, as_json: bool, language: str | None, config_path: Path | None, db: str | None) -> None:
         """Show one alert with its history."""
         from segel.custody import alerts as al
+        from segel.custody import display
 
         conn = open_db(config_path, db, must_exist=True)
         row = al.get(conn, alert_id)
         if row is None:
             raise click.ClickException(f"no alert {alert_id!r} (see `segel alerts list`)")
-        d = al.to_json(row, "shown")
-        d["history"] = [{"at": al.iso(at), "event": ev, "by": by, "note": note} for at, ev, by, note in al.history(conn, alert_id)]
+        history = al.history(conn, alert_id)
         if as_json:
+            d = al.to_json(row, "shown")
+            d["history"] = [{"at": al.iso(at), "event": ev, "by": by, "note": note} for at, ev, by, note in history]
             click.echo(json.dumps(d, indent=2))
             return
-        for k in ("id", "kind", "severity", "state", "box", "device", "place", "district", "device_time", "raised_at",
-                  "late", "occurrences", "message", "lat", "lon", "acknowledged_by", "acknowledged_at", "ack_note",
-                  "resolved_by", "resolved_at", "resolve_note"):
-            if d.get(k) not in (None, ""):
-                click.echo(f"{k:>16}: {d[k]}")
-        click.echo("         history:")
-        for h in d["history"]:
-            click.echo(f"    {h['at']}  {h['event']:<20} {h['by'] or ''} {h['note'] or ''}")
+        cfg = _config(config_path, db)
+        click.echo(display.alert_sheet(conn, row, history, cfg.locale.language if language is None else language,
+                                       cfg.locale.timezone))
 
     def _change(action: str, alert_id: str, by: str, note: str | None, config_path: Path | None, db: str | None) -> None:
         from segel.custody import actions

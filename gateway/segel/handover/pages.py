@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from segel import accounts
 from segel.console.routing import MAX_BODY, ConsoleError, Ctx, Router
-from segel.custody import ledger, receipts
+from segel.custody import display, ledger, receipts
 from segel.custody.plan import Calendar, Plan, corridor_map, make_plan, stored_calendar
 from segel.handover.icons import icon
 from segel.i18n import N_
@@ -192,21 +192,12 @@ def _submit(c: Ctx, data: dict, photo: bytes | None) -> Response:
                                "confirmed_at": r["confirmed_at"], "clock_offset_s": r["clock_offset_s"]},
                    "duplicate": out.duplicate, "ledger_seq": seq[0] if seq else None,
                    "alerts": [{"id": a["id"], "kind": a["kind"], "severity": a["severity"], "title": tx.label(a["kind"]),
-                               "message": alert_text(c, a)} for a in out.alerts]})
+                               "message": alert_text(c, a, w.places)} for a in out.alerts]})
 
 
-def alert_text(c: Ctx, a: dict) -> str:
+def alert_text(c: Ctx, a: dict, places: dict[str, Place]) -> str:
     """What the officer reads about an alert their receipt raised, in their language."""
-    d = a.get("detail") or {}
-    if a["kind"] == "seal_numbers_differ":
-        return c._("Other seal numbers than at {place}: missing {missing}; new {new}.").format(
-            place=d.get("previous_place") or "-", missing=", ".join(d.get("missing") or []) or "-",
-            new=", ".join(d.get("new") or []) or "-")
-    if a["kind"] == "receipt_wrong_place" and "distance_m" in d:
-        return c._("The phone was {distance} m outside {place}.").format(distance=d["distance_m"], place=a.get("place"))
-    if a["kind"] == "receipt_wrong_place":
-        return c._("{place} is not a custody point of this box's plan.").format(place=a.get("place"))
-    return str(a.get("message") or "")
+    return display.describe(c.t, a, lambda code: places[code].name if code in places else None)
 
 
 @router.page("/handover/box/{box}", permission=accounts.VIEW)

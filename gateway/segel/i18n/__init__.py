@@ -4,6 +4,7 @@
     t._("Open alerts")            -> "Peringatan terbuka"
     t.datetime(1732683900)        -> "27 Nov 2024 13.05 WITA"
     t.ago(1732683900, now)        -> "3 menit yang lalu"
+    t.duration(7800)              -> "130 menit"
     t.number(1402)                -> "1.402"
 
 Source strings are English; `locale/id/LC_MESSAGES/segel.po` holds the Indonesian catalog (the
@@ -58,11 +59,16 @@ def zone(name: str | None) -> ZoneInfo:
         raise ValueError(f"unknown time zone {shown!r}: use WIB, WITA, WIT or an IANA name like Asia/Makassar") from None
 
 
-def zone_label(z: ZoneInfo, at: dt.datetime | None = None) -> str:
-    """WIB/WITA/WIT for Indonesia's zones, else the UTC offset (UTC+08:00)."""
-    if z.key in ZONE_NAMES:
-        return ZONE_NAMES[z.key]
-    off = (at or dt.datetime.now(dt.timezone.utc)).astimezone(z).utcoffset() or dt.timedelta()
+def zone_label(z: dt.tzinfo, at: dt.datetime | None = None) -> str:
+    """WIB/WITA/WIT for Indonesia's zones, else the UTC offset (UTC+08:00). A fixed offset (an
+    election calendar's `timezone = "WITA"`, what reports use) goes by the name it was given."""
+    key = getattr(z, "key", None)
+    if key in ZONE_NAMES:
+        return ZONE_NAMES[key]
+    when = at or dt.datetime.now(dt.timezone.utc)
+    if key is None and (name := z.tzname(when.astimezone(z))):
+        return name
+    off = when.astimezone(z).utcoffset() or dt.timedelta()
     minutes = int(off.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
@@ -123,7 +129,7 @@ class Translator:
     """Translations and formats for one language and one zone (cheap: catalogs are cached)."""
 
     lang: str
-    tz: ZoneInfo
+    tz: dt.tzinfo  # a ZoneInfo, or a fixed offset such as an election calendar's
 
     def _(self, message: str) -> str:
         return _catalog(self.lang).gettext(message)
@@ -164,14 +170,19 @@ class Translator:
             return ""
         return format_timedelta(dt.timedelta(seconds=ts - now), add_direction=True, threshold=1.0, locale=self.lang)
 
+    def duration(self, seconds: float) -> str:
+        """"130 menit" / "130 minutes", "47 jam", "4 hari": a length of time in the largest unit
+        that still counts three or more (so the number stays precise enough to act on)."""
+        return format_timedelta(dt.timedelta(seconds=seconds), threshold=3.0, locale=self.lang)
+
     def number(self, n: float, digits: int = 0) -> str:
         """1.402 / 1,402; 3,5 / 3.5 with `digits` decimals."""
         fmt = "#,##0" + ("." + "0" * digits if digits else "")
         return format_decimal(n, format=fmt, locale=self.lang)
 
 
-def translator(lang: str | None = None, tz: str | ZoneInfo | None = None) -> Translator:
-    return Translator(language(lang), tz if isinstance(tz, ZoneInfo) else zone(tz))
+def translator(lang: str | None = None, tz: str | dt.tzinfo | None = None) -> Translator:
+    return Translator(language(lang), tz if isinstance(tz, dt.tzinfo) else zone(tz))
 
 
 def messages(lang: str) -> Iterable[tuple[str, str]]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from segel import accounts, i18n
 from segel.console.routing import ConsoleError, Ctx, Router
+from segel.custody import display
 from segel.i18n import N_
 from segel.national import codes, model, view, wilayah
 
@@ -51,6 +52,16 @@ def _zone_t(c: Ctx, code: str) -> i18n.Translator:
     return i18n.translator(c.t.lang, i18n.zone(wilayah.zone(code)))
 
 
+def _alert_words(zt: i18n.Translator) -> dict:
+    """An alert's severity, kind, state and what happened, in the reader's language and the regency's zone."""
+    def label(labels: dict[str, str], code: str) -> str:
+        return zt._(labels[code]) if code in labels else code
+
+    return {"kind_label": lambda k: display.kind_label(zt, k), "describe": lambda a: display.describe(zt, a),
+            "sev_label": lambda s: label(display.SEVERITY_LABELS, s),
+            "alert_state": lambda s: label(display.STATE_LABELS, s)}
+
+
 @router.page("/")
 def home(c: Ctx) -> Response:
     """In national mode the console's start page is the national view."""
@@ -74,8 +85,9 @@ def regency(c: Ctx) -> Response:
         info = view.regency(conn, code)
     if info is None:
         raise ConsoleError(404, c._("This regency has sent nothing yet."))
-    return c.render("national_regency.html", r=info, zt=_zone_t(c, code), zone=wilayah.zone(code),
-                    states=model.STATES, state_labels=STATE_LABELS)
+    zt = _zone_t(c, code)
+    return c.render("national_regency.html", r=info, zt=zt, zone=wilayah.zone(code),
+                    states=model.STATES, state_labels=STATE_LABELS, **_alert_words(zt))
 
 
 @router.page("/national/{regency}/boxes")
@@ -95,8 +107,9 @@ def box(c: Ctx) -> Response:
         info = view.box(conn, code, c.params["box"])
     if info is None:
         raise ConsoleError(404, c._("No such box in this regency."))
-    return c.render("national_box.html", b=info, name=wilayah.regency_name(code), zt=_zone_t(c, code),
-                    zone=wilayah.zone(code), state_labels=STATE_LABELS)
+    zt = _zone_t(c, code)
+    return c.render("national_box.html", b=info, name=wilayah.regency_name(code), zt=zt,
+                    zone=wilayah.zone(code), state_labels=STATE_LABELS, **_alert_words(zt))
 
 
 def _code(c: Ctx) -> str:

@@ -133,8 +133,8 @@ def regency(conn: psycopg.Connection, code: str) -> dict | None:
     return info
 
 
-ALERT_COLS = ("id", "kind", "severity", "state", "box", "place", "district", "device_time", "raised_at", "late",
-              "occurrences", "message", "acked_by", "resolved_by", "last_event")
+ALERT_COLS = ("id", "kind", "severity", "state", "box", "device", "place", "district", "device_time", "raised_at",
+              "late", "occurrences", "message", "detail", "acked_by", "resolved_by", "last_event")
 
 
 def alerts(conn: psycopg.Connection, code: str, box: str | None = None, open_only: bool = False, limit: int = 200) -> list[dict]:

@@ -21,6 +21,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from segel import accounts, i18n, store
+from segel.custody import display
 from segel.custody.alerts import SEVERITY_ORDER
 from segel.custody.display import KIND_LABELS, SEVERITY_LABELS
 from segel.places import io as places_io
@@ -86,7 +87,7 @@ def compose(alert: dict, user: accounts.User, sender: str, tz: str, default_lang
     m["X-Segel-Alert-Id"] = str(alert["id"])
     # labels first: Babel cannot see strings inside f-strings
     late, box, tracker, place, dist = t._("late"), t._("Box"), t._("Tracker"), t._("Place"), t._("District")
-    when_label, message, open_label = t._("When (%(zone)s)") % {"zone": t.zone_name}, t._("Message"), t._("Open in the console")
+    when_label, what, open_label = t._("When (%(zone)s)") % {"zone": t.zone_name}, t._("What happened"), t._("Open in the console")
     lines = [
         f"{kind} ({sev})" + (f" · {late}" if alert.get("late") else ""),
         "",
@@ -95,7 +96,7 @@ def compose(alert: dict, user: accounts.User, sender: str, tz: str, default_lang
         f"{place}: {where}",
         f"{dist}: {district}",
         f"{when_label}: {when}",
-        f"{message}: {alert.get('message') or ''}",
+        f"{what}: {display.describe(t, alert, names)}",
         f"ID: {alert['id']}",
     ]
     if alert.get("event") == "renotify":
@@ -164,7 +165,7 @@ class EmailNotifier:
                     continue
                 conn = store.connect(self.db)
                 try:
-                    names = places_io.names(conn, [alert.get("place") or "", alert.get("district") or ""])
+                    names = places_io.names(conn, display.place_codes([alert]))
                 finally:
                     conn.close()
                 msgs = [compose(alert, u, self.smtp.sender, self.timezone, self.language, self.console_url, names)

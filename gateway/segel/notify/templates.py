@@ -18,22 +18,26 @@ from __future__ import annotations
 import json
 
 from segel import i18n
+from segel.custody import display
 from segel.custody.display import KIND_LABELS, SEVERITY_LABELS, STATE_LABELS
 
 TEMPLATES = ("segel", "telegram", "whatsapp", "text")
 
 
-def text(alert: dict, language: str | None, timezone: str | None) -> str:
-    """One short paragraph: severity, kind, box, place, local time, state, who acted."""
+def text(alert: dict, language: str | None, timezone: str | None, names: display.Names = None) -> str:
+    """One short paragraph: severity, kind, what happened, box, place, local time, state, who acted.
+    `names`: place names by code (the gateway's places), else places show as codes."""
     t = i18n.translator(language, timezone)
     kind = t._(KIND_LABELS.get(alert.get("kind", ""), alert.get("kind", "")))
     sev = t._(SEVERITY_LABELS.get(alert.get("severity", ""), alert.get("severity", ""))).upper()
     state = t._(STATE_LABELS.get(alert.get("state", ""), alert.get("state", "")))
     when = t.datetime(alert.get("device_ts") or alert.get("raised_ts"))
     box_label, place_label, late_label = t._("Box"), t._("Place"), t._("late")
-    lines = [f"[{sev}] {kind}", f"{box_label}: {alert.get('box') or alert.get('device') or '–'}"]
+    lines = [f"[{sev}] {kind}", display.describe(t, alert, names),
+             f"{box_label}: {alert.get('box') or alert.get('device') or '–'}"]
     if alert.get("place"):
-        lines.append(f"{place_label}: {alert['place']}")
+        name = display.namer(names)(alert["place"])
+        lines.append(f"{place_label}: {name}" + (f" ({alert['place']})" if name != alert["place"] else ""))
     lines.append(f"{when}" + (f" ({late_label})" if alert.get("late") else "") + f" · {state}")
     who = alert.get("resolved_by") or alert.get("acknowledged_by")
     note = alert.get("resolve_note") or alert.get("ack_note")
@@ -44,10 +48,10 @@ def text(alert: dict, language: str | None, timezone: str | None) -> str:
 
 
 def render(template: str, alert: dict, *, language: str | None = None, timezone: str | None = None,
-           chat_id: str = "") -> bytes:
+           chat_id: str = "", names: display.Names = None) -> bytes:
     if template == "segel":
         return json.dumps(alert, separators=(",", ":"), sort_keys=True).encode()
-    msg = text(alert, language, timezone)
+    msg = text(alert, language, timezone, names)
     if template == "telegram":
         doc: dict = {"chat_id": chat_id, "text": msg, "disable_web_page_preview": True}
     elif template == "whatsapp":

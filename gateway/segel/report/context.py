@@ -48,6 +48,10 @@ class Custody:
         off = self.tz.utcoffset(None)
         return int(off.total_seconds() // 60) if off else 0
 
+    def place_name(self, code: str) -> str | None:
+        p = self.places.get(code)
+        return p.name if p is not None else None
+
     def local(self, t: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if t is None:
             return "-"

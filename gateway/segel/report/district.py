@@ -96,10 +96,10 @@ def build_district(c: Custody, d: DistrictSummary, tx: Texts) -> ReportPDF:
         how = f"{tx.label(a['resolved_by'])}: {tx.label(a['resolve_note'] or '')}" if a["resolved_by"] else \
             (f"{a['acked_by']}: {a['ack_note'] or ''}" if a["acked_by"] else "-")
         late = f" ({tx.label('late')})" if a["late"] else ""
-        inc_rows.append([tx.when(a["device_time"] or a["raised_at"]), s.box, tx.label(a["kind"]) + late, tx.label(a["severity"]),
-                         tx.label(a["state"]), how])
-    table(pdf, [_("Time"), _("Box"), _("Alert"), _("Severity"), _("State"), _("Resolved")], inc_rows,
-          (25, 36, 34, 14, 17, 54), _("None recorded."))
+        inc_rows.append([tx.when(a["device_time"] or a["raised_at"]), s.box, tx.label(a["kind"]) + late,
+                         tx.describe(a, c.place_name), tx.label(a["severity"]), tx.label(a["state"]), how])
+    table(pdf, [_("Time"), _("Box"), _("Alert"), _("What happened"), _("Severity"), _("State"), _("Resolved")],
+          inc_rows, (22, 30, 24, 48, 17, 16, 40), _("None recorded."))
     pdf.set_x(MARGIN)
     return pdf
 

@@ -176,7 +176,7 @@ def build_box(c: Custody, s: BoxStory, tx: Texts) -> ReportPDF:
     _legs(pdf, s, tx)
     _seals(pdf, s, tx, c)
     _receipts(pdf, s, tx)
-    _alerts(pdf, s, tx)
+    _alerts(pdf, s, tx, c)
     _health(pdf, s, tx)
     _ledger(pdf, s, tx)
     return pdf
@@ -291,7 +291,7 @@ def _receipts(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
                 _("Tracker arrival")], rows, (24, 26, 38, 28, 26, 16, 22), _("None recorded."))
 
 
-def _alerts(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
+def _alerts(pdf: FPDF, s: BoxStory, tx: Texts, c: Custody) -> None:
     _ = tx._
     heading(pdf, _("Alerts"))
     rows = []
@@ -300,10 +300,10 @@ def _alerts(pdf: FPDF, s: BoxStory, tx: Texts) -> None:
         res = f"{tx.label(a['resolved_by'])}, {tx.short(a['resolved_at'])}: {tx.label(a['resolve_note'] or '')}" \
             if a["resolved_by"] else "-"
         late = f" ({tx.label('late')})" if a["late"] else ""
-        rows.append([tx.when(a["device_time"] or a["raised_at"]), tx.label(a["kind"]) + late, tx.label(a["severity"]),
-                     tx.label(a["state"]), ack, res])
-    table(pdf, [_("Time"), _("Alert"), _("Severity"), _("State"), _("Acknowledged"), _("Resolved")], rows,
-          (25, 35, 14, 17, 45, 44), _("None recorded."))
+        rows.append([tx.when(a["device_time"] or a["raised_at"]), tx.label(a["kind"]) + late,
+                     tx.describe(a, c.place_name), tx.label(a["severity"]), tx.label(a["state"]), ack, res])
+    table(pdf, [_("Time"), _("Alert"), _("What happened"), _("Severity"), _("State"), _("Acknowledged"), _("Resolved")],
+          rows, (22, 26, 50, 17, 17, 32, 32), _("None recorded."))
 
 
 def _health(pdf: FPDF, s: BoxStory, tx: Texts) -> None:

@@ -1,5 +1,6 @@
 """The words of reports: gettext (segel.i18n's catalog, Bahasa Indonesia first), labels for the codes
-the data holds (legs, alert kinds, seal events, states), and times in the calendar's zone.
+the data holds (legs, alert kinds, seal events, states; the ones the console shares come from
+segel.custody.display), and times in the calendar's zone.
 
 `Texts(lang, tz, zone)._("...")` translates a source string; `label(code)` translates a code
 (`warehouse_to_ppk`, `seal_unauthorised`, `loop_open`, ...) through its English label, and the
@@ -13,19 +14,15 @@ import re
 from dataclasses import dataclass
 
 from segel import i18n
+from segel.custody import display
 from segel.i18n import N_
 
 LABELS: dict[str, str] = {
-    # legs of a plan
-    "warehouse_to_ppk": N_("warehouse to PPK"), "ppk_to_pps": N_("PPK to PPS"), "pps_to_tps": N_("PPS to TPS"),
-    "tps_to_pps": N_("TPS to PPS"), "pps_to_ppk": N_("PPS to PPK"), "ppk_to_warehouse": N_("PPK to warehouse"),
+    **display.LEG_LABELS,  # legs of a plan
     # a leg against its window
     "on_time": N_("on time"), "late": N_("late"), "not_arrived": N_("not arrived"),
-    # seal events (segel.protocol.SealEvent)
-    "armed": N_("armed"), "loop_open": N_("seal wire opened"), "loop_closed": N_("seal wire closed"),
-    "lid_open": N_("lid opened"), "lid_closed": N_("lid closed"), "case_open": N_("tracker case opened"),
-    "rearmed": N_("re-armed"), "power_restored": N_("power restored"),
-    # findings and alert kinds (segel.custody.alerts.KINDS)
+    **display.SEAL_EVENT_LABELS,  # seal events (segel.protocol.SealEvent)
+    # findings and alert kinds (segel.custody.alerts.KINDS), as the report's tables name them
     "seal_event": N_("recorded"), "seal_unauthorised": N_("seal opened without authority"),
     "seal_authorised": N_("authorised seal opening"), "case_opened": N_("tracker case opened"),
     "tamper_latched": N_("tamper flag"), "forged_frame": N_("forged frame"), "replayed_frame": N_("replayed frame"),
@@ -36,8 +33,7 @@ LABELS: dict[str, str] = {
     "seal_numbers_differ": N_("seal numbers differ"), "receipt_wrong_place": N_("receipt at the wrong place"),
     "receipt_no_arrival": N_("receipt without an arrival"),
     # severities and states of alerts
-    "critical": N_("critical"), "high": N_("high"), "warning": N_("warning"), "info": N_("info"),
-    "open": N_("open"), "acknowledged": N_("acknowledged"), "resolved": N_("resolved"), "withdrawn": N_("withdrawn"),
+    **display.SEVERITY_LABELS, **display.STATE_LABELS,
     # ledger events (segel.custody.ledger.EVENTS) not named above
     "frame": N_("tracker report"), "enter": N_("entered"), "exit": N_("left"), "security": N_("rejected frame"),
     "receipt": N_("handover receipt"), "receipt_arrival": N_("receipt linked to the arrival"),
@@ -47,10 +43,7 @@ LABELS: dict[str, str] = {
     "intact": N_("intact"), "damaged": N_("damaged"), "wet": N_("wet"), "seal_broken": N_("seal broken"),
     "other": N_("other"),
     # what the system writes (plan permits, system resolutions)
-    "voting and counting at its TPS": N_("voting and counting at its TPS"),
-    "recapitulation at its PPK": N_("recapitulation at its PPK"), "handover at its PPS": N_("handover at its PPS"),
-    "storage at the warehouse": N_("storage at the warehouse"), "system": N_("system"),
-    "informational": N_("informational"),
+    **display.PERMIT_LABELS, "system": N_("system"), "informational": N_("informational"),
 }
 # Notes the system writes with a number or a place in them: pattern -> source string of the same groups
 SYSTEM_NOTES = (
@@ -74,12 +67,23 @@ class Texts:
     def _(self, message: str) -> str:
         return i18n.translator(self.lang)._(message)
 
+    @property
+    def translator(self) -> i18n.Translator:
+        """The same language and zone as a segel.i18n translator (for segel.custody.display)."""
+        return i18n.Translator(self.lang, self.tz)
+
+    def describe(self, alert: dict, names: display.Names = None) -> str:
+        """What the alert says happened, in the report's language and zone (segel.custody.display)."""
+        return display.describe(self.translator, alert, names)
+
     def label(self, code: str | None) -> str:
         """A code of the data in words (the code itself when it has no label)."""
         if not code:
             return ""
         if code in LABELS:
             return self._(LABELS[code])
+        if code in display.KIND_LABELS:  # a kind the report's tables have no word of their own for
+            return self._(display.KIND_LABELS[code])
         for pat, text in SYSTEM_NOTES:
             m = pat.match(code)
             if m:

@@ -96,9 +96,10 @@ def assemble(cfg: Config) -> Assembly:
             if c.webhook_template in ("telegram", "whatsapp") and not c.webhook_chat_id:
                 raise ConfigError("custody.webhook_chat_id", f"the {c.webhook_template} template needs the chat or "
                                   "recipient it sends to", cfg.source)
+            names = {code: p.name for code, p in judge.index.places.items()}  # places by name in chat messages
             render = None if c.webhook_template == "segel" else (
                 lambda a: templates.render(c.webhook_template, a, language=cfg.locale.language,
-                                           timezone=cfg.locale.timezone, chat_id=c.webhook_chat_id))
+                                           timezone=cfg.locale.timezone, chat_id=c.webhook_chat_id, names=names))
             notifier = WebhookNotifier(c.webhook_urls, c.webhook_secret.encode(),
                                        min_severity=c.webhook_min_severity or None, render=render).start()
         except ValueError as e:

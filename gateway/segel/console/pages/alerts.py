@@ -14,6 +14,7 @@ from segel.console import live, mapdata
 from segel.console.routing import ConsoleError, Ctx, Router
 from segel.custody import actions
 from segel.custody import alerts as al
+from segel.custody import display
 from segel.custody.display import EVENT_LABELS, KIND_LABELS, SEVERITY_LABELS, STATE_LABELS
 from segel.i18n import N_
 
@@ -58,6 +59,7 @@ def query(c: Ctx, state: str, severity: str, kind: str, district: str) -> list[d
 def row_values(state: object, t: i18n.Translator, row: dict, book: mapdata.PlaceBook, now: float) -> dict:
     return {"a": row, "t": t, "_": t._, "ngettext": t.ngettext, "now": now, "book": book,
             "kind_label": t._(KIND_LABELS.get(row["kind"], row["kind"])),
+            "description": display.describe(t, row, book.name),
             "sev_label": t._(SEVERITY_LABELS.get(row["severity"], row["severity"])),
             "state_label": t._(STATE_LABELS.get(row["state"], row["state"]))}
 
@@ -101,9 +103,13 @@ def _alert_in_scope(c: Ctx, alert_id: str) -> dict:
 def detail(c: Ctx) -> Response:
     row = _alert_in_scope(c, c.params["alert_id"])
     book = mapdata.place_book(c.db)
-    history = [{"at": at, "event": c._(EVENT_LABELS.get(ev, ev)), "by": by, "note": note}
-               for at, ev, by, note in al.history(c.db, row["id"])]
-    return c.render("alerts/detail.html", history=history, detail=json.loads(row["detail"] or "{}"),
+    # the note of a raising is the finding's key (for machines): not shown
+    history = [{"at": at, "event": c._(EVENT_LABELS.get(ev, ev)), "by": by,
+                "note": None if ev in ("raised", "repeated") else note} for at, ev, by, note in al.history(c.db, row["id"])]
+    # the detail's own English sentence is the description's source; an event is shown by its label
+    detail = {k: (display.event_label(c.t, v) if k == "event" else v)
+              for k, v in display.detail_of(row).items() if k != "message"}
+    return c.render("alerts/detail.html", history=history, detail=detail,
                     **row_values(c.state, c.t, row, book, c.now()))
 
 

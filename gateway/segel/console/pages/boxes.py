@@ -11,13 +11,12 @@ from starlette.responses import Response
 from segel import accounts
 from segel.console import boxdata, mapdata
 from segel.console.routing import ConsoleError, Ctx, Router
-from segel.custody.display import EVENT_LABELS, KIND_LABELS, SEVERITY_LABELS, STATE_LABELS
+from segel.custody import display
+from segel.custody.display import EVENT_LABELS, KIND_LABELS, LEG_LABELS, SEVERITY_LABELS, STATE_LABELS
 from segel.i18n import N_
 
 router = Router("boxes")
 
-LEG_LABELS = {"warehouse_to_ppk": N_("warehouse → PPK"), "ppk_to_pps": N_("PPK → PPS"), "pps_to_tps": N_("PPS → TPS"),
-              "tps_to_pps": N_("TPS → PPS"), "pps_to_ppk": N_("PPS → PPK"), "ppk_to_warehouse": N_("PPK → warehouse")}
 LEG_STATUS_LABELS = {"on_time": N_("on time"), "late": N_("late"), "pending": N_("not yet"), "missed": N_("not arrived")}
 VISIT_LABELS = {"arrived": N_("arrived"), "enter": N_("entered"), "exit": N_("left")}
 
@@ -45,8 +44,11 @@ def box_page(c: Ctx) -> Response:
     return c.render("box.html", s=s, book=book, st=st, state_label=c._(mapdata.STATE_LABELS.get(st.get("state", ""), "")),
                     kinds=KIND_LABELS, sevs=SEVERITY_LABELS, states=STATE_LABELS, events=EVENT_LABELS,
                     legs=LEG_LABELS, leg_status=LEG_STATUS_LABELS, visits=VISIT_LABELS,
+                    describe=lambda a: display.describe(c.t, a, book.name),
+                    seal_event=lambda e: display.event_label(c.t, e),
                     track=json.dumps({"track": [[lat, lon] for _t, lat, lon in s.track],
-                                      "seals": [[e["lat"], e["lon"], e["event"]] for e in s.seals if e["lat"]],
+                                      "seals": [[e["lat"], e["lon"], display.event_label(c.t, e["event"])] for e in s.seals
+                                                if e["lat"]],
                                       "tps": _point(book, s.tps)}))
 
 
