@@ -191,6 +191,34 @@ def test_a_page_that_reconnects_gets_exactly_what_it_missed(tmp_path: Path, worl
         server.stop()
 
 
+def test_catching_up_reads_a_page_at_a_time_and_a_page_too_far_behind_reloads(tmp_path: Path, world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A page that missed more changes than one read holds gets every one, once, in order; one that
+    missed more than MAX_CATCH_UP is told to reload instead."""
+    cfg = cfgmod.load(None, env={}, overrides={"gateway.db": str(tmp_path / "gateway.db"), "mqtt.url": "mqtt://127.0.0.1:9"})
+    server = ConsoleServer(cfg, hooks=[live.attach], port=0).start()
+    try:
+        token, _ = accounts.start_session(world.conn, accounts.get(world.conn, "sari"))  # type: ignore[arg-type]
+        (first,) = live.alert_rows(world.conn, 0, 100)
+        for n in range(4):  # the alert seen again and again (history rows as the judge writes them)
+            world.conn.execute("INSERT INTO alert_history (alert_id, at, event) VALUES (?, ?, 'repeated')",
+                               (first[2]["id"], time.time() + n))
+        rows = [str(r[0]) for r in live.alert_rows(world.conn, 0, 100)]
+        assert len(rows) >= 5
+        monkeypatch.setattr(live, "CATCH_UP_PAGE", 2)
+        assert _events(server.port, token, "0", len(rows)) == rows
+        monkeypatch.setattr(live, "MAX_CATCH_UP", len(rows) - 1)
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall((f"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nCookie: segel_session={token}\r\n"
+                   "Last-Event-ID: 0\r\n\r\n").encode())
+        buf, end = b"", time.time() + 10
+        while b"event: reload" not in buf and time.time() < end:
+            buf += s.recv(65536)
+        s.close()
+        assert b"event: reload" in buf and b"event: alert" not in buf
+    finally:
+        server.stop()
+
+
 def test_no_asset_comes_from_outside() -> None:
     """Pages load scripts, styles and images only from the console itself (no CDN at run time)."""
     ours = list((STATIC / "templates").rglob("*.html")) + [p for p in (STATIC / "static").glob("*.*")]

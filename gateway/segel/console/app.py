@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -30,6 +31,7 @@ from segel.console.web import STATIC, Web
 log = logging.getLogger("segel.console")
 ENTRY_POINT_GROUP = "segel.console"
 HERE = Path(__file__).parent
+WORKER_THREADS = 8  # threads for database reads and page rendering (see the lifespan)
 
 
 class ConsoleState:
@@ -128,6 +130,9 @@ def create_app(cfg: Config, routers: Iterable[Router] = (), *, clock: Callable[[
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # every worker thread holds its own database connection and page cache: a few threads
+        # serve a command post (Starlette's default is 40, each a connection of up to 2 MB)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         stops = [h(state) for h in hooks]
         for s in stops:
             if hasattr(s, "start"):

@@ -35,6 +35,8 @@ log = logging.getLogger("segel.console.live")
 MAX_CATCH_UP = 2000  # events a reconnecting page may miss before it is told to reload instead
 QUEUE = 5000  # events waiting for one slow page before it is dropped (it reconnects and catches up)
 MIN_READ_GAP_S = 0.1
+EVENTS_KEPT = 4000  # alert events kept rendered, per language, for pages that connect or reconnect
+CATCH_UP_PAGE = 200  # alert changes a page catching up reads at a time
 
 
 @dataclass(eq=False)  # each page's stream is itself (hashable by identity)
@@ -57,6 +59,15 @@ def alert_rows(conn: sqlite3.Connection, after: int, limit: int, upto: int | Non
         f"SELECT h.rowid, h.event, {cols} FROM alert_history h JOIN alerts a ON a.id = h.alert_id "
         "WHERE h.rowid > ? AND h.rowid <= ? AND a.severity != 'info' ORDER BY h.rowid LIMIT ?",
         (after, upto if upto is not None else 1 << 62, limit))]
+
+
+def count_after(conn: sqlite3.Connection, after: int, limit: int) -> int:
+    """How many changes `alert_rows` would return after the cursor, counting up to `limit`."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alert_history'").fetchone():
+        return 0
+    return int(conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM alert_history h JOIN alerts a ON a.id = h.alert_id "
+        "WHERE h.rowid > ? AND a.severity != 'info' LIMIT ?)", (after, limit)).fetchone()[0])
 
 
 def cursor_now(conn: sqlite3.Connection) -> int:
@@ -87,7 +98,7 @@ class Feed:
         self.box_mark = 0.0
         self.gateway: dict = {"running": None, "at": None}
         self.bridges: dict[str, dict] = {}  # bridge id -> last retained status (fleet page)
-        self.rows_html: dict[tuple[int, str], str] = {}  # (cursor, lang) -> the desk's row, rendered once
+        self.sse_kept: dict[tuple[int, str], bytes] = {}  # (cursor, lang) -> the event, rendered once
         self.stats = {"polls": 0, "events": 0, "wakeups": 0}
         self.book: mapdata.PlaceBook | None = None
         g = state.cfg.gateway
@@ -163,14 +174,15 @@ class Feed:
 
     def _read(self, with_boxes: bool, with_gateway: bool) -> tuple[list, list, dict | None]:
         conn = self.state.db()
-        self.book = mapdata.place_book(conn)
+        if self.book is None or with_boxes:  # an import of places is seen within 2 s; its check reads every place
+            self.book = mapdata.place_book(conn)
         upto = cursor_now(conn)
         alerts = alert_rows(conn, self.cursor, MAX_CATCH_UP, upto)
         # the cursor passes the informational rows too, so the next read starts after them
         self.cursor = alerts[-1][0] if len(alerts) == MAX_CATCH_UP else max(self.cursor, upto)
         langs = {c.lang for c in self.clients}
-        for cur, event, row in alerts:  # each change rendered once per language, here in a worker thread
-            row["_sse"] = {lang: self.sse_text(cur, lang, row, event) for lang in langs}
+        for cur, event, row in alerts:  # each change rendered and encoded once per language, here in a worker thread
+            row["_sse"] = {lang: self.sse_bytes(cur, lang, row, event) for lang in langs}
         boxes: list[dict] = []
         if with_boxes:
             changed = {b for (b,) in conn.execute(
@@ -178,7 +190,7 @@ class Feed:
                 (self.box_mark,))}
             changed |= {r[2]["box"] for r in alerts if r[2]["box"]}
             if changed:
-                boxes = mapdata.boxes(conn, mapdata.place_book(conn), changed)
+                boxes = mapdata.boxes(conn, self.book, changed)
                 self.box_mark = self._max_seen()
         # the heartbeat is the gateway's wall clock (even when pages show a simulated "now")
         gw = gateway_status(conn, time.time(), self.stale_after_s) if with_gateway else None
@@ -216,7 +228,7 @@ class Feed:
                     for c in list(self.clients):
                         if not c.user.scoped:
                             if everything is None:
-                                everything = {"_text": _event("boxes", {"boxes": boxes})}
+                                everything = {"_text": _event("boxes", {"boxes": boxes}).encode()}  # encoded once
                             self._put(c, "boxes", None, everything)
                             continue
                         mine = [b for b in boxes if c.user.sees(b["district"], [b["tps"]])]
@@ -251,28 +263,27 @@ class Feed:
     def unsubscribe(self, c: Client) -> None:
         self.clients.discard(c)
 
+    def sse_bytes(self, cur: int, lang: str, row: dict, event: str) -> bytes:
+        """The whole Server-Sent Event for one alert change in one language, rendered and encoded
+        once and shared by every page (live pages and pages catching up after a reconnect)."""
+        key = (cur, lang)
+        text = self.sse_kept.get(key)
+        if text is None:
+            text = self.sse_text(cur, lang, row, event).encode()
+            if len(self.sse_kept) >= EVENTS_KEPT:
+                self.sse_kept.clear()
+            self.sse_kept[key] = text
+        return text
+
     def sse_text(self, cur: int, lang: str, row: dict, event: str) -> str:
-        """The whole Server-Sent Event for one alert change in one language."""
+        from segel.console.pages import alerts as alerts_page
         from segel.custody import alerts as al
 
         clean = {k: v for k, v in row.items() if not k.startswith("_")}
+        t = i18n.translator(lang, self.state.tz)
         data = {"cursor": cur, "event": event, "alert": al.to_json(clean, event), "state": row["state"],
-                "html": self.row_html(cur, lang, clean, event)}
+                "html": alerts_page.render_row(self.state, t, clean, event, self.book)}  # the desk's table row
         return f"id: {cur}\nevent: alert\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
-
-    def row_html(self, cursor: int, lang: str, row: dict, event: str) -> str:
-        """The alert desk's table row for this change, rendered once per language."""
-        key = (cursor, lang)
-        html = self.rows_html.get(key)
-        if html is None:
-            from segel.console.pages import alerts as alerts_page
-
-            t = i18n.translator(lang, self.state.tz)
-            html = alerts_page.render_row(self.state, t, row, event)
-            if len(self.rows_html) > 20000:
-                self.rows_html.clear()
-            self.rows_html[key] = html
-        return html
 
 
 def _event(name: str, data: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from markupsafe import Markup
@@ -23,6 +24,7 @@ router.nav(N_("Alerts"), "/alerts", order=20)
 
 SEV_RANK = {s: i for i, s in enumerate(al.SEVERITY_ORDER)}
 LIMIT = 500
+CHUNK = 1 << 16  # bytes of waiting events written to a live page at once (fewer writes under a burst)
 
 
 def sort_key(r: dict) -> tuple:
@@ -64,11 +66,13 @@ def row_values(state: object, t: i18n.Translator, row: dict, book: mapdata.Place
             "state_label": t._(STATE_LABELS.get(row["state"], row["state"]))}
 
 
-def render_row(state: object, t: i18n.Translator, row: dict, event: str = "") -> str:
+def render_row(state: object, t: i18n.Translator, row: dict, event: str = "",
+               book: mapdata.PlaceBook | None = None) -> str:
+    """One row of the alert desk; the live feed passes the place book it already holds."""
     from segel.console.app import ConsoleState
 
     assert isinstance(state, ConsoleState)
-    book = mapdata.place_book(state.db())
+    book = book or mapdata.place_book(state.db())
     tmpl = state.web.env.get_template("alerts/_row.html")
     return tmpl.render(row_values(state, t, row, book, state.clock()))
 
@@ -177,40 +181,67 @@ async def events(c: Ctx) -> Response:
     def gw_text(g: dict) -> dict:
         return {**g, "at_text": c.t.datetime(g["at"]) if g.get("at") else ""}
 
-    def alert_event(cur: int, event: str, row: dict) -> str:
-        return feed.sse_text(cur, lang, row, event)
+    def alert_event(cur: int, event: str, row: dict) -> bytes:
+        return feed.sse_bytes(cur, lang, row, event)
 
     async def stream():  # type: ignore[no-untyped-def]
         last = since
         try:
             yield "retry: 2000\n\n"
-            rows = await run_in_threadpool(live.alert_rows, c.state.db(), since, live.MAX_CATCH_UP + 1)
-            if len(rows) > live.MAX_CATCH_UP:
+            def gap() -> tuple[int, int]:
+                conn = c.state.db()
+                upto = live.cursor_now(conn)  # what arrives after this comes through the feed
+                return live.count_after(conn, since, live.MAX_CATCH_UP + 1), upto
+            count, upto = await run_in_threadpool(gap)
+            if count > live.MAX_CATCH_UP:
                 yield _sse("reload", {"why": "too much missed"})
                 return
-            book = feed.book or await run_in_threadpool(mapdata.place_book, c.state.db())
-            for cur, event, row in rows:
-                last = cur
-                if live.sees(book, user, row):
-                    yield await run_in_threadpool(alert_event, cur, event, row)
+            book = feed.book or await run_in_threadpool(lambda: mapdata.place_book(c.state.db()))
+
+            def missed(after: int) -> tuple[int | None, list[bytes]]:
+                """The next page of changes this page missed, each event shared with other pages."""
+                rows = live.alert_rows(c.state.db(), after, live.CATCH_UP_PAGE, upto)
+                return (rows[-1][0] if rows else None,
+                        [feed.sse_bytes(cur, lang, row, event) for cur, event, row in rows if live.sees(book, user, row)])
+            while True:  # a page at a time: many pages reconnecting at once hold little each
+                end, texts = await run_in_threadpool(missed, last)
+                if end is None:
+                    break
+                last = end
+                if texts:
+                    yield b"".join(texts)
             yield _sse("gateway", gw_text(feed.gateway))
             while True:
                 try:
-                    name, eid, data = await asyncio.wait_for(client.queue.get(), 15.0)
+                    items = [await asyncio.wait_for(client.queue.get(), 15.0)]
                 except asyncio.TimeoutError:
                     if await run_in_threadpool(c.state.session_of, token) is None:
                         yield _sse("logout", {})
                         return
                     yield ": ping\n\n"
                     continue
-                if name == "alert":
-                    if int(eid or 0) <= last:
-                        continue
-                    last = int(eid or 0)
-                    text = data["alert"].get("_sse", {}).get(lang)  # rendered once for every page in this language
-                    yield text or await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
-                else:
-                    yield data["_text"] if "_text" in data else _sse(name, gw_text(data) if name == "gateway" else data, None)
+                parts: list[bytes] = []
+                size = 0
+                while items:  # what is already waiting goes out in few writes of up to CHUNK characters
+                    name, eid, data = items.pop()
+                    text = None
+                    if name == "alert":
+                        if int(eid or 0) > last:
+                            last = int(eid or 0)
+                            text = data["alert"].get("_sse", {}).get(lang)  # rendered once for every page in this language
+                            text = text or await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
+                    else:
+                        text = data["_text"] if "_text" in data else _sse(name, gw_text(data) if name == "gateway" else data, None)
+                    if text:
+                        parts.append(text if isinstance(text, bytes) else text.encode())
+                        size += len(parts[-1])
+                    if size >= CHUNK:
+                        yield b"".join(parts)
+                        parts, size = [], 0
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        items.append(client.queue.get_nowait())
+                if parts:
+                    yield b"".join(parts)
                 if client.dropped and client.queue.empty():
                     return
         finally:
