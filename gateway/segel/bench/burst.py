@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -114,19 +113,8 @@ def _burst(name: str, rules: bool, prepared: Path, tmp: Path, broker_url: str, c
 
 def run(trackers: int = 700, queue: int = 24, jitter_ms: int = 3000, window_ms: int = 2500, per_wake: int = 8,
         wake_gap_s: float = 10.0, broker_url: str | None = None, workdir: Path | None = None) -> str:
-    import sys
-
-    from segel.service.gateway import GATEWAY_SWITCH_INTERVAL_S
-
-    sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)
     load_before = os.getloadavg()[0]
-    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-bench-burst-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    proc = None
-    try:
-        if broker_url is None:
-            proc, port = base.start_mosquitto(tmp)
-            broker_url = f"mqtt://127.0.0.1:{port}"
+    with base.bench_folder(workdir, "segel-bench-burst-", broker_url) as (tmp, broker_url):
         secret = create_fleet_secret(tmp / "fleet.key")
         traffic = route_traffic(paths.scenarios_dir() / "kutai-timur", secret, boxes=trackers, interval_s=300,
                                 days=queue * 300 / 86400)
@@ -147,9 +135,3 @@ def run(trackers: int = 700, queue: int = 24, jitter_ms: int = 3000, window_ms: 
         tail = (f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end; "
                 f"broker {mqtt.redact(broker_url)}")
         return "\n".join([head] + [r.line() for r in rows] + [tail])
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-        if workdir is None:
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -10,6 +10,7 @@ first publish to the last commit. Latency per frame = commit time - publish time
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import resource
@@ -21,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -176,22 +178,39 @@ def bare_rate(broker: mqtt.Broker, items: list[tuple[str, bytes]], timeout: floa
     return len(items) / (last[0] - times[0])
 
 
-def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None, batch_max: int = 1000,
-        workdir: Path | None = None, timeout: float = 600, rate: float = 0.0) -> BenchResult:
-    """`rate` > 0 paces the publisher (frames/s) to measure latency below saturation."""
+@contextlib.contextmanager
+def bench_folder(workdir: Path | None, prefix: str, broker_url: str | None) -> Iterator[tuple[Path, str]]:
+    """A benchmark's folder (temporary, removed after, unless `workdir`) and broker (a private
+    Mosquitto, stopped after, unless `broker_url`), with the thread switch interval `segel gateway`
+    sets."""
     import sys
 
-    from segel.service.gateway import GATEWAY_SWITCH_INTERVAL_S, Gateway
+    from segel.service.gateway import GATEWAY_SWITCH_INTERVAL_S
 
-    sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)  # as `segel gateway` does
-    load_before = os.getloadavg()[0]
-    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-bench-"))
+    sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)
+    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=prefix))
     tmp.mkdir(parents=True, exist_ok=True)
     proc = None
     try:
         if broker_url is None:
             proc, port = start_mosquitto(tmp)
             broker_url = f"mqtt://127.0.0.1:{port}"
+        yield tmp, broker_url
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        if workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None, batch_max: int = 1000,
+        workdir: Path | None = None, timeout: float = 600, rate: float = 0.0) -> BenchResult:
+    """`rate` > 0 paces the publisher (frames/s) to measure latency below saturation."""
+    from segel.service.gateway import Gateway
+
+    load_before = os.getloadavg()[0]
+    with bench_folder(workdir, "segel-bench-", broker_url) as (tmp, broker_url):
         broker = mqtt.parse_url(broker_url)
         secret = create_fleet_secret(tmp / "fleet.key")
         conn = store.connect(tmp / "segel.db")
@@ -251,9 +270,3 @@ def run(frames: int = 20_000, devices: int = 500, broker_url: str | None = None,
                            lat[len(lat) // 2] if lat else 0.0, lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0,
                            rss, committed, load_before=load_before, load_after=os.getloadavg()[0],
                            bare_runs=(bare_before, bare_after), rate=rate, mqtt_rss_mb=mqtt_rss)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-        if workdir is None:
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -242,19 +241,9 @@ def prepare(tmp: Path, traffic: Traffic) -> Path:
 def run(frames: int = 20_000, broker_url: str | None = None, paced_rate: float = 1000.0, batch_max: int = 1000,
         workdir: Path | None = None, timeout: float = 900) -> RulesResult:
     import resource
-    import sys
 
-    from segel.service.gateway import GATEWAY_SWITCH_INTERVAL_S
-
-    sys.setswitchinterval(GATEWAY_SWITCH_INTERVAL_S)
     load_before = os.getloadavg()[0]
-    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-bench-rules-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    proc = None
-    try:
-        if broker_url is None:
-            proc, port = base.start_mosquitto(tmp)
-            broker_url = f"mqtt://127.0.0.1:{port}"
+    with base.bench_folder(workdir, "segel-bench-rules-", broker_url) as (tmp, broker_url):
         broker = mqtt.parse_url(broker_url)
         secret = create_fleet_secret(tmp / "fleet.key")
         traffic = route_traffic(paths.scenarios_dir() / "kutai-timur", secret, frames=frames)
@@ -272,9 +261,3 @@ def run(frames: int = 20_000, broker_url: str | None = None, paced_rate: float =
         for p in res.phases:
             p.name = p.name.replace(" paced", "")
         return res
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-        if workdir is None:
-            shutil.rmtree(tmp, ignore_errors=True)
