@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -22,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from segel import config as cfgmod
-from segel import paths, protocol, store
+from segel import paths, protocol
 from segel.bench import ingest as base
 from segel.bench.flush import FleetFlush, FlushStats
-from segel.bench.rules import FollowClock, prepare
-from segel.custody.judge import build_judge
+from segel.bench.rules import FollowClock, phase_folder, prepare
 from segel.edge import mqtt
 from segel.registry import create_fleet_secret
 from segel.sim.traffic import route_traffic
@@ -65,15 +63,7 @@ def _burst(name: str, rules: bool, prepared: Path, tmp: Path, broker_url: str, c
            flush_kw: dict) -> BurstRow:
     from segel.service.gateway import Gateway
 
-    work = tmp / name.replace(" ", "-")
-    work.mkdir()
-    shutil.copy(prepared, work / "segel.db")
-    shutil.copy(tmp / "fleet.key", work / "fleet.key")
-    judges = []
-    if rules:
-        conn = store.connect(work / "segel.db")
-        judges = [build_judge(conn, calendar=calendar, settings={"report_interval_s": 300.0})]
-        conn.close()
+    work, judges = phase_folder(tmp, name, prepared, rules, calendar, 300.0)
     clock = FollowClock(start_t)
     lock = threading.Lock()
 

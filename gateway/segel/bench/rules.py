@@ -129,12 +129,9 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * q))] if xs else 0.0
 
 
-def _phase(name: str, rate: float, traffic: Traffic, prepared: Path, tmp: Path, broker_url: str, rules: bool,
-           timeout: float, batch_max: int) -> Phase:
-    from segel.service.gateway import Gateway
-
-    broker = mqtt.parse_url(broker_url)
-    scn = traffic.scenario
+def phase_folder(tmp: Path, name: str, prepared: Path, rules: bool, calendar: Path,
+                 interval_s: float) -> tuple[Path, list]:
+    """A phase's own copy of the prepared database and fleet key, and its judge when the rules are on."""
     work = tmp / name.replace(" ", "-")
     work.mkdir()
     shutil.copy(prepared, work / "segel.db")
@@ -142,9 +139,18 @@ def _phase(name: str, rate: float, traffic: Traffic, prepared: Path, tmp: Path, 
     judges = []
     if rules:
         conn = store.connect(work / "segel.db")
-        judges = [build_judge(conn, calendar=scn.files()["calendar"],
-                              settings={"report_interval_s": float(scn.settings.report_interval_s)})]
+        judges = [build_judge(conn, calendar=calendar, settings={"report_interval_s": interval_s})]
         conn.close()
+    return work, judges
+
+
+def _phase(name: str, rate: float, traffic: Traffic, prepared: Path, tmp: Path, broker_url: str, rules: bool,
+           timeout: float, batch_max: int) -> Phase:
+    from segel.service.gateway import Gateway
+
+    broker = mqtt.parse_url(broker_url)
+    scn = traffic.scenario
+    work, judges = phase_folder(tmp, name, prepared, rules, scn.files()["calendar"], float(scn.settings.report_interval_s))
     items = [(tp, fr) for tp, fr, _t in traffic.frames]
     first: dict[str, int] = {}
     for i, (tp, _fr) in enumerate(items):

@@ -58,6 +58,22 @@ class Hub:
         pass
 
 
+def fleet_client(client_id: str, username: str | None, password: str | None,
+                 on_connect: Callable[..., Any], on_message: Callable[..., Any]) -> Any:
+    """The fleet's paho client (MQTT 3.1.1): up to 1,000 messages in flight, none queued unsent."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    if username:
+        c.username_pw_set(username, password)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    c.on_connect = on_connect
+    c.on_message = on_message
+    return c
+
+
 class MqttHub(Hub):
     """One paho client for the whole fleet: publishes uplinks, routes downlinks per device.
 
@@ -66,9 +82,6 @@ class MqttHub(Hub):
 
     def __init__(self, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  client_id: str = "segel-sim-fleet", qos: int = 0) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.qos = qos
         self.turn = threading.Lock()  # see WifiLink.turn
         self._boxes: dict[str, deque[bytes]] = {}
@@ -79,14 +92,7 @@ class MqttHub(Hub):
         self.published = 0
         self.downlinks = 0
         self._connected = threading.Event()
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        if username:
-            c.username_pw_set(username, password)
-        c.max_inflight_messages_set(1000)
-        c.max_queued_messages_set(0)
-        c.on_connect = self._on_connect
-        c.on_message = self._on_message
-        self.client = c
+        self.client = c = fleet_client(client_id, username, password, self._on_connect, self._on_message)
         c.connect(host, port, keepalive=60)
         c.loop_start()
         if not self._connected.wait(10):

@@ -24,7 +24,7 @@ from typing import Any
 import greenlet  # type: ignore[import-untyped]
 
 from segel.edge import topics
-from segel.sim.fleet import Hub
+from segel.sim.fleet import Hub, fleet_client
 
 NET_EVERY_S = 0.002  # read the socket at least this often while wakes are ready to run
 
@@ -77,9 +77,6 @@ class GreenHub(Hub):
 
     def __init__(self, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  client_id: str = "segel-sim-fleet", qos: int = 0) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.qos = qos
         self._boxes: dict[str, deque[bytes]] = {}
         self._waiting: dict[str, _Task] = {}  # device -> the wake waiting for its downlink
@@ -90,14 +87,7 @@ class GreenHub(Hub):
         self.published = 0
         self.downlinks = 0
         self._connected = False
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        if username:
-            c.username_pw_set(username, password)
-        c.max_inflight_messages_set(1000)
-        c.max_queued_messages_set(0)
-        c.on_connect = self._on_connect
-        c.on_message = self._on_message
-        self.client = c
+        self.client = c = fleet_client(client_id, username, password, self._on_connect, self._on_message)
         c.connect(host, port, keepalive=60)
         deadline = time.monotonic() + 10
         while not self._connected and time.monotonic() < deadline:
