@@ -164,8 +164,11 @@ resend_after_s = 3
 keepalive_s = 2
 reconnect_max_s = 2
 """)
+    # the crashed regency's rehearsal (6.6 simulated days) is paced to last about 40 s, so its trackers
+    # are still sending when the test kills its gateway twice; unpaced, three trackers finish in a
+    # few seconds, before a slow machine has even moved the ingester to another national node
     spec = FleetSpec(str(KUTIM), [b.box for b in boxes], devices, secret.hex(), str(d), "127.0.0.1",  # type: ignore[arg-type]
-                     mosq.port, step_s=240.0, workers=16)
+                     mosq.port, step_s=240.0, workers=16, speed=15_000.0 if code == KILLED else None)
     (d / "fleet.json").write_text(json.dumps(asdict(spec)))
     return Reg(code, d, mosq, clock, [b.box for b in boxes], proxies)
 
