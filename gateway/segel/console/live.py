@@ -37,6 +37,7 @@ QUEUE = 5000  # events waiting for one slow page before it is dropped (it reconn
 MIN_READ_GAP_S = 0.1
 EVENTS_KEPT = 4000  # alert events kept rendered, per language, for pages that connect or reconnect
 CATCH_UP_PAGE = 200  # alert changes a page catching up reads at a time
+PAGE_FIELDS = ("id", "kind", "severity", "state", "box", "district")  # of an alert, in its live event
 
 
 @dataclass(eq=False)  # each page's stream is itself (hashable by identity)
@@ -277,11 +278,12 @@ class Feed:
 
     def sse_text(self, cur: int, lang: str, row: dict, event: str) -> str:
         from segel.console.pages import alerts as alerts_page
-        from segel.custody import alerts as al
 
         clean = {k: v for k, v in row.items() if not k.startswith("_")}
         t = i18n.translator(lang, self.state.tz)
-        data = {"cursor": cur, "event": event, "alert": al.to_json(clean, event), "state": row["state"],
+        # the page needs the desk's row and a few fields (the whole alert is on MQTT, segel.alert/1,
+        # and on the alert's own page): a third of the bytes every live page is sent per change
+        data = {"cursor": cur, "event": event, "alert": {k: clean[k] for k in PAGE_FIELDS}, "state": row["state"],
                 "html": alerts_page.render_row(self.state, t, clean, event, self.book)}  # the desk's table row
         return f"id: {cur}\nevent: alert\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
