@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 from markupsafe import Markup
@@ -188,6 +187,7 @@ async def events(c: Ctx) -> Response:
         last = since
         try:
             yield "retry: 2000\n\n"
+
             def gap() -> tuple[int, int]:
                 conn = c.state.db()
                 upto = live.cursor_now(conn)  # what arrives after this comes through the feed
@@ -213,7 +213,7 @@ async def events(c: Ctx) -> Response:
             yield _sse("gateway", gw_text(feed.gateway))
             while True:
                 try:
-                    items = [await asyncio.wait_for(client.queue.get(), 15.0)]
+                    item = await asyncio.wait_for(client.queue.get(), 15.0)
                 except asyncio.TimeoutError:
                     if await run_in_threadpool(c.state.session_of, token) is None:
                         yield _sse("logout", {})
@@ -222,24 +222,22 @@ async def events(c: Ctx) -> Response:
                     continue
                 parts: list[bytes] = []
                 size = 0
-                while items:  # what is already waiting goes out in few writes of up to CHUNK characters
-                    name, eid, data = items.pop()
-                    text = None
-                    if name == "alert":
-                        if int(eid or 0) > last:
-                            last = int(eid or 0)
-                            text = data["alert"].get("_sse", {}).get(lang)  # rendered once for every page in this language
-                            text = text or await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
-                    else:
+                while item is not None:  # what is already waiting goes out in few writes of up to CHUNK bytes
+                    name, eid, data = item
+                    text: str | bytes | None = None
+                    if name != "alert":
                         text = data["_text"] if "_text" in data else _sse(name, gw_text(data) if name == "gateway" else data, None)
+                    elif int(eid or 0) > last:
+                        last = int(eid or 0)
+                        text = data["alert"].get("_sse", {}).get(lang)  # rendered once for every page in this language
+                        text = text or await run_in_threadpool(alert_event, data["cursor"], data["event"], data["alert"])
                     if text:
                         parts.append(text if isinstance(text, bytes) else text.encode())
                         size += len(parts[-1])
                     if size >= CHUNK:
                         yield b"".join(parts)
                         parts, size = [], 0
-                    with contextlib.suppress(asyncio.QueueEmpty):
-                        items.append(client.queue.get_nowait())
+                    item = client.queue.get_nowait() if not client.queue.empty() else None
                 if parts:
                     yield b"".join(parts)
                 if client.dropped and client.queue.empty():
