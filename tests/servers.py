@@ -15,11 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from segel.ports import free_port
 
 
 def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
@@ -61,7 +57,11 @@ class Server:
         fh = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT, cwd=self.workdir)
         fh.close()
-        wait_port(self.port, proc=self.proc, log=self.log)
+        try:
+            wait_port(self.port, proc=self.proc, log=self.log)
+        except (RuntimeError, TimeoutError):
+            self.stop(kill=True)  # never leave a half-started server for a later test to trip over
+            raise
         return self
 
     def stop(self, kill: bool = False) -> None:

@@ -16,7 +16,8 @@ import pytest
 import qrcode
 
 from segel import config as cfgmod
-from segel.console.server import ConsoleServer, free_port
+from segel.console.server import ConsoleServer
+from segel.ports import free_port
 from segel.ids import box_label
 from tests.console.test_handover import DEV, FLEET, PW, handover_world
 from tests.rules.world import S, T1

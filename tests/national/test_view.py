@@ -114,7 +114,8 @@ def test_the_cli_view_prints_the_same_counts(filled: tuple) -> None:
 def test_the_national_page_looks_right(tmp_path: Path, filled: tuple) -> None:
     """A screenshot in real Chromium (saved beside the test's files, to look at)."""
     pw = pytest.importorskip("playwright.sync_api")
-    from segel.console.server import ConsoleServer, free_port
+    from segel.console.server import ConsoleServer
+    from segel.ports import free_port
 
     dsn, _r = filled
     db = tmp_path / "console.db"

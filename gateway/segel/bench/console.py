@@ -33,8 +33,9 @@ from pathlib import Path
 
 from segel import accounts, store
 from segel.bench import kutim
-from segel.bench.ingest import _free_port, _run_publisher, _times, start_mosquitto
+from segel.bench.ingest import _run_publisher, _times, start_mosquitto
 from segel.edge import mqtt
+from segel.ports import free_port
 
 
 @dataclass
@@ -308,7 +309,7 @@ def run(clients: int = 50, rate: float = 1000.0, seconds: float = 20.0, frames: 
         broker = mqtt.parse_url(f"mqtt://127.0.0.1:{port}")
         p = kutim.prepare(wd / "kutim")
         res.boxes, res.places = len(p.boxes), len(p.places)
-        cport = _free_port()
+        cport = free_port()
         cfg = wd / "bench.toml"
         cfg.write_text(
             f'[gateway]\ndb = "{p.db}"\nfleet_secret = "{p.folder / "fleet.key"}"\nrecording_dir = "{wd / "rec"}"\n'

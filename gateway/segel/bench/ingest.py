@@ -15,7 +15,6 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -71,12 +70,6 @@ class BenchResult:
             f"machine: {os.cpu_count()} CPUs, load average {self.load_before:.1f} at start, {self.load_after:.1f} at end "
             "(other work on the machine lowers both rates; compare the ratio)",
         ])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:

@@ -8,7 +8,6 @@ addresses (login limits) are right.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,12 +20,6 @@ from segel.console.app import create_app
 from segel.console.routing import Router
 
 log = logging.getLogger("segel.console")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def uvicorn_config(cfg: Config, app: Any, port: int | None = None, host: str | None = None) -> uvicorn.Config:

@@ -19,16 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segel.national import federation as fed
+from segel.ports import address_in_use, free_port
 
 
 class LocalError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
@@ -68,7 +63,11 @@ class Proc:
         argv = (["runuser", "-u", self.user, "--"] + self.argv) if self.user else self.argv
         self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=self.cwd, start_new_session=True)
         fh.close()
-        wait_port(self.port, self.proc, self.log, timeout)
+        try:
+            wait_port(self.port, self.proc, self.log, timeout)
+        except LocalError:
+            self.stop()  # never leave a half-started server behind
+            raise
         return self
 
     def kill(self) -> None:
@@ -95,6 +94,11 @@ class Proc:
         return self.proc is not None and self.proc.poll() is None
 
 
+def _loopback_nodes(n: int) -> list[fed.Node]:
+    return [fed.Node(f"n{i + 1}", "127.0.0.1", client_port=free_port(), cluster_port=free_port(),
+                     mqtt_port=free_port(), monitor_port=free_port(), listen="127.0.0.1") for i in range(n)]
+
+
 @dataclass
 class NatsCluster:
     """`n` nats-server nodes on loopback, configured by segel.national.federation."""
@@ -111,33 +115,50 @@ class NatsCluster:
         listeners speak TLS, as in production."""
         need("nats-server", "nats-server")
         workdir.mkdir(parents=True, exist_ok=True)
-        nodes = [fed.Node(f"n{i + 1}", "127.0.0.1", client_port=free_port(), cluster_port=free_port(),
-                          mqtt_port=free_port(), monitor_port=free_port(), listen="127.0.0.1") for i in range(n)]
-        spec = fed.Spec(nodes, regencies, tls=tls_dir is not None, tls_dir=str(tls_dir or ""), ack_wait=ack_wait,
-                        max_file_store="4G", max_ack_pending=max_ack_pending)
+        spec = fed.Spec(_loopback_nodes(n), regencies, tls=tls_dir is not None, tls_dir=str(tls_dir or ""),
+                        ack_wait=ack_wait, max_file_store="4G", max_ack_pending=max_ack_pending)
         creds = fed.Credentials()
         for a in [fed.INGEST_USER] + [fed.codes.user(r.code) for r in regencies]:
             creds.ensure(a, False, cost)
         c = cls(workdir, spec, creds)
-        for node in nodes:
-            d = workdir / node.name
-            d.mkdir(exist_ok=True)
-            conf = d / "nats-server.conf"
-            conf.write_text(fed.nats_conf(spec, node, creds, store_dir=str(d / "js")))
-            c.nodes.append(Proc(node.name, [need("nats-server", "nats-server"), "-c", str(conf)], node.mqtt_port,
-                                d / "nats.log", cwd=d))
+        c._configure()
         return c
 
-    def start(self) -> NatsCluster:
-        for p in self.nodes:  # routes are retried, so each node can start before the others listen
-            fh = open(p.log, "ab")  # noqa: SIM115
-            p.proc = subprocess.Popen(p.argv, stdout=fh, stderr=subprocess.STDOUT, cwd=p.cwd, start_new_session=True)
-            fh.close()
-        for p in self.nodes:
-            assert p.proc is not None
-            wait_port(p.port, p.proc, p.log)
-        self.wait_ready()
-        return self
+    def _configure(self) -> None:
+        """Write each node's nats-server.conf for the ports in the spec."""
+        self.nodes = []
+        for node in self.spec.nodes:
+            d = self.workdir / node.name
+            d.mkdir(exist_ok=True)
+            conf = d / "nats-server.conf"
+            conf.write_text(fed.nats_conf(self.spec, node, self.creds, store_dir=str(d / "js")))
+            self.nodes.append(Proc(node.name, [need("nats-server", "nats-server"), "-c", str(conf)], node.mqtt_port,
+                                   d / "nats.log", cwd=d))
+
+    def start(self, tries: int = 3) -> NatsCluster:
+        """Start every node and wait for a JetStream leader. A node whose port was taken in the
+        meantime (another program's) makes the whole cluster start again on new ports."""
+        for attempt in range(tries):
+            for p in self.nodes:  # routes are retried, so each node can start before the others listen
+                fh = open(p.log, "ab")  # noqa: SIM115
+                p.proc = subprocess.Popen(p.argv, stdout=fh, stderr=subprocess.STDOUT, cwd=p.cwd,
+                                          start_new_session=True)
+                fh.close()
+            try:
+                for p in self.nodes:
+                    assert p.proc is not None
+                    wait_port(p.port, p.proc, p.log)
+                self.wait_ready()
+                return self
+            except LocalError as e:
+                self.stop()
+                if attempt + 1 == tries or not address_in_use(str(e)):
+                    raise
+                for p in self.nodes:  # the next try's log starts clean
+                    p.log.unlink(missing_ok=True)
+                self.spec.nodes = _loopback_nodes(len(self.spec.nodes))
+                self._configure()
+        raise AssertionError("unreachable")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the JetStream meta group has a leader (MQTT sessions need it)."""
@@ -217,9 +238,18 @@ class Postgres:
                        port, workdir / "postgres.log", cwd=workdir, user=user)
         return pg
 
-    def start(self) -> Postgres:
+    def start(self, tries: int = 3) -> Postgres:
         assert self.proc is not None
-        self.proc.start(30)
+        for attempt in range(tries):
+            try:
+                self.proc.start(30)
+                break
+            except LocalError as e:  # the port was taken since it was picked: pick another
+                if attempt + 1 == tries or not address_in_use(str(e)):
+                    raise
+                self.port = free_port()
+                self.proc.argv[self.proc.argv.index("-p") + 1] = str(self.port)
+                self.proc.port = self.port
         import psycopg
 
         deadline = time.monotonic() + 20

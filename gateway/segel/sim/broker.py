@@ -26,13 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
+from segel.ports import free_port
 
 
 class EmbeddedBroker:
@@ -165,6 +159,7 @@ class MosquittoProcess:
 
     def __init__(self, workdir: str | Path | None = None, port: int | None = None) -> None:
         self.port = port or free_port()
+        self._picked = port is None  # ours to change if another program takes it first
         self.dir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="segel-mosquitto-"))
         self.proc: subprocess.Popen | None = None
 
@@ -172,7 +167,17 @@ class MosquittoProcess:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> MosquittoProcess:
+    def start(self, timeout: float = 10.0, tries: int = 3) -> MosquittoProcess:
+        for attempt in range(tries):
+            try:
+                return self._start(timeout)
+            except ConnectionError:
+                if not self._picked or attempt + 1 == tries or shutil.which("mosquitto") is None:
+                    raise
+                self.port = free_port()  # it exited: most likely its port was taken since it was picked
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> MosquittoProcess:
         exe = shutil.which("mosquitto")
         if exe is None:
             raise ConnectionError("mosquitto is not installed (apt-get install mosquitto)")
