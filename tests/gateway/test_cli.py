@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def test_status_shows_counters_outbox_and_security_events(tmp_path: Path) -> Non
     assert r.exit_code == 0, r.output
     assert "lifetime: accepted 1" in r.output and "truncated 1" in r.output
     assert "outbox: 2 lines waiting" in r.output and "frame=11000101" in r.output
+    event = next(line for line in r.output.splitlines() if "frame=11000101" in line)
+    assert re.search(r"#\d+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d WITA truncated", event), event  # local time, not epoch
 
 
 def test_status_without_database_says_what_to_do(tmp_path: Path) -> None:

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import click
 
-from segel.commands._common import db_options, open_db
+from segel.commands._common import db_options, load_config, open_db
 
 
 def _config(config_path: Path | None, db: str | None):  # type: ignore[no-untyped-def]
-    from segel import config as cfgmod
-
-    try:
-        return cfgmod.load(config_path, overrides={"gateway.db": db})
-    except cfgmod.ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    return load_config(config_path, {"gateway.db": db})
 
 
 def register(group: click.Group) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from segel import config as cfgmod
+from segel.commands._common import existing_db
 
 
 def register(group: click.Group) -> None:
@@ -30,13 +30,7 @@ console itself with [console] enabled = true) and follows new alerts live. Setti
         """Serve the operator's console: live map, alert desk, box pages, fleet."""
         from segel.console import live, server
 
-        try:
-            cfg = cfgmod.load(config_path, overrides={"gateway.db": db, "console.host": host, "console.port": port})
-        except cfgmod.ConfigError as e:
-            raise click.ClickException(str(e)) from None
-        path = cfg.path(cfg.gateway.db)
-        if not path.exists():
-            raise click.ClickException(f"no gateway database at {path}: pass --config or --db")
+        cfg, path = existing_db(config_path, db, {"console.host": host, "console.port": port})
         logging.getLogger("segel").setLevel(min(logging.getLogger().level, logging.INFO))
         h = cfg.console.host
         click.echo(f"segel console on http://{'[' + h + ']' if ':' in h else h}:{cfg.console.port}/ "

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel import config as cfgmod
-from segel.commands._common import subgroup
+from segel.commands._common import existing_db, subgroup
 
 
 def register(group: click.Group) -> None:
@@ -16,13 +15,7 @@ def register(group: click.Group) -> None:
     def _open(config_path: Path | None, db: str | None) -> tuple[object, Path, float]:
         from segel import store
 
-        try:
-            cfg = cfgmod.load(config_path, overrides={"gateway.db": db})
-        except cfgmod.ConfigError as e:
-            raise click.ClickException(str(e)) from None
-        path = cfg.path(cfg.gateway.db)
-        if not path.exists():
-            raise click.ClickException(f"no gateway database at {path}: pass --config or --db")
+        cfg, path = existing_db(config_path, db)
         return store.connect(path), path, cfg.gateway.retention_days
 
     @db_group.command("stats", epilog="""\b

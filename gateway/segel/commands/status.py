@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from segel import config as cfgmod
+from segel.commands._common import existing_db
 
 
 def register(group: click.Group) -> None:
@@ -27,19 +27,15 @@ of the oldest line, parked lines) and the trackers heard. Live metrics: /metrics
                   help="Also list the last N security events (rejected frames, raw bytes in hex).")
     def status_cmd(config_path: Path | None, db: str | None, security: int) -> None:
         """Show the gateway's health: counters, outbox, security events."""
-        from segel import store
+        from segel import i18n, store
         from segel.service import health
 
-        try:
-            cfg = cfgmod.load(config_path, overrides={"gateway.db": db})
-        except cfgmod.ConfigError as e:
-            raise click.ClickException(str(e)) from None
-        path = cfg.path(cfg.gateway.db)
-        if not path.exists():
-            raise click.ClickException(f"no gateway database at {path}: pass --config or --db")
+        cfg, path = existing_db(config_path, db)
         conn = store.connect(path)
         click.echo(health.status_text(conn, tz=cfg.locale.timezone, every_s=cfg.gateway.health_interval_s))
         if security:
             click.echo(f"last {security} security events:")
+            t = i18n.translator("en", cfg.locale.timezone)
             for i, at, topic, reason, detail, dev, frame in store.security_events(conn, security):
-                click.echo(f"  #{i} {at:.3f} {reason:<15} {topic} {detail} frame={frame.lower()}")
+                click.echo(f"  #{i} {t.local(at):%Y-%m-%d %H:%M:%S} {t.zone_name} {reason:<15} {topic} {detail} "
+                           f"frame={frame.lower()}")
